@@ -1,0 +1,7 @@
+import { sql as init } from './0001-init.js';
+
+/**
+ * Ordered schema migrations. Append, never edit or reorder: the position in
+ * this list (1-based) is the schema version stored in the database.
+ */
+export const MIGRATIONS: readonly { name: string; sql: string }[] = [{ name: '0001-init', sql: init }];

@@ -1,0 +1,45 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { MailgateError } from '../../errors.js';
+import { MIGRATIONS } from '../migrations/index.js';
+
+export type Db = Database.Database;
+
+export const DB_FILE = 'mailgate.db';
+/** How long a writer waits for another connection's lock (CLI vs daemon). */
+const BUSY_TIMEOUT_MS = 5_000;
+
+export function openDatabase(path: string): Db {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  // NORMAL is durable across application crashes in WAL mode; only an OS
+  // crash/power loss may lose the last transactions (SQLite docs, "WAL").
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  migrate(db);
+  return db;
+}
+
+/** Applies pending migrations in one transaction; refuses a newer database. */
+export function migrate(db: Db): { from: number; to: number } {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  const target = MIGRATIONS.length;
+  if (current > target) {
+    throw new MailgateError(
+      'DB_TOO_NEW',
+      `database schema version ${current} is newer than this mailgate (knows ${target}); run a newer mailgate or restore a backup`,
+    );
+  }
+  if (current === target) return { from: current, to: target };
+  db.transaction(() => {
+    for (let v = current; v < target; v++) {
+      const m = MIGRATIONS[v];
+      if (m) db.exec(m.sql);
+    }
+    db.pragma(`user_version = ${target}`);
+  }).immediate();
+  return { from: current, to: target };
+}

@@ -1,0 +1,160 @@
+import { randomUUID } from 'node:crypto';
+import type { EventName } from '../../delivery/events.js';
+import type { AttemptOutcome, DeliveryRecord, DeliveryRepo, DeliveryStatus } from '../ingest.js';
+import type { Db } from './db.js';
+
+interface DeliveryRow {
+  id: string;
+  account: string;
+  webhook: string;
+  event: EventName;
+  message_ref: string | null;
+  payload_json: string | null;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: number;
+  last_status: number | null;
+  last_error: string | null;
+  response_excerpt: string | null;
+  created_at: number;
+  updated_at: number;
+  delivered_at: number | null;
+}
+
+function toRecord(r: DeliveryRow): DeliveryRecord {
+  return {
+    id: r.id,
+    account: r.account,
+    webhook: r.webhook,
+    event: r.event,
+    messageRef: r.message_ref,
+    payloadJson: r.payload_json,
+    status: r.status,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    lastStatus: r.last_status,
+    lastError: r.last_error,
+    responseExcerpt: r.response_excerpt,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    deliveredAt: r.delivered_at,
+  };
+}
+
+const MAX_LIST = 1_000;
+
+export class SqliteDeliveryRepo implements DeliveryRepo {
+  constructor(private readonly db: Db) {}
+
+  async claimDue(webhook: string, now: number, limit: number, exclude: ReadonlySet<string>): Promise<DeliveryRecord[]> {
+    if (limit <= 0) return [];
+    // Fetch a few more than needed so in-flight ids can be skipped without a NOT IN list.
+    const rows = this.db
+      .prepare(
+        `SELECT * FROM deliveries WHERE webhook = ? AND status = 'pending' AND next_attempt_at <= ?
+         ORDER BY next_attempt_at, created_at, id LIMIT ?`,
+      )
+      .all(webhook, now, limit + exclude.size) as DeliveryRow[];
+    return rows.filter((r) => !exclude.has(r.id)).slice(0, limit).map(toRecord);
+  }
+
+  async nextDueAt(): Promise<number | null> {
+    const row = this.db.prepare(`SELECT MIN(next_attempt_at) AS t FROM deliveries WHERE status = 'pending'`).get() as {
+      t: number | null;
+    };
+    return row.t;
+  }
+
+  async markDelivered(id: string, o: AttemptOutcome, serverAck: 'due' | 'none'): Promise<void> {
+    this.db
+      .transaction(() => {
+        this.db
+          .prepare(
+            `UPDATE deliveries SET status = 'delivered', attempts = ?, last_status = ?, last_error = NULL,
+               response_excerpt = ?, updated_at = ?, delivered_at = ? WHERE id = ?`,
+          )
+          .run(o.attempts, o.status, o.responseExcerpt, o.now, o.now, id);
+        this.db
+          .prepare(
+            `UPDATE messages SET server_ack = ? WHERE id = (SELECT message_ref FROM deliveries WHERE id = ?) AND server_ack = 'pending'`,
+          )
+          .run(serverAck, id);
+      })
+      .immediate();
+  }
+
+  async markRetry(id: string, o: AttemptOutcome, nextAttemptAt: number): Promise<void> {
+    this.db
+      .prepare(
+        `UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, response_excerpt = ?, next_attempt_at = ?,
+           updated_at = ? WHERE id = ?`,
+      )
+      .run(o.attempts, o.status, o.error, o.responseExcerpt, nextAttemptAt, o.now, id);
+  }
+
+  async markFailed(id: string, o: AttemptOutcome): Promise<void> {
+    this.db
+      .prepare(
+        `UPDATE deliveries SET status = 'failed', attempts = ?, last_status = ?, last_error = ?, response_excerpt = ?,
+           updated_at = ? WHERE id = ?`,
+      )
+      .run(o.attempts, o.status, o.error, o.responseExcerpt, o.now, id);
+  }
+
+  async setEvent(id: string, event: EventName): Promise<void> {
+    this.db.prepare('UPDATE deliveries SET event = ? WHERE id = ?').run(event, id);
+  }
+
+  async enqueueEvent(account: string, webhook: string, event: EventName, payload: Record<string, unknown>): Promise<string> {
+    const id = 'evt_' + randomUUID().replace(/-/g, '');
+    const now = Date.now();
+    this.db
+      .prepare(
+        `INSERT INTO deliveries (id, account, webhook, event, payload_json, status, attempts, next_attempt_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)`,
+      )
+      .run(id, account, webhook, event, JSON.stringify({ event, id, account, ...payload }), now, now, now);
+    return id;
+  }
+
+  async get(id: string): Promise<DeliveryRecord | null> {
+    const row = this.db.prepare('SELECT * FROM deliveries WHERE id = ?').get(id) as DeliveryRow | undefined;
+    return row ? toRecord(row) : null;
+  }
+
+  async list(filter: { status?: DeliveryStatus; limit?: number }): Promise<DeliveryRecord[]> {
+    const limit = Math.min(filter.limit ?? 100, MAX_LIST);
+    const rows = (
+      filter.status
+        ? this.db.prepare('SELECT * FROM deliveries WHERE status = ? ORDER BY updated_at DESC LIMIT ?').all(filter.status, limit)
+        : this.db.prepare('SELECT * FROM deliveries ORDER BY updated_at DESC LIMIT ?').all(limit)
+    ) as DeliveryRow[];
+    return rows.map(toRecord);
+  }
+
+  async retry(id: string, now: number): Promise<boolean> {
+    return (
+      this.db
+        .prepare(
+          `UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ? WHERE id = ? AND status <> 'delivered'`,
+        )
+        .run(now, now, id).changes > 0
+    );
+  }
+
+  async retryAllFailed(now: number): Promise<number> {
+    return this.db
+      .prepare(`UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ? WHERE status = 'failed'`)
+      .run(now, now).changes;
+  }
+
+  async countByStatus(): Promise<Record<DeliveryStatus, number>> {
+    const counts: Record<DeliveryStatus, number> = { pending: 0, delivered: 0, failed: 0 };
+    const rows = this.db.prepare('SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status').all() as {
+      status: DeliveryStatus;
+      n: number;
+    }[];
+    for (const r of rows) counts[r.status] = r.n;
+    return counts;
+  }
+}

@@ -1,0 +1,86 @@
+import { join } from 'node:path';
+import { MailgateError } from '../../errors.js';
+import type { SecretCipher } from '../../secrets/cipher.js';
+import type { Store } from '../types.js';
+import { DB_FILE, openDatabase, type Db } from './db.js';
+import { SqliteDeliveryRepo } from './delivery-repo.js';
+import { SqliteIngestRepo } from './ingest-repo.js';
+import { SqliteAccountStatusRepo, SqliteMetaRepo } from './meta-repo.js';
+import { SqliteCredentialRepo, SqliteOAuthStateRepo, SqliteTokenRepo } from './oauth-repos.js';
+
+/** A fixed plaintext sealed at creation: opening it proves the key is right. */
+const KEY_CHECK_META = 'secret_key_check';
+const KEY_CHECK_PLAINTEXT = 'mailgate-key-check-v1';
+
+export class SqliteStore implements Store {
+  readonly db: Db;
+  readonly meta: SqliteMetaRepo;
+  readonly credentials: SqliteCredentialRepo;
+  readonly tokens: SqliteTokenRepo;
+  readonly oauthStates: SqliteOAuthStateRepo;
+  readonly accountStatus: SqliteAccountStatusRepo;
+  readonly ingest: SqliteIngestRepo;
+  readonly messages: SqliteIngestRepo;
+  readonly deliveries: SqliteDeliveryRepo;
+
+  private constructor(db: Db, cipher: SecretCipher) {
+    this.db = db;
+    this.meta = new SqliteMetaRepo(db);
+    this.credentials = new SqliteCredentialRepo(db, cipher);
+    this.tokens = new SqliteTokenRepo(db, cipher);
+    this.oauthStates = new SqliteOAuthStateRepo(db, cipher);
+    this.accountStatus = new SqliteAccountStatusRepo(db);
+    this.ingest = new SqliteIngestRepo(db);
+    this.messages = this.ingest;
+    this.deliveries = new SqliteDeliveryRepo(db);
+  }
+
+  /** Opens (and migrates) dataDir/mailgate.db and checks that `cipher` is the database's key. */
+  static open(dataDir: string, cipher: SecretCipher): SqliteStore {
+    const db = openDatabase(dataDir === ':memory:' ? ':memory:' : join(dataDir, DB_FILE));
+    try {
+      verifyKey(db, cipher);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return new SqliteStore(db, cipher);
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      this.db.prepare('SELECT 1').get();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function verifyKey(db: Db, cipher: SecretCipher): void {
+  const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(KEY_CHECK_META) as { value: string } | undefined;
+  if (!row) {
+    db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(
+      KEY_CHECK_META,
+      cipher.seal(KEY_CHECK_PLAINTEXT).toString('base64'),
+    );
+    return;
+  }
+  let opened: string;
+  try {
+    opened = cipher.open(Buffer.from(row.value, 'base64'), 'key check');
+  } catch (cause) {
+    throw new MailgateError(
+      'SECRET_KEY_INVALID',
+      `the secret key does not match this database: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+  if (opened !== KEY_CHECK_PLAINTEXT) {
+    throw new MailgateError('SECRET_KEY_INVALID', 'the secret key check in the database is corrupt');
+  }
+}
