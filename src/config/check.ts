@@ -1,0 +1,10 @@
+import { formatIssue, loadConfig } from './load.js';
+
+/** `mailgate config check`: ok, or every problem as `file:line:col message`. */
+export async function checkConfigFile(
+  path: string,
+  env: Record<string, string | undefined> = process.env,
+): Promise<{ ok: boolean; issues: string[] }> {
+  const result = await loadConfig(path, { env });
+  return result.ok ? { ok: true, issues: [] } : { ok: false, issues: result.errors.map(formatIssue) };
+}

@@ -1,0 +1,228 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import type { z } from 'zod';
+import { MailgateError } from '../errors.js';
+import { rawConfigSchema, knownKeysAt, type RawConfig } from './schema.js';
+import type { Config, ConfigIssue } from './types.js';
+import { buildConfig } from './build.js';
+import { typeOf } from './units.js';
+
+export type { ConfigIssue } from './types.js';
+
+export type LoadResult = { ok: true; config: Config } | { ok: false; errors: ConfigIssue[] };
+
+export class ConfigError extends MailgateError {
+  readonly issues: ConfigIssue[];
+  constructor(issues: ConfigIssue[]) {
+    super('CONFIG_INVALID', `configuration is invalid:\n${issues.map(formatIssue).join('\n')}`);
+    this.issues = issues;
+  }
+}
+
+export function formatIssue(i: ConfigIssue): string {
+  return `${i.file}:${i.line}:${i.col} ${i.message}`;
+}
+
+type Path = (string | number)[];
+const keyOf = (path: readonly PropertyKey[]) => path.map(String).join('\u0000');
+
+/** Where each value (and each mapping key) of the document stands. */
+export class Positions {
+  readonly values = new Map<string, { line: number; col: number }>();
+  readonly keys = new Map<string, { line: number; col: number }>();
+
+  /** The value at `path`, else its nearest ancestor. */
+  of(path: readonly PropertyKey[]): { line: number; col: number } {
+    for (let n = path.length; n >= 0; n--) {
+      const p = this.values.get(keyOf(path.slice(0, n)));
+      if (p) return p;
+    }
+    return { line: 1, col: 1 };
+  }
+
+  /** The key at `path` (for unknown keys), else the value. */
+  keyOf(path: readonly PropertyKey[]): { line: number; col: number } {
+    return this.keys.get(keyOf(path)) ?? this.of(path);
+  }
+}
+
+const ENV_REF = /\$\$\{|\$\{([^}]*)\}/g;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Reads and validates a config file. Every problem is reported at once, each
+ * with its position; the config returned is deep-frozen. `env` is the only
+ * place environment variables are read.
+ */
+export async function loadConfig(path: string, opts: { env?: Record<string, string | undefined> } = {}): Promise<LoadResult> {
+  const env = opts.env ?? process.env;
+  const issues: ConfigIssue[] = [];
+  const at = (pos: { line: number; col: number }, message: string) => issues.push({ file: path, ...pos, message });
+
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    at({ line: 1, col: 1 }, `cannot read config file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return { ok: false, errors: issues };
+  }
+
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, keepSourceTokens: true, uniqueKeys: true });
+  for (const e of [...doc.errors, ...doc.warnings]) {
+    const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
+    at(pos, `YAML: ${e.message.split('\n')[0]}`);
+  }
+  if (doc.errors.length > 0) return { ok: false, errors: issues };
+
+  const positions = new Positions();
+  const posOf = (node: YamlNode | null | undefined) => {
+    const offset = node?.range?.[0];
+    return offset === undefined ? null : lineCounter.linePos(offset);
+  };
+
+  const walk = (node: unknown, path: Path): unknown => {
+    if (isAlias(node)) return walk(node.resolve(doc), path);
+    const pos = posOf(node as YamlNode);
+    if (pos) positions.values.set(keyOf(path), pos);
+    if (isMap(node)) {
+      const out: Record<string, unknown> = {};
+      for (const pair of node.items) {
+        const k = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        const kpos = posOf(pair.key as YamlNode);
+        if (kpos) positions.keys.set(keyOf([...path, k]), kpos);
+        if (!pair.value && kpos) positions.values.set(keyOf([...path, k]), kpos);
+        out[k] = pair.value == null ? null : walk(pair.value, [...path, k]);
+      }
+      return out;
+    }
+    if (isSeq(node)) return node.items.map((item, i) => walk(item, [...path, i]));
+    if (isScalar(node)) {
+      const v = node.value;
+      return typeof v === 'string' ? substitute(v, pos ?? { line: 1, col: 1 }) : v;
+    }
+    return node ?? null;
+  };
+
+  const substitute = (value: string, pos: { line: number; col: number }): string =>
+    value.replace(ENV_REF, (match, name: string | undefined) => {
+      if (match === '$${') return '${';
+      if (name === undefined || !ENV_NAME.test(name)) {
+        at(pos, `invalid environment reference "${match}" (use \${NAME}; write $\${ for a literal \${)`);
+        return '';
+      }
+      const v = env[name];
+      if (v === undefined) {
+        at(pos, `environment variable ${name} is not set`);
+        // Keep the reference so later checks do not add a second, confusing error.
+        return match;
+      }
+      return v;
+    });
+
+  const raw = walk(doc.contents, []) ?? {};
+  const parsed = rawConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) reportZodIssue(issue, raw, positions, at);
+  }
+  if (!parsed.success || issues.length > 0) return { ok: false, errors: sortIssues(issues) };
+
+  const config = await buildConfig(parsed.data as RawConfig, {
+    configPath: resolve(path),
+    configDir: dirname(resolve(path)),
+    at: (p, message) => at(positions.of(p), message),
+    atKey: (p, message) => at(positions.keyOf(p), message),
+  });
+  if (issues.length > 0 || !config) return { ok: false, errors: sortIssues(issues) };
+  return { ok: true, config: deepFreeze(config) };
+}
+
+function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
+  return [...issues].sort((a, b) => a.line - b.line || a.col - b.col);
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let cur: unknown = root;
+  for (const seg of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[seg];
+  }
+  return cur;
+}
+
+function reportZodIssue(
+  issue: z.core.$ZodIssue,
+  raw: unknown,
+  positions: Positions,
+  at: (pos: { line: number; col: number }, message: string) => void,
+): void {
+  const path = issue.path;
+  const where = path.map(String).join('.') || '(top level)';
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      for (const key of issue.keys) {
+        const known = knownKeysAt(path.filter((p) => typeof p !== 'number'));
+        const hint = closest(key, known);
+        at(positions.keyOf([...path, key]), `unknown key "${key}"${hint ? ` (did you mean "${hint}"?)` : ''}`);
+      }
+      return;
+    case 'invalid_type': {
+      const actual = valueAt(raw, path);
+      const last = path[path.length - 1];
+      if (actual === undefined) {
+        at(positions.of(path.slice(0, -1)), `missing required key "${String(last)}" in ${path.slice(0, -1).map(String).join('.') || 'the top level'}`);
+      } else {
+        at(positions.of(path), `${where}: expected ${issue.expected}, got ${typeOf(actual)}`);
+      }
+      return;
+    }
+    case 'invalid_value':
+      at(positions.of(path), `${where}: must be one of ${issue.values.map((v) => String(v)).join(', ')}`);
+      return;
+    case 'invalid_union': {
+      // Our unions are "string or number" units; show the inner custom message when there is one.
+      const inner = issue.errors.flat().find((e) => e.code === 'custom');
+      at(positions.of(path), `${where}: ${inner?.message ?? 'invalid value'}`);
+      return;
+    }
+    default:
+      at(positions.of(path), `${where}: ${issue.message}`);
+  }
+}
+
+/** Levenshtein-closest known key within distance 2, for typo hints. */
+function closest(word: string, candidates: string[]): string | null {
+  let best: string | null = null;
+  let bestD = 3;
+  for (const c of candidates) {
+    const d = distance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+function distance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0] ?? 0;
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j] ?? 0;
+      dp[j] = Math.min((dp[j] ?? 0) + 1, (dp[j - 1] ?? 0) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length] ?? 0;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

@@ -1,0 +1,103 @@
+/**
+ * The validated, defaulted, frozen configuration. Durations carry an `Ms`
+ * suffix, sizes a `Bytes` suffix; `*File` secrets are already read into the
+ * plain key, and relative paths are absolute. Consumers never read files or
+ * the environment for config.
+ */
+
+export type Provider = 'google' | 'microsoft' | 'microsoft-gcc-high' | 'custom';
+export type Grant = 'authorization_code' | 'client_credentials';
+
+export interface ServerConfig {
+  listen: { host: string; port: number };
+  /** No trailing slash. The OAuth2 redirect URL is `${publicUrl}/oauth2/callback`. */
+  publicUrl: string;
+  adminToken: string | undefined;
+}
+
+export interface CredentialConfig {
+  name: string;
+  provider: Provider;
+  clientId: string;
+  clientSecret: string | undefined;
+  authorizationEndpoint: string | undefined;
+  tokenEndpoint: string | undefined;
+  deviceAuthorizationEndpoint: string | undefined;
+  scopes: string[] | undefined;
+  tenant: string;
+  grant: Grant;
+}
+
+export type AuthConfig =
+  | { method: 'xoauth2' | 'oauthbearer'; credential: string }
+  | { method: 'password'; password: string };
+
+export type AfterDelivery = 'seen' | 'move' | 'delete' | 'none';
+
+export interface IncomingConfig {
+  protocol: 'imap' | 'pop3';
+  host: string;
+  port: number;
+  tls: boolean;
+  user: string;
+  auth: AuthConfig;
+  mailboxes: string[];
+  mode: 'idle' | 'poll';
+  pollIntervalMs: number;
+  idleResyncMs: number;
+  afterDelivery: AfterDelivery;
+  moveTo: string | undefined;
+}
+
+export interface OutgoingConfig {
+  host: string;
+  port: number;
+  tls: boolean;
+  user: string;
+  from: string;
+  auth: AuthConfig;
+}
+
+export interface AccountConfig {
+  name: string;
+  email: string;
+  incoming: IncomingConfig;
+  outgoing: OutgoingConfig | undefined;
+  webhook: string;
+}
+
+export interface WebhookConfig {
+  name: string;
+  url: string;
+  secret: string;
+  maxAttempts: number;
+  backoff: { initialMs: number; maxMs: number };
+  timeoutMs: number;
+  maxInlineAttachmentBytes: number;
+  concurrency: number;
+}
+
+export interface TokensConfig {
+  refreshBeforeMs: number;
+  refreshConcurrency: number;
+}
+
+export interface Config {
+  configPath: string;
+  configDir: string;
+  server: ServerConfig;
+  dataDir: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  credentials: CredentialConfig[];
+  accounts: AccountConfig[];
+  webhooks: WebhookConfig[];
+  tokens: TokensConfig;
+}
+
+export interface ConfigIssue {
+  /** The path as given by the caller. */
+  file: string;
+  line: number;
+  col: number;
+  message: string;
+}
