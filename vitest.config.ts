@@ -11,15 +11,26 @@ export default defineConfig({
         },
       },
       {
+        // The built daemon as a real process (dist/cli.js); needs no mail server.
+        test: {
+          name: 'daemon',
+          include: ['test/integration/daemon/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          exclude: ['test/integration/daemon/**', '**/node_modules/**'],
           environment: 'node',
+          // One Dovecot + OAuth2 server + sinks for the whole run; every test
+          // file uses its own mailbox users and data dirs.
           globalSetup: ['test/harness/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
-          // Each file shares one Dovecot + OAuth server; files run in parallel
-          // but use their own mailboxes and data dirs.
         },
       },
     ],

@@ -1,0 +1,151 @@
+import { mkdirSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { resolveAdminToken } from './admin-token.js';
+import { ConfigError, loadConfig } from './config/load.js';
+import type { Config } from './config/types.js';
+import { createHttpServer } from './http/server.js';
+import { registerHealthRoutes } from './http/routes/health.js';
+import { createLogger, type Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { loadSecretKey } from './secrets/keyring.js';
+import { SqliteStore } from './store/sqlite/sqlite-store.js';
+
+/** A part of the daemon with a lifecycle; stopped in reverse start order. */
+export interface Component {
+  readonly name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Called after a successful reload with the new config. */
+  reconfigure?(config: Config): Promise<void>;
+}
+
+export interface AppOptions {
+  configPath: string;
+  env?: Record<string, string | undefined>;
+  logger?: Logger;
+}
+
+export interface AppContext {
+  config: Config;
+  env: Record<string, string | undefined>;
+  logger: Logger;
+  store: SqliteStore;
+  metrics: Metrics;
+  http: FastifyInstance;
+  adminToken: string;
+}
+
+/** Whole shutdown budget: the contract promises exit within 10 s of SIGTERM. */
+export const SHUTDOWN_BUDGET_MS = 9_000;
+
+export class App {
+  readonly ctx: AppContext;
+  #components: Component[] = [];
+  #started: Component[] = [];
+  #stopping: Promise<void> | null = null;
+
+  private constructor(ctx: AppContext) {
+    this.ctx = ctx;
+  }
+
+  get config(): Config {
+    return this.ctx.config;
+  }
+
+  /**
+   * Validates the config before touching anything: a bad config refuses to
+   * start and leaves dataDir as it was.
+   */
+  static async create(opts: AppOptions): Promise<App> {
+    const env = opts.env ?? process.env;
+    const result = await loadConfig(opts.configPath, { env });
+    if (!result.ok) throw new ConfigError(result.errors);
+    const config = result.config;
+    const logger = opts.logger ?? createLogger({ level: config.logLevel });
+
+    mkdirSync(config.dataDir, { recursive: true });
+    const key = loadSecretKey(config.dataDir, env);
+    if (key.source === 'generated') logger.warn({ path: key.path }, 'generated a new secret key; back it up with the database');
+    const store = SqliteStore.open(config.dataDir, key.cipher);
+    const admin = resolveAdminToken(config.server.adminToken, config.dataDir);
+    if (admin.source !== 'config') {
+      logger.info({ path: admin.path }, 'server.adminToken is not set; using the token kept in this file');
+    }
+    const metrics = createMetrics();
+    const http = createHttpServer({ logger, adminToken: admin.token });
+    const ctx: AppContext = { config, env, logger, store, metrics, http, adminToken: admin.token };
+    const app = new App(ctx);
+    registerHealthRoutes(http, {
+      registry: metrics.registry,
+      ready: async () => !app.#stopping && (await store.ping()),
+    });
+    return app;
+  }
+
+  /** Components are added before start(), in start order. */
+  add(component: Component): this {
+    this.#components.push(component);
+    return this;
+  }
+
+  async start(): Promise<{ url: string }> {
+    for (const c of this.#components) {
+      await c.start();
+      this.#started.push(c);
+    }
+    const { host, port } = this.ctx.config.server.listen;
+    const address = await this.ctx.http.listen({ host, port });
+    this.ctx.logger.info(
+      {
+        listen: address,
+        publicUrl: this.ctx.config.server.publicUrl,
+        accounts: this.ctx.config.accounts.map((a) => a.name),
+        dataDir: this.ctx.config.dataDir,
+      },
+      `mailgate listening on ${address} with ${this.ctx.config.accounts.length} account(s)`,
+    );
+    return { url: address };
+  }
+
+  /**
+   * Re-reads the YAML. An invalid file changes nothing and returns the
+   * problems; a valid one is handed to every component.
+   */
+  async reload(): Promise<{ ok: true } | { ok: false; errors: string[] }> {
+    const result = await loadConfig(this.ctx.config.configPath, { env: this.ctx.env });
+    if (!result.ok) {
+      const errors = result.errors.map((e) => `${e.file}:${e.line}:${e.col} ${e.message}`);
+      this.ctx.logger.error({ errors }, 'config reload rejected; keeping the running config');
+      return { ok: false, errors };
+    }
+    this.ctx.config = result.config;
+    for (const c of this.#started) await c.reconfigure?.(result.config);
+    this.ctx.logger.info({ accounts: result.config.accounts.map((a) => a.name) }, 'config reloaded');
+    return { ok: true };
+  }
+
+  /** Closes HTTP first (no new work), then components in reverse, then the store. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    const log = this.ctx.logger;
+    try {
+      await this.ctx.http.close();
+    } catch (err) {
+      log.warn({ err }, 'error while closing the HTTP server');
+    }
+    for (const c of [...this.#started].reverse()) {
+      try {
+        await c.stop();
+      } catch (err) {
+        log.warn({ err, component: c.name }, 'error while stopping a component');
+      }
+    }
+    this.#started = [];
+    await this.ctx.store.close();
+    log.info('mailgate stopped');
+  }
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { checkConfigFile } from './config/check.js';
+import { configPathFrom, EXIT_BAD_INPUT, EXIT_OK } from './cli/common.js';
+import { serveCommand } from './cli/serve.js';
+
+const program = new Command();
+program
+  .name('mailgate')
+  .description('Self-hosted mail gateway: OAuth2 IMAP/POP3 to signed webhooks, SMTP sending')
+  .showHelpAfterError()
+  .exitOverride((err) => {
+    // commander's own usage errors are bad input (exit 2), help/version are 0.
+    process.exit(err.exitCode === 0 ? EXIT_OK : EXIT_BAD_INPUT);
+  });
+
+const configOption = () => new Option('-c, --config <file>', 'config file (default: $MAILGATE_CONFIG, else config/mailgate.yaml)');
+
+program
+  .command('serve')
+  .description('run the daemon')
+  .addOption(configOption())
+  .action(async (opts: { config?: string }) => {
+    // Exit explicitly: a stray timer in a library must not keep a stopped daemon alive.
+    process.exit(await serveCommand(configPathFrom(opts.config, process.env)));
+  });
+
+const config = program.command('config').description('configuration');
+config
+  .command('check')
+  .description('validate the config; print every error as file:line:col message')
+  .addOption(configOption())
+  .action(async (opts: { config?: string }) => {
+    const path = configPathFrom(opts.config, process.env);
+    const result = await checkConfigFile(path, process.env);
+    if (result.ok) {
+      console.log(`${path}: ok`);
+      process.exitCode = EXIT_OK;
+    } else {
+      for (const line of result.issues) console.error(line);
+      process.exitCode = EXIT_BAD_INPUT;
+    }
+  });
+
+await program.parseAsync(process.argv);
