@@ -71,7 +71,7 @@ console.log(`startup benchmark: ${runs} runs each, node ${process.version}, fres
 console.log('kind               ready(ms) med   idle RSS(MiB) med   peak RSS(MiB)   SIGTERM->exit(ms) med   exit codes');
 for (const [kind, rs] of Object.entries(results)) {
   console.log(
-    `${kind.padEnd(18)} ${median(rs.map((r) => r.readyMs)).toFixed(0).padStart(10)}   ${median(rs.map((r) => r.rssMb)).toFixed(1).padStart(14)}   ${median(rs.map((r) => r.hwmMb)).toFixed(1).padStart(13)}   ${median(rs.map((r) => r.stopMs)).toFixed(0).padStart(21)}   ${rs.map((r) => r.code).join(',')}`,
+    `${kind.padEnd(18)} ${median(rs.map((r) => r.readyMs)).toFixed(0).padStart(10)}   ${median(rs.map((r) => r.rssMb)).toFixed(1).padStart(14)}   ${median(rs.map((r) => r.hwmMb)).toFixed(1).padStart(13)}   ${median(rs.map((r) => r.stopMs)).toFixed(0).padStart(21)}   ${rs.map((r) => r.code ?? 'signal').join(',')}`,
   );
 }
 const m = results.mailgate, b = results['bare node:http'];

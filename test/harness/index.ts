@@ -1,0 +1,54 @@
+import { mkdtempSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inject } from 'vitest';
+import { OAuthAdmin } from './oauth-process.js';
+import type { HarnessInfo } from './types.js';
+
+export type { HarnessInfo } from './types.js';
+export { OAuthAdmin, startOAuthServer } from './oauth-process.js';
+export { startDovecot, TEST_PASSWORD } from './dovecot.js';
+export { WebhookSink, verifySignature } from './webhook-sink.js';
+export { SmtpSink } from './smtp-sink.js';
+export { appendMessages, listMessages, mailboxExists, makeMessage, passwordClient, setUidValidity } from './mailbox.js';
+
+/**
+ * The shared servers started by global-setup.ts. They are shared by test
+ * files running in parallel: use your own mailbox user (`uniqueUser`) and
+ * data dir. A test that breaks a server on purpose (faults, introspection
+ * down, restarts) starts a private one with startOAuthServer()/startDovecot().
+ */
+export function getHarness(): HarnessInfo {
+  return inject('harness');
+}
+
+export function oauthAdmin(h: HarnessInfo = getHarness()): OAuthAdmin {
+  return new OAuthAdmin(h.oauthUrl);
+}
+
+export function uniqueUser(prefix = 'user'): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+export function tmpDataDir(prefix = 'mg-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** The SMTP sink Dovecot's submission relays to (it runs in the setup process). */
+export function relaySink(h: HarnessInfo = getHarness()) {
+  const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    const r = await fetch(`${h.relaySinkControlUrl}${path}`, {
+      method,
+      headers: body ? { 'Content-Type': 'application/json' } : {},
+      body: body ? JSON.stringify(body) : null,
+    });
+    return (await r.json()) as T;
+  };
+  return {
+    messages: async () => (await call<{ messages: { from: string; to: string[]; raw: string }[] }>('GET', '/messages')).messages,
+    clear: () => call('POST', '/clear'),
+    rejectNext: (code: number, message: string, count = 1) => call('POST', '/reject', { code, message, count }),
+    setDown: (down: boolean) => call('POST', '/down', { down }),
+  };
+}

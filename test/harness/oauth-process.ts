@@ -1,0 +1,94 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const SERVER_SCRIPT = join(import.meta.dirname, 'oauth-server.mjs');
+const START_TIMEOUT_MS = 10_000;
+
+export interface OAuthServerProcess {
+  url: string;
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Spawns the test OAuth2 server as a real process and waits for its "listening" line. */
+export async function startOAuthServer(): Promise<OAuthServerProcess> {
+  const child: ChildProcess = spawn(process.execPath, [SERVER_SCRIPT, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('oauth server did not start')), START_TIMEOUT_MS);
+    const rl = createInterface({ input: child.stdout! });
+    rl.once('line', (line) => {
+      clearTimeout(timer);
+      try {
+        resolve((JSON.parse(line) as { port: number }).port);
+      } catch (err) {
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`oauth server exited with ${code}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    pid: child.pid ?? 0,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Client for the test server's /admin endpoints. */
+export class OAuthAdmin {
+  constructor(readonly url: string) {}
+
+  async #post<T = unknown>(path: string, body: unknown): Promise<T> {
+    const r = await fetch(`${this.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    if (!r.ok) throw new Error(`${path}: HTTP ${r.status} ${await r.text()}`);
+    return (await r.json()) as T;
+  }
+
+  registerClient(clientId: string, clientSecret: string | null, appUser?: string) {
+    return this.#post('/admin/clients', { client_id: clientId, client_secret: clientSecret, app_user: appUser });
+  }
+
+  /** Mints tokens for `username` without a flow. */
+  issue(clientId: string, username: string, scope = 'mail') {
+    return this.#post<{ access_token: string; refresh_token: string; expires_in: number }>('/admin/issue', { client_id: clientId, username, scope });
+  }
+
+  configure(settings: { accessTokenTtl?: number; deviceInterval?: number; tokenDelayMs?: number }) {
+    return this.#post('/admin/config', settings);
+  }
+
+  revoke(username: string) {
+    return this.#post('/admin/revoke', { username });
+  }
+
+  revokeAccess(username: string) {
+    return this.#post('/admin/revoke-access', { username });
+  }
+
+  faults(count: number, status: number, retryAfter?: number, body?: unknown) {
+    return this.#post('/admin/faults', { count, status, retryAfter, body });
+  }
+
+  introspectDown(down: boolean) {
+    return this.#post('/admin/introspect-down', { down });
+  }
+
+  approveDevice(userCode: string, username: string) {
+    return this.#post('/device/approve', { user_code: userCode, username });
+  }
+
+  async stats(): Promise<{ tokenRequests: number; byGrant: Record<string, number>; inFlight: number; peakInFlight: number; introspections: number; authorizeRequests: Record<string, string>[] }> {
+    return (await fetch(`${this.url}/admin/stats`)).json() as never;
+  }
+
+  resetStats() {
+    return this.#post('/admin/stats/reset', {});
+  }
+}
