@@ -1,0 +1,26 @@
+import type { Config } from '../config/types.js';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/types.js';
+import type { EventName, EventSink } from './events.js';
+
+/** Queues account events as deliveries to the account's webhook, then wakes the worker. */
+export class DeliveryEventSink implements EventSink {
+  constructor(
+    private readonly deps: { store: Store; config: () => Config; logger: Logger; wake: () => void },
+  ) {}
+
+  async emit(
+    account: string,
+    event: Exclude<EventName, 'message.received' | 'message.failed'>,
+    fields: Record<string, unknown>,
+  ): Promise<string> {
+    const acc = this.deps.config().accounts.find((a) => a.name === account);
+    if (!acc) {
+      this.deps.logger.warn({ account, event }, 'event for an account that is not configured; dropped');
+      return '';
+    }
+    const id = await this.deps.store.deliveries.enqueueEvent(account, acc.webhook, event, fields);
+    this.deps.wake();
+    return id;
+  }
+}

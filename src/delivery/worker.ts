@@ -1,0 +1,289 @@
+import type { Component } from '../app.js';
+import type { AccountConfig, Config, WebhookConfig } from '../config/types.js';
+import { describeError, MailgateError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { ParsedMessage } from '../parse/parse-message.js';
+import { buildMessageReceivedPayload } from '../parse/parse-message.js';
+import type { DeliveryRecord } from '../store/ingest.js';
+import type { Store } from '../store/types.js';
+import { computeBackoff } from './backoff.js';
+import type { WebhookResult } from './webhook.js';
+import { postWebhook } from './webhook.js';
+
+export type ParseFn = (raw: Buffer, opts: { maxInlineAttachmentBytes: number }) => Promise<ParsedMessage>;
+
+export interface DeliveryWorkerDeps {
+  store: Store;
+  config: () => Config;
+  logger: Logger;
+  metrics: Metrics;
+  parse: ParseFn;
+  /** A message's webhook acknowledged it and its afterDelivery is now due on the server. */
+  onAckDue: (account: string) => void;
+  post?: typeof postWebhook;
+  random?: () => number;
+}
+
+/** While idle, look for due retries at least this often (timers may be coarse). */
+const IDLE_RECHECK_MS = 5_000;
+/** A delivery whose webhook vanished from the config waits this long before trying again. */
+const MISSING_WEBHOOK_DELAY_MS = 60_000;
+/** stop() waits this long for in-flight posts; anything unfinished stays pending and is redelivered. */
+const STOP_GRACE_MS = 3_000;
+const QUEUE_GAUGE_INTERVAL_MS = 5_000;
+
+/**
+ * Drains the deliveries table: builds each event's body (parsing the stored
+ * raw message), signs and posts it, and records the outcome. Concurrency is
+ * bounded per webhook, so a slow webhook only holds its own slots.
+ */
+export class DeliveryWorker implements Component {
+  readonly name = 'delivery';
+  readonly #deps: DeliveryWorkerDeps;
+  readonly #inFlight = new Map<string, Set<string>>(); // webhook -> delivery ids
+  readonly #allInFlight = new Set<string>();
+  readonly #running = new Set<Promise<void>>();
+  #timer: NodeJS.Timeout | null = null;
+  #gaugeTimer: NodeJS.Timeout | null = null;
+  #pumpScheduled = false;
+  #pumping = false;
+  #pumpAgain = false;
+  #stopped = true;
+
+  constructor(deps: DeliveryWorkerDeps) {
+    this.#deps = deps;
+  }
+
+  async start(): Promise<void> {
+    this.#stopped = false;
+    this.#gaugeTimer = setInterval(() => void this.#updateGauges(), QUEUE_GAUGE_INTERVAL_MS);
+    this.#gaugeTimer.unref();
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#gaugeTimer) clearInterval(this.#gaugeTimer);
+    this.#timer = null;
+    this.#gaugeTimer = null;
+    if (this.#running.size === 0) return;
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#running]),
+      new Promise((r) => {
+        grace = setTimeout(r, STOP_GRACE_MS);
+      }),
+    ]);
+    clearTimeout(grace);
+  }
+
+  async reconfigure(): Promise<void> {
+    this.wake();
+  }
+
+  /** Something was queued or retried: look at the queue soon. */
+  wake(): void {
+    if (this.#stopped || this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    setImmediate(() => {
+      this.#pumpScheduled = false;
+      void this.#pump();
+    });
+  }
+
+  /** Number of deliveries being posted right now (for tests and status). */
+  get inFlight(): number {
+    return this.#allInFlight.size;
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#stopped) return;
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = true;
+    try {
+      do {
+        this.#pumpAgain = false;
+        const now = Date.now();
+        for (const wh of this.#deps.config().webhooks) {
+          const slots = this.#slots(wh.name);
+          const free = wh.concurrency - slots.size;
+          if (free <= 0) continue;
+          const due = await this.#deps.store.deliveries.claimDue(wh.name, now, free, this.#allInFlight);
+          for (const d of due) this.#launch(wh, d, slots);
+        }
+        await this.#orphans(now);
+      } while (this.#pumpAgain && !this.#stopped);
+      await this.#armTimer();
+    } catch (err) {
+      this.#deps.logger.error({ err, component: 'delivery' }, 'delivery queue scan failed; retrying');
+      this.#arm(IDLE_RECHECK_MS);
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /** Deliveries whose webhook is no longer configured wait, visibly, instead of spinning. */
+  async #orphans(now: number): Promise<void> {
+    const known = new Set(this.#deps.config().webhooks.map((w) => w.name));
+    const pending = await this.#deps.store.deliveries.list({ status: 'pending', limit: 100 });
+    for (const d of pending) {
+      if (known.has(d.webhook) || d.nextAttemptAt > now) continue;
+      await this.#deps.store.deliveries.markRetry(
+        d.id,
+        { attempts: d.attempts, status: null, error: `webhook ${d.webhook} is not configured`, responseExcerpt: null, now },
+        now + MISSING_WEBHOOK_DELAY_MS,
+      );
+    }
+  }
+
+  #slots(webhook: string): Set<string> {
+    let s = this.#inFlight.get(webhook);
+    if (!s) {
+      s = new Set();
+      this.#inFlight.set(webhook, s);
+    }
+    return s;
+  }
+
+  #launch(wh: WebhookConfig, d: DeliveryRecord, slots: Set<string>): void {
+    slots.add(d.id);
+    this.#allInFlight.add(d.id);
+    const p = this.#deliver(wh, d)
+      .catch((err: unknown) => {
+        this.#deps.logger.error({ err, delivery: d.id, component: 'delivery' }, 'delivery attempt crashed');
+      })
+      .finally(() => {
+        slots.delete(d.id);
+        this.#allInFlight.delete(d.id);
+        this.#running.delete(p);
+        this.wake();
+      });
+    this.#running.add(p);
+  }
+
+  async #armTimer(): Promise<void> {
+    const next = await this.#deps.store.deliveries.nextDueAt();
+    const delay = next === null ? IDLE_RECHECK_MS : Math.max(0, Math.min(next - Date.now(), IDLE_RECHECK_MS));
+    this.#arm(delay);
+  }
+
+  #arm(delay: number): void {
+    if (this.#stopped) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.wake();
+    }, delay);
+    this.#timer.unref();
+  }
+
+  async #deliver(wh: WebhookConfig, d: DeliveryRecord): Promise<void> {
+    const { store, metrics, logger } = this.#deps;
+    const log = logger.child({ component: 'delivery', account: d.account, delivery: d.id });
+    const account = this.#deps.config().accounts.find((a) => a.name === d.account);
+    const built = await this.#buildBody(wh, d, log);
+    const post = this.#deps.post ?? postWebhook;
+    const result: WebhookResult = await post({
+      url: wh.url,
+      secret: wh.secret,
+      event: built.event,
+      deliveryId: d.id,
+      body: built.body,
+      timeoutMs: wh.timeoutMs,
+    });
+    const now = Date.now();
+    const attempts = d.attempts + 1;
+    const outcome = {
+      attempts,
+      status: result.status,
+      error: result.error,
+      responseExcerpt: result.responseExcerpt || null,
+      now,
+    };
+    if (result.ok) {
+      const serverAck = d.messageRef !== null && needsServerAck(account) ? 'due' : 'none';
+      await store.deliveries.markDelivered(d.id, outcome, serverAck);
+      metrics.deliveries.inc({ webhook: wh.name, event: built.event, outcome: 'delivered' });
+      metrics.deliveryLatency.observe({ webhook: wh.name }, (now - d.createdAt) / 1000);
+      log.debug({ attempts, status: result.status }, 'delivered');
+      if (serverAck === 'due') this.#deps.onAckDue(d.account);
+      return;
+    }
+    if (result.permanent || attempts >= wh.maxAttempts) {
+      await store.deliveries.markFailed(d.id, outcome);
+      metrics.deliveries.inc({ webhook: wh.name, event: built.event, outcome: 'failed' });
+      log.warn(
+        { attempts, status: result.status, error: result.error },
+        result.permanent ? 'webhook refused the delivery; parked as failed' : 'delivery parked as failed after the last attempt',
+      );
+      return;
+    }
+    const backoff = computeBackoff(attempts, wh.backoff, this.#deps.random ?? Math.random);
+    const hinted = result.retryAfterMs !== null ? Math.min(result.retryAfterMs, wh.backoff.maxMs) : 0;
+    const delay = Math.max(backoff, hinted);
+    await store.deliveries.markRetry(d.id, outcome, now + delay);
+    metrics.deliveries.inc({ webhook: wh.name, event: built.event, outcome: 'retry' });
+    log.info({ attempts, status: result.status, error: result.error, retryInMs: delay }, 'delivery failed; will retry');
+  }
+
+  async #buildBody(wh: WebhookConfig, d: DeliveryRecord, log: Logger): Promise<{ event: DeliveryRecord['event']; body: string }> {
+    const { store } = this.#deps;
+    if (d.messageRef === null) return { event: d.event, body: d.payloadJson ?? '{}' };
+    const info = await store.messages.get(d.messageRef);
+    const raw = await store.messages.getRaw(d.messageRef);
+    if (!info || !raw) throw new MailgateError('INTERNAL', `message ${d.messageRef} of delivery ${d.id} is missing`);
+    const envelope = {
+      id: info.id,
+      account: info.account,
+      mailbox: info.mailbox,
+      uid: info.uid,
+      uidValidity: info.uidValidity,
+      uidl: info.uidl,
+    };
+    try {
+      const parsed = await this.#deps.parse(raw, { maxInlineAttachmentBytes: wh.maxInlineAttachmentBytes });
+      return { event: 'message.received', body: JSON.stringify(buildMessageReceivedPayload(envelope, parsed)) };
+    } catch (err) {
+      if (!(err instanceof MailgateError && err.code === 'PARSE_FAILED')) throw err;
+      // A malformed message is parked as message.failed, never blocking the queue.
+      if (d.event !== 'message.failed') {
+        await store.deliveries.setEvent(d.id, 'message.failed');
+        log.warn({ err: describeError(err) }, 'message could not be parsed; sending message.failed');
+      }
+      const body = {
+        event: 'message.failed',
+        ...envelope,
+        messageId: info.messageId,
+        size: info.size,
+        error: describeError(err),
+      };
+      return { event: 'message.failed', body: JSON.stringify(body) };
+    }
+  }
+
+  async #updateGauges(): Promise<void> {
+    try {
+      const counts = await this.#deps.store.deliveries.countByStatus();
+      for (const [status, n] of Object.entries(counts)) this.#deps.metrics.queueDepth.set({ status }, n);
+    } catch {
+      // the store is closing; the next tick or nobody will care
+    }
+  }
+}
+
+/**
+ * Whether a delivered message needs an action on the mail server. POP3 has no
+ * flags: only `delete` acts there (`seen` and `none` rely on the UIDL table).
+ */
+export function needsServerAck(account: AccountConfig | undefined): boolean {
+  if (!account) return false;
+  const after = account.incoming.afterDelivery;
+  if (after === 'none') return false;
+  if (account.incoming.protocol === 'pop3') return after === 'delete';
+  return true;
+}

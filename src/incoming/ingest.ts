@@ -1,0 +1,125 @@
+import type { Config } from '../config/types.js';
+import { MailgateError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import type { Store } from '../store/types.js';
+import type { AckQueue, DueAck, FetchedMessage, ImapCursor, IngestResult, Ingestor } from './source.js';
+
+/** Headers the ingest step needs before parsing: cheap, never throws. */
+export interface MessageInspection {
+  messageId: string | null;
+  autoSubmitted: boolean;
+}
+
+export interface IngestDeps {
+  store: Store;
+  config: () => Config;
+  metrics: Metrics;
+  inspect: (raw: Buffer) => MessageInspection;
+  /** Told after every commit that queued new deliveries (wakes the delivery worker). */
+  onQueued: () => void;
+}
+
+/** How long an afterDelivery that failed on the server waits before the next try. */
+export const ACK_RETRY_DELAY_MS = 30_000;
+
+/**
+ * The durable ingest step shared by IMAP and POP3, and the queue of
+ * afterDelivery actions that become due once a webhook acknowledged.
+ */
+export class IngestService implements Ingestor, AckQueue {
+  readonly #deps: IngestDeps;
+  readonly #listeners = new Map<string, Set<() => void>>();
+
+  constructor(deps: IngestDeps) {
+    this.#deps = deps;
+  }
+
+  #webhookOf(account: string): { webhook: string; protocol: string } {
+    const acc = this.#deps.config().accounts.find((a) => a.name === account);
+    if (!acc) throw new MailgateError('NOT_FOUND', `account ${account} is not configured`);
+    return { webhook: acc.webhook, protocol: acc.incoming.protocol };
+  }
+
+  async ingest(msg: FetchedMessage): Promise<IngestResult> {
+    const [r] = await this.ingestMany([msg]);
+    if (!r) throw new MailgateError('INTERNAL', 'ingest returned no result');
+    return r;
+  }
+
+  async ingestMany(msgs: FetchedMessage[]): Promise<IngestResult[]> {
+    if (msgs.length === 0) return [];
+    const rows = msgs.map((m) => {
+      const { webhook } = this.#webhookOf(m.account);
+      const info = this.#deps.inspect(m.raw);
+      return {
+        account: m.account,
+        mailbox: m.mailbox,
+        uid: m.uid,
+        uidValidity: m.uidValidity,
+        uidl: m.uidl,
+        raw: m.raw,
+        internalDate: m.internalDate ? m.internalDate.getTime() : null,
+        messageId: info.messageId,
+        autoSubmitted: info.autoSubmitted,
+        webhook,
+      };
+    });
+    const results = await this.#deps.store.ingest.insertMessages(rows);
+    let fresh = 0;
+    for (let i = 0; i < results.length; i++) {
+      if (results[i]?.duplicate) continue;
+      fresh++;
+      const m = msgs[i];
+      if (m) this.#deps.metrics.messagesIngested.inc({ account: m.account, protocol: m.uidl !== null ? 'pop3' : 'imap' });
+    }
+    if (fresh > 0) this.#deps.onQueued();
+    return results;
+  }
+
+  getCursor(account: string, mailbox: string): Promise<ImapCursor | null> {
+    return this.#deps.store.ingest.getCursor(account, mailbox);
+  }
+
+  resetCursor(account: string, mailbox: string, uidValidity: number): Promise<void> {
+    return this.#deps.store.ingest.resetCursor(account, mailbox, uidValidity);
+  }
+
+  knownUidls(account: string, uidls: string[]): Promise<Set<string>> {
+    return this.#deps.store.ingest.knownUidls(account, uidls);
+  }
+
+  forgetUidlsExcept(account: string, present: string[]): Promise<number> {
+    return this.#deps.store.ingest.forgetUidlsExcept(account, present);
+  }
+
+  // ---- AckQueue ----
+
+  due(account: string, limit: number): Promise<DueAck[]> {
+    return this.#deps.store.ingest.dueAcks(account, limit, Date.now());
+  }
+
+  markDone(ids: string[]): Promise<void> {
+    return this.#deps.store.ingest.markAcks(ids, 'done', null, null);
+  }
+
+  markFailed(ids: string[], error: string): Promise<void> {
+    return this.#deps.store.ingest.markAcks(ids, 'due', error, Date.now() + ACK_RETRY_DELAY_MS);
+  }
+
+  onDue(account: string, listener: () => void): () => void {
+    let set = this.#listeners.get(account);
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(account, set);
+    }
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+    };
+  }
+
+  /** The delivery worker calls this when an account's message became due for afterDelivery. */
+  notifyDue(account: string): void {
+    for (const l of this.#listeners.get(account) ?? []) l();
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The boundary between mail-server connectors (IMAP, POP3) and the durable
+ * ingest pipeline. A connector fetches, hands each raw message to the
+ * Ingestor (which stores it and its delivery in one transaction), and later
+ * applies `afterDelivery` on the server for messages the AckQueue reports as
+ * due (their webhook answered 2xx). Nothing is flagged, moved or deleted on
+ * the server before that.
+ */
+
+export type ConnectorState = 'connecting' | 'idle' | 'polling' | 'backoff' | 'error' | 'stopped';
+
+export interface FetchedMessage {
+  account: string;
+  mailbox: string;
+  /** IMAP only. */
+  uid: number | null;
+  uidValidity: number | null;
+  /** POP3 only. */
+  uidl: string | null;
+  raw: Buffer;
+  internalDate: Date | null;
+}
+
+export interface IngestResult {
+  /** Stable mailgate id of the message (same id after any crash/re-fetch). */
+  id: string;
+  /** True when the message was already stored (re-fetch after a crash, UIDVALIDITY re-scan). */
+  duplicate: boolean;
+}
+
+export interface ImapCursor {
+  uidValidity: number;
+  lastUid: number;
+}
+
+export interface Ingestor {
+  /**
+   * Durably stores the message and queues its webhook delivery; for IMAP the
+   * mailbox cursor advances to `uid` in the same transaction. Resolves only
+   * after the commit.
+   */
+  ingest(msg: FetchedMessage): Promise<IngestResult>;
+  /** Several messages in one transaction (faster bulk sync); same guarantees. */
+  ingestMany(msgs: FetchedMessage[]): Promise<IngestResult[]>;
+  /** IMAP: where to resume in a mailbox, or null on first sync. */
+  getCursor(account: string, mailbox: string): Promise<ImapCursor | null>;
+  /**
+   * IMAP: the mailbox's UIDVALIDITY changed; UIDs restart. Resets the cursor;
+   * later ingests dedupe on Message-ID + size within the mailbox so nothing is
+   * announced twice.
+   */
+  resetCursor(account: string, mailbox: string, uidValidity: number): Promise<void>;
+  /** POP3: which of these UIDLs were already taken. */
+  knownUidls(account: string, uidls: string[]): Promise<Set<string>>;
+  /** POP3: forget UIDLs no longer on the server (pruning the seen table). */
+  forgetUidlsExcept(account: string, present: string[]): Promise<number>;
+}
+
+export interface DueAck {
+  id: string;
+  mailbox: string;
+  uid: number | null;
+  uidValidity: number | null;
+  uidl: string | null;
+}
+
+export interface AckQueue {
+  /** Messages of this account whose webhook acknowledged them and whose afterDelivery is not yet applied. */
+  due(account: string, limit: number): Promise<DueAck[]>;
+  markDone(ids: string[]): Promise<void>;
+  /** Applying failed (server unreachable…); it stays due and is retried later. */
+  markFailed(ids: string[], error: string): Promise<void>;
+  /** Called (synchronously, cheap) when an account has new due acks. Returns an unsubscribe. */
+  onDue(account: string, listener: () => void): () => void;
+}
+
+export interface ConnectorStatus {
+  state: ConnectorState;
+  lastSuccessAt: Date | null;
+  lastError: string | null;
+}
+
+export interface IncomingConnector {
+  readonly account: string;
+  start(): Promise<void>;
+  /** Stops promptly (closes sockets; in-flight work ends at a safe point). */
+  stop(): Promise<void>;
+  status(): ConnectorStatus;
+  /** Logs in once with the current token and logs out: `mailgate test`. */
+  test(): Promise<{ ok: boolean; error: string | null }>;
+}

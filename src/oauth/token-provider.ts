@@ -1,0 +1,24 @@
+/**
+ * What connectors (IMAP, POP3, SMTP) see of the token service: the one source
+ * of access tokens. Only the token service talks to token endpoints.
+ *
+ * Errors: MailgateError with code
+ *  - OAUTH_REAUTH_REQUIRED (permanent): the refresh token was rejected; the
+ *    account is marked and an event was emitted; do not retry until re-authorized.
+ *  - OAUTH_MISSING_TOKEN (permanent): never authorized.
+ *  - OAUTH_TRANSIENT (not permanent): token endpoint down; back off and retry.
+ */
+export interface AccessToken {
+  token: string;
+  /** Epoch ms; null when the provider gave no lifetime. */
+  expiresAt: number | null;
+}
+
+export interface TokenProvider {
+  /**
+   * A valid access token for the account. `rejectedToken`: the server just
+   * refused this token (e.g. XOAUTH2 failed), so do not hand it out again;
+   * refresh unless a newer one is already cached.
+   */
+  getAccessToken(account: string, opts?: { rejectedToken?: string }): Promise<AccessToken>;
+}
