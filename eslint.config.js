@@ -25,6 +25,7 @@ export default tseslint.config(
         TextEncoder: 'readonly',
         TextDecoder: 'readonly',
         structuredClone: 'readonly',
+        performance: 'readonly',
       },
     },
     rules: {

@@ -49,7 +49,7 @@ async function measure(kind, port) {
     await waitReady(`http://127.0.0.1:${port}${kind === 'mailgate' ? '/readyz' : '/'}`, child);
   } catch (err) {
     child.kill('SIGKILL');
-    throw new Error(`${kind}: ${err.message}\n${stderr}`);
+    throw new Error(`${kind}: ${err.message}\n${stderr}`, { cause: err });
   }
   const readyMs = performance.now() - t0;
   await sleep(3_000); // let it settle, then read idle memory

@@ -227,12 +227,24 @@ async function handleAdmin(req, res, path) {
       return send(res, 200, issue(body.client_id, body.username, body.scope ?? 'mail'));
     case '/admin/revoke': {
       let n = 0;
-      for (const m of [refreshTokens, accessTokens]) for (const [k, v] of m) if (v.username === body.username) (m.delete(k), n++);
+      for (const m of [refreshTokens, accessTokens]) {
+        for (const [k, v] of m) {
+          if (v.username === body.username) {
+            m.delete(k);
+            n++;
+          }
+        }
+      }
       return send(res, 200, { revoked: n });
     }
     case '/admin/revoke-access': {
       let n = 0;
-      for (const [k, v] of accessTokens) if (v.username === body.username) (accessTokens.delete(k), n++);
+      for (const [k, v] of accessTokens) {
+        if (v.username === body.username) {
+          accessTokens.delete(k);
+          n++;
+        }
+      }
       return send(res, 200, { revoked: n });
     }
     case '/admin/faults':
