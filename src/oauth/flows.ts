@@ -1,0 +1,165 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { MailgateError } from '../errors.js';
+import type { Store } from '../store/types.js';
+import { TokenEndpointError, tokenRequest } from './token-client.js';
+import type { TokenService } from './token-service.js';
+
+/** An authorization request is valid this long (one consent screen). */
+export const STATE_TTL_MS = 10 * 60_000;
+/** RFC 8628 §3.5: slow_down adds this to the polling interval. */
+const SLOW_DOWN_STEP_S = 5;
+
+export function redirectUriFor(publicUrl: string): string {
+  return `${publicUrl}/oauth2/callback`;
+}
+
+/** RFC 7636: 32 random bytes → 43-char verifier; S256 challenge. */
+export function pkcePair(): { verifier: string; challenge: string } {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+}
+
+export class OAuthFlows {
+  constructor(
+    private readonly deps: { store: Store; tokens: TokenService; publicUrl: () => string; now?: () => number },
+  ) {}
+
+  #now(): number {
+    return this.deps.now?.() ?? Date.now();
+  }
+
+  async #credentialFor(account: string) {
+    const acc = this.deps.tokens.account(account);
+    const name = this.deps.tokens.credentialNameOf(acc);
+    if (!name) throw new MailgateError('CONFLICT', `account ${account} logs in with a password; nothing to authorize`);
+    const cred = await this.deps.tokens.resolveCredential(name);
+    if (cred.grant === 'client_credentials') {
+      throw new MailgateError('CONFLICT', `account ${account} uses app-only (client_credentials) tokens; nothing to authorize`);
+    }
+    return { acc, cred };
+  }
+
+  /** Builds the provider URL for the consent screen; the state is single-use and expires. */
+  async startAuthorization(account: string): Promise<{ authorizationUrl: string; state: string; expiresAt: number }> {
+    const { acc, cred } = await this.#credentialFor(account);
+    if (!cred.authorizationEndpoint) throw new MailgateError('CONFLICT', `credential ${cred.name} has no authorizationEndpoint`);
+    const state = randomBytes(24).toString('base64url');
+    const { verifier, challenge } = pkcePair();
+    const redirectUri = redirectUriFor(this.deps.publicUrl());
+    const now = this.#now();
+    await this.deps.store.oauthStates.create({
+      state,
+      account,
+      credential: cred.name,
+      codeVerifier: verifier,
+      redirectUri,
+      createdAt: now,
+      expiresAt: now + STATE_TTL_MS,
+    });
+    const url = new URL(cred.authorizationEndpoint);
+    const params: Record<string, string> = {
+      response_type: 'code',
+      client_id: cred.clientId,
+      redirect_uri: redirectUri,
+      scope: cred.scopes.join(' '),
+      state,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      login_hint: acc.incoming.user,
+      ...cred.authorizationParams,
+    };
+    for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+    return { authorizationUrl: url.toString(), state, expiresAt: now + STATE_TTL_MS };
+  }
+
+  /** The provider redirected back: check the state, exchange the code, store the tokens. */
+  async completeAuthorization(query: Record<string, string | undefined>): Promise<{ account: string }> {
+    if (!query.state) throw new MailgateError('OAUTH_STATE_INVALID', 'the callback has no state parameter');
+    const consumed = await this.deps.store.oauthStates.consume(query.state, this.#now());
+    if (!consumed.ok) {
+      const why = { unknown: 'unknown', used: 'already used', expired: 'expired' }[consumed.reason];
+      throw new MailgateError('OAUTH_STATE_INVALID', `the authorization state is ${why}; start the authorization again`);
+    }
+    const { account, credential, codeVerifier, redirectUri } = consumed.record;
+    if (query.error) {
+      throw new MailgateError('BAD_REQUEST', `the provider refused: ${query.error}${query.error_description ? ` (${query.error_description})` : ''}`, {
+        details: { account },
+      });
+    }
+    if (!query.code) throw new MailgateError('BAD_REQUEST', 'the callback has no code parameter', { details: { account } });
+    const cred = await this.deps.tokens.resolveCredential(credential);
+    try {
+      const res = await tokenRequest(cred, { grant_type: 'authorization_code', code: query.code, redirect_uri: redirectUri, code_verifier: codeVerifier });
+      if (!res.refreshToken) {
+        throw new MailgateError('BAD_REQUEST', 'the provider returned no refresh token (Google: prompt=consent/access_type=offline; Microsoft: offline_access scope)');
+      }
+      await this.deps.tokens.save(account, credential, res, null);
+    } catch (err) {
+      if (err instanceof TokenEndpointError) {
+        throw new MailgateError('BAD_REQUEST', `the code exchange failed: ${err.message}`, { cause: err, details: { account } });
+      }
+      throw err;
+    }
+    return { account };
+  }
+
+  /** RFC 8628 device grant: shows a code, polls until the user approved it. */
+  async deviceAuthorization(
+    account: string,
+    onCode: (info: { userCode: string; verificationUri: string; verificationUriComplete: string | null; expiresIn: number }) => void,
+    opts: { sleep?: (ms: number) => Promise<void>; signal?: AbortSignal } = {},
+  ): Promise<void> {
+    const { cred } = await this.#credentialFor(account);
+    if (!cred.deviceAuthorizationEndpoint) {
+      throw new MailgateError('CONFLICT', `credential ${cred.name} has no deviceAuthorizationEndpoint`);
+    }
+    const body = new URLSearchParams({ client_id: cred.clientId, scope: cred.scopes.join(' ') });
+    if (cred.clientSecret) body.set('client_secret', cred.clientSecret);
+    const r = await fetch(cred.deviceAuthorizationEndpoint, { method: 'POST', body, headers: { Accept: 'application/json' } });
+    const j = (await r.json().catch(() => ({}))) as Record<string, unknown>;
+    if (!r.ok || typeof j.device_code !== 'string') {
+      throw new MailgateError('BAD_REQUEST', `device authorization failed: HTTP ${r.status} ${String(j.error ?? '')}`);
+    }
+    const deviceCode = j.device_code;
+    let interval = typeof j.interval === 'number' ? j.interval : 5;
+    const expiresIn = typeof j.expires_in === 'number' ? j.expires_in : 900;
+    onCode({
+      userCode: String(j.user_code),
+      verificationUri: String(j.verification_uri ?? j.verification_url),
+      verificationUriComplete: typeof j.verification_uri_complete === 'string' ? j.verification_uri_complete : null,
+      expiresIn,
+    });
+    const deadline = this.#now() + expiresIn * 1000;
+    const wait = opts.sleep ?? ((ms: number) => new Promise<void>((res) => setTimeout(res, ms)));
+    while (this.#now() < deadline) {
+      if (opts.signal?.aborted) throw new MailgateError('BAD_REQUEST', 'device authorization cancelled');
+      await wait(interval * 1000);
+      try {
+        const res = await tokenRequest(cred, { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode });
+        await this.deps.tokens.save(account, cred.name, res, null);
+        return;
+      } catch (err) {
+        if (!(err instanceof TokenEndpointError)) throw err;
+        if (err.kind === 'pending') {
+          if (err.oauthError === 'slow_down') interval += SLOW_DOWN_STEP_S;
+          continue;
+        }
+        if (err.kind === 'transient') continue;
+        throw new MailgateError('BAD_REQUEST', `device authorization failed: ${err.message}`, { cause: err });
+      }
+    }
+    throw new MailgateError('BAD_REQUEST', 'the device code expired before it was approved');
+  }
+
+  /** Adopts a refresh token obtained elsewhere, proving it with one refresh. */
+  async importRefreshToken(account: string, refreshToken: string): Promise<void> {
+    const { cred } = await this.#credentialFor(account);
+    try {
+      const res = await tokenRequest(cred, { grant_type: 'refresh_token', refresh_token: refreshToken });
+      await this.deps.tokens.save(account, cred.name, { ...res, refreshToken: res.refreshToken ?? refreshToken }, null);
+    } catch (err) {
+      if (err instanceof TokenEndpointError) throw new MailgateError('BAD_REQUEST', `the provider refused the refresh token: ${err.message}`, { cause: err });
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,78 @@
+import { parseRetryAfter } from '../delivery/backoff.js';
+import { describeError } from '../errors.js';
+import type { ResolvedCredential } from './providers.js';
+
+/**
+ * The one module that talks to token endpoints (RFC 6749 §3.2, RFC 8628).
+ * Every grant goes through `tokenRequest`, so retries, classification and
+ * secrets-in-logs are handled in one place.
+ */
+
+export const TOKEN_REQUEST_TIMEOUT_MS = 30_000;
+
+export interface TokenResponse {
+  accessToken: string;
+  refreshToken: string | null;
+  expiresIn: number | null;
+  scope: string | null;
+}
+
+/** RFC 6749 §5.2 errors that no retry will fix: the grant or client is bad. */
+const PERMANENT_ERRORS = new Set(['invalid_grant', 'invalid_client', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope']);
+/** RFC 8628 §3.5: keep polling on these. */
+const DEVICE_WAIT_ERRORS = new Set(['authorization_pending', 'slow_down']);
+
+export class TokenEndpointError extends Error {
+  constructor(
+    readonly kind: 'permanent' | 'transient' | 'pending',
+    readonly oauthError: string | null,
+    readonly description: string | null,
+    readonly status: number | null,
+    readonly retryAfterMs: number | null,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      oauthError
+        ? `${oauthError}${description ? `: ${description}` : ''}`
+        : `token endpoint failed${status ? ` with HTTP ${status}` : ''}${description ? `: ${description}` : ''}`,
+      options,
+    );
+    this.name = 'TokenEndpointError';
+  }
+}
+
+export async function tokenRequest(cred: ResolvedCredential, params: Record<string, string>): Promise<TokenResponse> {
+  const body = new URLSearchParams(params);
+  const headers: Record<string, string> = { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' };
+  // client_secret_post works with Google, Microsoft and most custom servers.
+  body.set('client_id', cred.clientId);
+  if (cred.clientSecret) body.set('client_secret', cred.clientSecret);
+  let res: Response;
+  try {
+    res = await fetch(cred.tokenEndpoint, { method: 'POST', headers, body, signal: AbortSignal.timeout(TOKEN_REQUEST_TIMEOUT_MS) });
+  } catch (err) {
+    throw new TokenEndpointError('transient', null, `cannot reach ${new URL(cred.tokenEndpoint).host}: ${describeError((err as { cause?: unknown }).cause ?? err)}`, null, null, { cause: err });
+  }
+  const text = await res.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    // not JSON: classified by status below
+  }
+  if (res.ok && typeof json.access_token === 'string') {
+    return {
+      accessToken: json.access_token,
+      refreshToken: typeof json.refresh_token === 'string' ? json.refresh_token : null,
+      expiresIn: typeof json.expires_in === 'number' ? json.expires_in : typeof json.expires_in === 'string' ? Number(json.expires_in) : null,
+      scope: typeof json.scope === 'string' ? json.scope : null,
+    };
+  }
+  const error = typeof json.error === 'string' ? json.error : null;
+  const description = typeof json.error_description === 'string' ? json.error_description.split('\r\n')[0] ?? null : null;
+  const retryAfter = parseRetryAfter(res.headers.get('retry-after'));
+  if (error && DEVICE_WAIT_ERRORS.has(error)) throw new TokenEndpointError('pending', error, description, res.status, retryAfter);
+  if (error && PERMANENT_ERRORS.has(error)) throw new TokenEndpointError('permanent', error, description, res.status, null);
+  if (res.status === 401 && !error) throw new TokenEndpointError('permanent', 'invalid_client', 'HTTP 401', res.status, null);
+  throw new TokenEndpointError('transient', error, description ?? (res.ok ? 'answer had no access_token' : null), res.status, retryAfter);
+}
