@@ -1,14 +1,90 @@
 import type { App } from './app.js';
+import type { AccountConfig } from './config/types.js';
+import { DeliveryEventSink } from './delivery/event-sink.js';
+import { DeliveryWorker } from './delivery/worker.js';
+import { MailgateError } from './errors.js';
+import { registerAccountRoutes } from './http/routes/accounts.js';
 import { registerDeliveryRoutes } from './http/routes/deliveries.js';
+import { registerOAuthRoutes } from './http/routes/oauth.js';
 import { registerReloadRoute } from './http/routes/reload.js';
+import { createImapConnector } from './incoming/imap/imap-connector.js';
+import { IngestService } from './incoming/ingest.js';
+import { ConnectorManager } from './incoming/manager.js';
+import type { ConnectorStatus, IncomingConnector } from './incoming/source.js';
+import { OAuthFlows } from './oauth/flows.js';
+import { TokenService } from './oauth/token-service.js';
+import { inspectMessage } from './parse/auto-submitted.js';
+import { parseMessage } from './parse/parse-message.js';
+import { RefreshScheduler } from './scheduler/refresh-scheduler.js';
 
 /**
  * Wires the daemon's components onto an App: everything `mailgate serve`
  * runs. Kept apart from App so tests can build an App with only some parts.
  */
-export function buildDaemon(app: App): App {
-  const { http, store } = app.ctx;
+export function buildDaemon(app: App) {
+  const { http, store, logger, metrics } = app.ctx;
+  const config = () => app.config;
+
+  let worker: DeliveryWorker | null = null;
+  const wake = () => worker?.wake();
+  const ingest = new IngestService({ store, config, metrics, inspect: inspectMessage, onQueued: wake });
+  const events = new DeliveryEventSink({ store, config, logger, wake });
+  worker = new DeliveryWorker({
+    store,
+    config,
+    logger,
+    metrics,
+    parse: parseMessage,
+    onAckDue: (account) => ingest.notifyDue(account),
+  });
+  const tokens = new TokenService({ store, config, logger, metrics, events });
+  let incoming: ConnectorManager | null = null;
+  const flows = new OAuthFlows({
+    store,
+    tokens,
+    publicUrl: () => app.config.server.publicUrl,
+    onAuthorized: (account) => void incoming?.restart(account),
+  });
+  const scheduler = new RefreshScheduler({ store, tokens, config, logger });
+
+  const persistStatus = (account: string) => (s: ConnectorStatus) => {
+    void store.accountStatus
+      .update(account, 'incoming', {
+        state: s.state,
+        lastSuccessAt: s.lastSuccessAt ? s.lastSuccessAt.getTime() : null,
+        lastError: s.lastError,
+      })
+      .catch(() => undefined);
+  };
+  const factory = (account: AccountConfig): IncomingConnector => {
+    if (account.incoming.protocol === 'imap') {
+      return createImapConnector({ account, ingestor: ingest, acks: ingest, tokens, logger, metrics, onStatus: persistStatus(account.name) });
+    }
+    throw new MailgateError('CONFIG_INVALID', `protocol ${account.incoming.protocol} is not supported yet`);
+  };
+  incoming = new ConnectorManager({ config: app.config, factory, logger });
+  const manager = incoming;
+
+  app.add(worker).add(scheduler).add(manager);
+
   registerReloadRoute(http, () => app.reload());
-  registerDeliveryRoutes(http, { store, wake: () => {} });
-  return app;
+  registerDeliveryRoutes(http, { store, wake });
+  registerOAuthRoutes(http, flows);
+  registerAccountRoutes(http, {
+    config,
+    incoming: (name) => manager.status(name),
+    sideStatus: () => store.accountStatus.list(),
+    token: (name) => tokens.status(name),
+    testIncoming: async (name) => {
+      const acc = app.config.accounts.find((a) => a.name === name);
+      if (!acc) return { ok: false, error: 'no such account' };
+      try {
+        return await factory(acc).test();
+      } catch (err) {
+        return { ok: false, error: (err as Error).message };
+      }
+    },
+    testOutgoing: async () => null,
+  });
+  return { ingest, worker, tokens, flows, scheduler, incoming: manager, events };
 }

@@ -46,6 +46,14 @@ export class ConnectorManager implements Component {
     }
   }
 
+  /** Restarts one account's connector now (e.g. it was just authorized). */
+  async restart(account: string): Promise<void> {
+    const entry = this.#connectors.get(account);
+    if (!entry) return;
+    await this.#stopOne(account);
+    await this.#startOne(entry.account);
+  }
+
   get(account: string): IncomingConnector | undefined {
     return this.#connectors.get(account)?.connector;
   }
@@ -55,7 +63,13 @@ export class ConnectorManager implements Component {
   }
 
   async #startOne(account: AccountConfig): Promise<void> {
-    const connector = this.#factory(account);
+    let connector: IncomingConnector;
+    try {
+      connector = this.#factory(account);
+    } catch (err) {
+      this.#logger.error({ err, account: account.name }, 'cannot create the incoming connector; the account is not polled');
+      return;
+    }
     this.#connectors.set(account.name, { account, connector });
     try {
       // start() returns once the connector's loop is running; connection

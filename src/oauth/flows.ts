@@ -21,7 +21,14 @@ export function pkcePair(): { verifier: string; challenge: string } {
 
 export class OAuthFlows {
   constructor(
-    private readonly deps: { store: Store; tokens: TokenService; publicUrl: () => string; now?: () => number },
+    private readonly deps: {
+      store: Store;
+      tokens: TokenService;
+      publicUrl: () => string;
+      now?: () => number;
+      /** Told after tokens for an account were stored by a flow (connectors waiting for them restart). */
+      onAuthorized?: (account: string) => void;
+    },
   ) {}
 
   #now(): number {
@@ -94,6 +101,7 @@ export class OAuthFlows {
         throw new MailgateError('BAD_REQUEST', 'the provider returned no refresh token (Google: prompt=consent/access_type=offline; Microsoft: offline_access scope)');
       }
       await this.deps.tokens.save(account, credential, res, null);
+      this.deps.onAuthorized?.(account);
     } catch (err) {
       if (err instanceof TokenEndpointError) {
         throw new MailgateError('BAD_REQUEST', `the code exchange failed: ${err.message}`, { cause: err, details: { account } });
@@ -137,6 +145,7 @@ export class OAuthFlows {
       try {
         const res = await tokenRequest(cred, { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode });
         await this.deps.tokens.save(account, cred.name, res, null);
+        this.deps.onAuthorized?.(account);
         return;
       } catch (err) {
         if (!(err instanceof TokenEndpointError)) throw err;
@@ -157,6 +166,7 @@ export class OAuthFlows {
     try {
       const res = await tokenRequest(cred, { grant_type: 'refresh_token', refresh_token: refreshToken });
       await this.deps.tokens.save(account, cred.name, { ...res, refreshToken: res.refreshToken ?? refreshToken }, null);
+      this.deps.onAuthorized?.(account);
     } catch (err) {
       if (err instanceof TokenEndpointError) throw new MailgateError('BAD_REQUEST', `the provider refused the refresh token: ${err.message}`, { cause: err });
       throw err;

@@ -1,0 +1,83 @@
+import { ImapFlow, type ImapFlowOptions } from 'imapflow';
+import type { IncomingConfig } from '../../config/types.js';
+import { MailgateError } from '../../errors.js';
+
+/** Named deadlines (imapflow's own defaults are longer than an admin waits). */
+export const CONNECTION_TIMEOUT_MS = 30_000;
+export const GREETING_TIMEOUT_MS = 16_000;
+export const SOCKET_TIMEOUT_MS = 5 * 60_000;
+
+type Capabilities = Map<string, unknown>;
+interface ImapFlowInternals {
+  capabilities: Capabilities;
+  authenticate: () => Promise<boolean>;
+}
+
+/** The SASL capabilities each configured method must NOT see, so imapflow uses ours. */
+const HIDE: Record<'xoauth2' | 'oauthbearer', string[]> = {
+  xoauth2: ['AUTH=OAUTHBEARER'],
+  oauthbearer: ['AUTH=XOAUTH2', 'AUTH=XOAUTH'],
+};
+const NEED: Record<'xoauth2' | 'oauthbearer', string> = { xoauth2: 'AUTH=XOAUTH2', oauthbearer: 'AUTH=OAUTHBEARER' };
+
+/**
+ * An imapflow client that authenticates with exactly the configured SASL
+ * mechanism. imapflow picks OAUTHBEARER whenever a server offers it
+ * (commands/authenticate.js) and has no option to choose, while our contract
+ * says `auth.method` is the mechanism on the wire (Gmail and Dovecot offer
+ * both). So, just before authenticating, we hide the other mechanism from the
+ * capability map imapflow consults; if the server does not offer ours, the
+ * login fails with a clear error instead of silently using another one.
+ */
+export function createImapClient(incoming: IncomingConfig, secret: { accessToken?: string; password?: string }): ImapFlow {
+  const options: ImapFlowOptions = {
+    host: incoming.host,
+    port: incoming.port,
+    // tls: false leaves doSTARTTLS unset: imapflow upgrades when the server offers STARTTLS (contract).
+    secure: incoming.tls,
+    auth: secret.accessToken ? { user: incoming.user, accessToken: secret.accessToken } : { user: incoming.user, pass: secret.password ?? '' },
+    logger: false,
+    disableAutoIdle: true,
+    connectionTimeout: CONNECTION_TIMEOUT_MS,
+    greetingTimeout: GREETING_TIMEOUT_MS,
+    socketTimeout: SOCKET_TIMEOUT_MS,
+  };
+  const client = new ImapFlow(options);
+  const method = incoming.auth.method;
+  if (method === 'xoauth2' || method === 'oauthbearer') {
+    const internals = client as unknown as ImapFlowInternals;
+    const original = internals.authenticate.bind(client);
+    internals.authenticate = async () => {
+      if (!internals.capabilities.has(NEED[method])) {
+        throw new MailgateError('AUTH_FAILED', `the server does not offer SASL ${method.toUpperCase()} (${NEED[method]})`);
+      }
+      for (const cap of HIDE[method]) internals.capabilities.delete(cap);
+      return original();
+    };
+  }
+  return client;
+}
+
+/** What kind of failure an imapflow error is. */
+export function classifyImapError(err: unknown): { kind: 'auth' | 'auth-transient' | 'throttled' | 'other'; message: string; retryAfterMs: number | null } {
+  const e = err as {
+    authenticationFailed?: boolean;
+    serverResponseCode?: string;
+    responseText?: string;
+    response?: string;
+    message?: string;
+    code?: string;
+    throttleReset?: number;
+  };
+  const text = e.responseText ?? e.response ?? e.message ?? String(err);
+  if (e.serverResponseCode === 'UNAVAILABLE') {
+    return { kind: 'auth-transient', message: `the server could not check the login right now: ${text}`, retryAfterMs: null };
+  }
+  if (err instanceof MailgateError && err.code === 'AUTH_FAILED') return { kind: 'auth', message: err.message, retryAfterMs: null };
+  if (e.authenticationFailed || e.serverResponseCode === 'AUTHENTICATIONFAILED') {
+    return { kind: 'auth', message: `the server refused the login: ${text}`, retryAfterMs: null };
+  }
+  // Microsoft 365 throttling: imapflow parses "Suggested Backoff Time" into throttleReset.
+  if (typeof e.throttleReset === 'number') return { kind: 'throttled', message: `throttled by the server: ${text}`, retryAfterMs: e.throttleReset };
+  return { kind: 'other', message: e.code ? `${e.code}: ${text}` : text, retryAfterMs: null };
+}
