@@ -99,26 +99,31 @@ export class TokenService implements TokenProvider {
     if (rec?.accessToken && rec.accessToken !== opts.rejectedToken && isFresh(rec.accessExpiresAt)) {
       return { token: rec.accessToken, expiresAt: rec.accessExpiresAt };
     }
-    return this.refresh(account, opts.rejectedToken);
+    return this.#singleFlight(account, () => this.#refresh(account, opts.rejectedToken, false));
   }
 
-  /** Refreshes now (single-flight). `rejected`: a token a server just refused. */
-  refresh(account: string, rejected?: string): Promise<AccessToken> {
+  /** Refreshes now, even if the cached token is still valid (the scheduler's call). */
+  refresh(account: string): Promise<AccessToken> {
+    return this.#singleFlight(account, () => this.#refresh(account, undefined, true));
+  }
+
+  /** Concurrent callers for one account share one token request. */
+  #singleFlight(account: string, run: () => Promise<AccessToken>): Promise<AccessToken> {
     const running = this.#inFlight.get(account);
     if (running) return running;
-    const p = this.#refresh(account, rejected).finally(() => this.#inFlight.delete(account));
+    const p = run().finally(() => this.#inFlight.delete(account));
     this.#inFlight.set(account, p);
     return p;
   }
 
-  async #refresh(account: string, rejected: string | undefined): Promise<AccessToken> {
+  async #refresh(account: string, rejected: string | undefined, force: boolean): Promise<AccessToken> {
     const acc = this.account(account);
     const credName = this.credentialNameOf(acc);
     if (!credName) throw new MailgateError('BAD_REQUEST', `account ${account} does not use OAuth2`);
     const cred = await this.resolveCredential(credName);
     const rec = await this.#deps.store.tokens.get(account);
-    // Another caller may have refreshed while we waited for the store.
-    if (rec?.accessToken && rec.accessToken !== rejected && isFresh(rec.accessExpiresAt)) {
+    // Another caller (or replica) may have refreshed while we waited for the store.
+    if (!force && rec?.accessToken && rec.accessToken !== rejected && isFresh(rec.accessExpiresAt)) {
       return { token: rec.accessToken, expiresAt: rec.accessExpiresAt };
     }
     let params: Record<string, string>;
