@@ -2,6 +2,8 @@
 import { Command, Option } from 'commander';
 import { checkConfigFile } from './config/check.js';
 import { configPathFrom, EXIT_BAD_INPUT, EXIT_OK } from './cli/common.js';
+import { registerCredentialsCommands } from './cli/credentials.js';
+import { registerOperationCommands } from './cli/operations.js';
 import { serveCommand } from './cli/serve.js';
 
 const program = new Command();
@@ -41,5 +43,8 @@ config
       process.exitCode = EXIT_BAD_INPUT;
     }
   });
+
+registerCredentialsCommands(program, configOption);
+registerOperationCommands(program, configOption);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,87 @@
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { MailgateError } from '../errors.js';
+import { redirectUriFor } from '../oauth/flows.js';
+import { configPathFrom } from './common.js';
+import { withContext } from './context.js';
+
+const PROVIDERS = ['google', 'microsoft', 'microsoft-gcc-high', 'custom'];
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+export function registerCredentialsCommands(program: Command, configOption: () => Option): void {
+  const cmd = program.command('credentials').description('OAuth2 client credentials kept in the database (secret encrypted)');
+
+  cmd
+    .command('list')
+    .description('list credentials from the config and the database, with the redirect URL to register')
+    .addOption(configOption())
+    .action(async (opts: { config?: string }) => {
+      process.exitCode = await withContext(configPathFrom(opts.config, process.env), async (ctx) => {
+        const redirect = redirectUriFor(ctx.config.server.publicUrl);
+        const rows = [
+          ...ctx.config.credentials.map((c) => ({ name: c.name, provider: c.provider, clientId: c.clientId, grant: c.grant, source: 'config' })),
+          ...(await ctx.store.credentials.list())
+            .filter((c) => !ctx.config.credentials.some((y) => y.name === c.name))
+            .map((c) => ({ name: c.name, provider: c.provider, clientId: c.clientId, grant: String(c.settings.grant ?? 'authorization_code'), source: 'database' })),
+        ];
+        console.log(`Redirect URL to register with the provider: ${redirect}`);
+        if (rows.length === 0) console.log('(no credentials)');
+        for (const r of rows) console.log(`${r.name}\t${r.provider}\t${r.clientId}\t${r.grant}\t${r.source}`);
+      });
+    });
+
+  cmd
+    .command('add')
+    .description('add or replace a credential in the database')
+    .requiredOption('--name <name>')
+    .addOption(new Option('--provider <provider>').choices(PROVIDERS).makeOptionMandatory())
+    .requiredOption('--client-id <id>')
+    .option('--client-secret-file <file>', 'read the client secret from this file')
+    .option('--client-secret-stdin', 'read the client secret from standard input')
+    .option('--tenant <tenant>', 'Microsoft tenant (default common)')
+    .option('--authorization-endpoint <url>')
+    .option('--token-endpoint <url>')
+    .option('--device-authorization-endpoint <url>')
+    .option('--scopes <scopes>', 'space-separated scopes (custom providers)')
+    .addOption(new Option('--grant <grant>').choices(['authorization_code', 'client_credentials']))
+    .addOption(configOption())
+    .action(async (opts: Record<string, string | boolean | undefined>) => {
+      process.exitCode = await withContext(configPathFrom(opts.config as string | undefined, process.env), async (ctx) => {
+        const name = String(opts.name);
+        if (ctx.config.credentials.some((c) => c.name === name)) {
+          throw new MailgateError('BAD_REQUEST', `credential ${name} is defined in the config file; edit it there`);
+        }
+        if (opts.provider === 'custom' && (!opts.tokenEndpoint || !opts.scopes)) {
+          throw new MailgateError('BAD_REQUEST', 'a custom provider needs --token-endpoint and --scopes');
+        }
+        // The secret never comes as a plain flag: it would sit in shell history and `ps`.
+        let secret: string | null = null;
+        if (opts.clientSecretFile) secret = readFileSync(String(opts.clientSecretFile), 'utf8').replace(/\r?\n$/, '');
+        else if (opts.clientSecretStdin) secret = await readStdin();
+        const settings: Record<string, unknown> = {};
+        for (const k of ['tenant', 'authorizationEndpoint', 'tokenEndpoint', 'deviceAuthorizationEndpoint', 'grant'] as const) {
+          if (opts[k]) settings[k] = opts[k];
+        }
+        if (opts.scopes) settings.scopes = String(opts.scopes).split(/\s+/).filter(Boolean);
+        await ctx.store.credentials.upsert({ name, provider: String(opts.provider), clientId: String(opts.clientId), clientSecret: secret, settings });
+        console.log(`credential ${name} saved${secret ? ' (secret encrypted)' : ' (no secret)'}`);
+        console.log(`Redirect URL to register with the provider: ${redirectUriFor(ctx.config.server.publicUrl)}`);
+      });
+    });
+
+  cmd
+    .command('remove <name>')
+    .description('remove a credential from the database')
+    .addOption(configOption())
+    .action(async (name: string, opts: { config?: string }) => {
+      process.exitCode = await withContext(configPathFrom(opts.config, process.env), async (ctx) => {
+        if (!(await ctx.store.credentials.remove(name))) throw new MailgateError('BAD_REQUEST', `no credential ${name} in the database`);
+        console.log(`credential ${name} removed`);
+      });
+    });
+}

@@ -1,0 +1,175 @@
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Command, Option } from 'commander';
+import { resolveAdminToken } from '../admin-token.js';
+import { MailgateError } from '../errors.js';
+import { createImapConnector } from '../incoming/imap/imap-connector.js';
+import { IngestService } from '../incoming/ingest.js';
+import { createMetrics } from '../metrics.js';
+import { inspectMessage } from '../parse/auto-submitted.js';
+import { deliveryView } from '../http/routes/deliveries.js';
+import { configPathFrom } from './common.js';
+import { withContext, type CliContext } from './context.js';
+
+/** How long `mailgate authorize` waits for the consent to come back. */
+const AUTHORIZE_WAIT_MS = 15 * 60_000;
+const AUTHORIZE_POLL_MS = 1_000;
+
+function daemonUrl(ctx: CliContext): string {
+  const { host, port } = ctx.config.server.listen;
+  const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `http://${h}:${port}`;
+}
+
+export function registerOperationCommands(program: Command, configOption: () => Option): void {
+  program
+    .command('authorize <account>')
+    .description("print the provider's authorization URL (or a device code) and wait until the tokens are stored")
+    .option('--device', 'use the device authorization grant (RFC 8628) instead of a browser redirect')
+    .addOption(configOption())
+    .action(async (account: string, opts: { config?: string; device?: boolean }) => {
+      process.exitCode = await withContext(configPathFrom(opts.config, process.env), async (ctx) => {
+        if (opts.device) {
+          await ctx.flows.deviceAuthorization(account, (info) => {
+            console.log(`To authorize ${account}, open ${info.verificationUri} and enter the code ${info.userCode}`);
+            if (info.verificationUriComplete) console.log(`(or open ${info.verificationUriComplete})`);
+            console.log(`Waiting up to ${Math.round(info.expiresIn / 60)} minutes…`);
+          });
+          console.log(`${account} is authorized.`);
+          return;
+        }
+        const started = Date.now();
+        const admin = resolveAdminToken(ctx.config.server.adminToken, ctx.config.dataDir).token;
+        let res: Response;
+        try {
+          res = await fetch(`${daemonUrl(ctx)}/v1/accounts/${encodeURIComponent(account)}/authorize`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${admin}` },
+          });
+        } catch {
+          throw new MailgateError('CONNECTION_FAILED', `the daemon is not reachable at ${daemonUrl(ctx)}; the callback needs it running (mailgate serve)`);
+        }
+        const body = (await res.json()) as { authorizationUrl?: string; error?: string };
+        if (!res.ok || !body.authorizationUrl) throw new MailgateError('BAD_REQUEST', body.error ?? `HTTP ${res.status}`);
+        console.log(`Open this URL in a browser and sign in as the mailbox owner:\n\n  ${body.authorizationUrl}\n`);
+        console.log('Waiting for the provider to redirect back to the daemon…');
+        while (Date.now() - started < AUTHORIZE_WAIT_MS) {
+          const t = await ctx.store.tokens.get(account);
+          if (t && t.state === 'ok' && t.updatedAt >= started) {
+            console.log(`${account} is authorized.`);
+            return;
+          }
+          await sleep(AUTHORIZE_POLL_MS);
+        }
+        throw new MailgateError('TIMEOUT', 'no authorization arrived; run the command again');
+      });
+    });
+
+  const tokens = program.command('tokens').description('OAuth2 tokens');
+  tokens
+    .command('import <account>')
+    .description('adopt a refresh token obtained elsewhere (verified with one refresh)')
+    .requiredOption('--refresh-token-file <file>')
+    .addOption(configOption())
+    .action(async (account: string, opts: { config?: string; refreshTokenFile: string }) => {
+      process.exitCode = await withContext(configPathFrom(opts.config, process.env), async (ctx) => {
+        const token = readFileSync(opts.refreshTokenFile, 'utf8').trim();
+        if (!token) throw new MailgateError('BAD_REQUEST', `${opts.refreshTokenFile} is empty`);
+        await ctx.flows.importRefreshToken(account, token);
+        console.log(`refresh token for ${account} verified and stored (encrypted)`);
+      });
+    });
+
+  program
+    .command('status')
+    .description('accounts, token expiry, last poll, queue depths')
+    .addOption(configOption())
+    .option('--json', 'print JSON')
+    .action(async (opts: { config?: string; json?: boolean }) => {
+      process.exitCode = await withContext(configPathFrom(opts.config, process.env), async (ctx) => {
+        const sides = await ctx.store.accountStatus.list();
+        const accounts = [];
+        for (const a of ctx.config.accounts) {
+          const inc = sides.find((s) => s.account === a.name && s.side === 'incoming');
+          accounts.push({
+            name: a.name,
+            email: a.email,
+            protocol: a.incoming.protocol,
+            incoming: inc?.state ?? 'stopped',
+            lastSuccessAt: inc?.lastSuccessAt ? new Date(inc.lastSuccessAt).toISOString() : null,
+            lastError: inc?.lastError ?? null,
+            token: await ctx.tokens.status(a.name),
+          });
+        }
+        const queue = await ctx.store.deliveries.countByStatus();
+        if (opts.json) {
+          console.log(JSON.stringify({ accounts, deliveries: queue }, null, 2));
+          return;
+        }
+        if (accounts.length === 0) console.log('no accounts configured');
+        for (const a of accounts) {
+          console.log(`${a.name} <${a.email}> ${a.protocol}: ${a.incoming}, last success ${a.lastSuccessAt ?? 'never'}`);
+          console.log(`  token: ${a.token.state}, expires ${a.token.expiresAt ?? '-'}, refreshed ${a.token.lastRefreshAt ?? '-'}`);
+          if (a.lastError) console.log(`  incoming error: ${a.lastError}`);
+          if (a.token.lastError) console.log(`  token error: ${a.token.lastError}`);
+        }
+        console.log(`deliveries: ${queue.pending} pending, ${queue.failed} failed, ${queue.delivered} delivered`);
+      });
+    });
+
+  const deliveries = program.command('deliveries').description('webhook deliveries');
+  deliveries
+    .command('list')
+    .description('recent deliveries')
+    .option('--failed', 'only parked (failed) deliveries')
+    .option('--limit <n>', 'how many', '50')
+    .addOption(configOption())
+    .action(async (opts: { config?: string; failed?: boolean; limit: string }) => {
+      process.exitCode = await withContext(configPathFrom(opts.config, process.env), async (ctx) => {
+        const filter = opts.failed ? { status: 'failed' as const, limit: Number(opts.limit) } : { limit: Number(opts.limit) };
+        const list = (await ctx.store.deliveries.list(filter)).map(deliveryView);
+        if (list.length === 0) console.log(opts.failed ? 'no failed deliveries' : 'no deliveries');
+        for (const d of list) {
+          console.log(`${d.id}\t${d.status}\t${d.event}\t${d.account}\tattempts=${d.attempts}${d.lastError ? `\t${d.lastError}` : ''}`);
+        }
+      });
+    });
+  deliveries
+    .command('retry [id]')
+    .description('replay one delivery, or every failed one with --all-failed (the daemon picks them up within seconds)')
+    .option('--all-failed')
+    .addOption(configOption())
+    .action(async (id: string | undefined, opts: { config?: string; allFailed?: boolean }) => {
+      process.exitCode = await withContext(configPathFrom(opts.config, process.env), async (ctx) => {
+        if (opts.allFailed) {
+          console.log(`${await ctx.store.deliveries.retryAllFailed(Date.now())} deliveries queued again`);
+          return;
+        }
+        if (!id) throw new MailgateError('BAD_REQUEST', 'give a delivery id or --all-failed');
+        if (!(await ctx.store.deliveries.retry(id, Date.now()))) throw new MailgateError('BAD_REQUEST', `no undelivered delivery ${id}`);
+        console.log(`${id} queued again`);
+      });
+    });
+
+  program
+    .command('test <account>')
+    .description('log in to the incoming and outgoing servers with the current token; report each side')
+    .addOption(configOption())
+    .action(async (account: string, opts: { config?: string }) => {
+      process.exitCode = await withContext(configPathFrom(opts.config, process.env), async (ctx) => {
+        const acc = ctx.config.accounts.find((a) => a.name === account);
+        if (!acc) throw new MailgateError('BAD_REQUEST', `no account ${account}`);
+        const metrics = createMetrics();
+        const ingest = new IngestService({ store: ctx.store, config: () => ctx.config, metrics, inspect: inspectMessage, onQueued: () => undefined });
+        let incoming: { ok: boolean; error: string | null };
+        if (acc.incoming.protocol === 'imap') {
+          incoming = await createImapConnector({ account: acc, ingestor: ingest, acks: ingest, tokens: ctx.tokens, logger: ctx.logger, metrics }).test();
+        } else {
+          incoming = { ok: false, error: 'POP3 is not supported by this version' };
+        }
+        console.log(`incoming (${acc.incoming.protocol} ${acc.incoming.host}:${acc.incoming.port}): ${incoming.ok ? 'ok' : `FAILED: ${incoming.error}`}`);
+        console.log(`outgoing: ${acc.outgoing ? 'not tested: SMTP sending is not part of this version' : 'not configured'}`);
+        return incoming.ok ? 0 : 1;
+      });
+    });
+}
