@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import type { Command} from 'commander';
+import { Option } from 'commander';
 import { MailgateError } from '../errors.js';
 import { redirectUriFor } from '../oauth/flows.js';
 import { configPathFrom } from './common.js';
