@@ -33,6 +33,18 @@ export default defineConfig({
           hookTimeout: 60_000,
         },
       },
+      {
+        // Benchmarks against the same real servers; run by `npm run bench:*`,
+        // never by `npm test` (no timing is asserted anywhere).
+        test: {
+          name: 'bench',
+          include: ['bench/**/*.bench.ts'],
+          environment: 'node',
+          globalSetup: ['test/harness/global-setup.ts'],
+          testTimeout: 20 * 60_000,
+          hookTimeout: 60_000,
+        },
+      },
     ],
   },
 });

@@ -18,7 +18,7 @@ export interface BuildContext {
 export const DEFAULT_LISTEN = '127.0.0.1:8025';
 const DEFAULTS = {
   dataDir: './data',
-  webhook: { maxAttempts: 15, initial: '5s', max: '1h', timeout: '30s', maxInline: '10MB', concurrency: 4 },
+  webhook: { maxAttempts: 15, initial: "5s", max: "1h", timeout: "30s", maxInline: "10MB", concurrency: 8 },
   incoming: { pollInterval: '60s', idleResync: '5m' },
   tokens: { refreshBefore: '10m', refreshConcurrency: 8 },
 } as const;

@@ -50,6 +50,7 @@ export class DeliveryWorker implements Component {
   #pumping = false;
   #pumpAgain = false;
   #stopped = true;
+  #lastOrphanScan = 0;
 
   constructor(deps: DeliveryWorkerDeps) {
     this.#deps = deps;
@@ -116,8 +117,11 @@ export class DeliveryWorker implements Component {
           const due = await this.#deps.store.deliveries.claimDue(wh.name, now, free, this.#allInFlight);
           for (const d of due) this.#launch(wh, d, slots);
         }
-        await this.#orphans(now);
       } while (this.#pumpAgain && !this.#stopped);
+      if (now - this.#lastOrphanScan >= IDLE_RECHECK_MS) {
+        this.#lastOrphanScan = now;
+        await this.#orphans(now);
+      }
       await this.#armTimer();
     } catch (err) {
       this.#deps.logger.error({ err, component: 'delivery' }, 'delivery queue scan failed; retrying');

@@ -13,6 +13,8 @@ export const INGEST_BATCH_MESSAGES = 200;
 /** ...or fewer, when they add up to this many bytes (keeps memory bounded). */
 export const INGEST_BATCH_BYTES = 32 * 1024 * 1024;
 const ACK_BATCH = 500;
+/** Acks becoming due are gathered this long so one STORE covers many messages. */
+export const ACK_COALESCE_MS = 250;
 const RECONNECT_BACKOFF = { initialMs: 1_000, maxMs: 5 * 60_000 };
 /** After a login the server refused even with a fresh token, try again this rarely: do not hammer. */
 export const AUTH_FAILURE_RETRY_MS = 5 * 60_000;
@@ -59,6 +61,7 @@ export class ImapConnector implements IncomingConnector {
   #wake: (() => void) | null = null;
   #pendingWake = false;
   #unsubscribe: (() => void) | null = null;
+  #ackTimer: NodeJS.Timeout | null = null;
 
   constructor(deps: ImapConnectorDeps) {
     this.#deps = deps;
@@ -73,7 +76,13 @@ export class ImapConnector implements IncomingConnector {
   async start(): Promise<void> {
     if (!this.#stopped) return;
     this.#stopped = false;
-    this.#unsubscribe = this.#deps.acks.onDue(this.account, () => this.#poke());
+    this.#unsubscribe = this.#deps.acks.onDue(this.account, () => {
+      if (this.#ackTimer) return;
+      this.#ackTimer = setTimeout(() => {
+        this.#ackTimer = null;
+        this.#poke();
+      }, ACK_COALESCE_MS);
+    });
     this.#loop = this.#run();
   }
 
@@ -81,6 +90,8 @@ export class ImapConnector implements IncomingConnector {
     this.#stopped = true;
     this.#unsubscribe?.();
     this.#unsubscribe = null;
+    if (this.#ackTimer) clearTimeout(this.#ackTimer);
+    this.#ackTimer = null;
     this.#poke();
     this.#client?.close();
     await this.#loop;

@@ -16,6 +16,7 @@ export interface E2EOptions {
   afterDelivery?: 'seen' | 'move' | 'delete' | 'none';
   extraIncoming?: string;
   protocol?: 'imap' | 'pop3';
+  concurrency?: number;
 }
 
 /** A config dir for a daemon that reads one mailbox of the harness Dovecot with XOAUTH2. */
@@ -56,7 +57,7 @@ webhooks:
     secret: ${WEBHOOK_SECRET}
     backoff: { initial: 100ms, max: 1s }
     timeout: 5s
-`;
+${o.concurrency ? `    concurrency: ${o.concurrency}\n` : ''}`;
   const path = join(dir, 'mailgate.yaml');
   writeFileSync(path, yaml);
   return { dir, path, port };

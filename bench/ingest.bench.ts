@@ -1,0 +1,146 @@
+// npm run bench:ingest — IMAP ingest throughput on one 2,000-message mailbox:
+// (a) raw imapflow fetch('1:*', {source}) loop, (b) (a) + mailparser
+// simpleParser per message in one thread, (c) mailgate end to end (daemon
+// process start → last webhook acknowledged by a local sink), (d) fetchmail
+// to a null MDA. Then IDLE latency APPEND → webhook over 200 messages.
+import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { simpleParser } from 'mailparser';
+import { it } from 'vitest';
+import { appendMessages, getHarness, oauthAdmin, passwordClient, tmpDataDir, uniqueUser, WebhookSink, TEST_PASSWORD } from '../test/harness/index.js';
+import { runCli, startDaemon } from '../test/integration/daemon/run-daemon.js';
+import { writeE2EConfig } from '../test/integration/imap/e2e-helpers.js';
+import { peakRssMb, percentile, report } from './report.js';
+
+const COUNT = Number(process.env.BENCH_MESSAGES ?? 2000);
+const IDLE_SAMPLES = Number(process.env.BENCH_IDLE_SAMPLES ?? 200);
+
+/** Deterministic mixed corpus: 2–60 KB, one in five with a binary attachment. */
+function corpus(n: number): Buffer[] {
+  let seed = 42;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const out: Buffer[] = [];
+  for (let i = 0; i < n; i++) {
+    const size = 2048 + Math.floor(rnd() * 58 * 1024);
+    const withAttachment = i % 5 === 0;
+    const textLen = withAttachment ? Math.floor(size * 0.3) : size;
+    const text = ('Lorem ipsum dolor sit amet, ticket ' + i + ' needs attention. ').repeat(Math.ceil(textLen / 60)).slice(0, textLen);
+    const lines = [
+      `From: Customer ${i} <c${i}@example.com>`,
+      'To: support@example.com',
+      `Subject: Bench message ${i}`,
+      `Message-ID: <bench-${i}@example.com>`,
+      'Date: Sun, 22 Nov 2026 10:00:00 +0000',
+      'MIME-Version: 1.0',
+    ];
+    if (withAttachment) {
+      const bin = randomBytes(size - textLen).toString('base64').replace(/.{76}/g, '$&\r\n');
+      lines.push('Content-Type: multipart/mixed; boundary="b"', '', '--b', 'Content-Type: text/plain; charset=utf-8', '', text.replace(/.{70}/g, '$&\r\n'), '--b',
+        'Content-Type: application/octet-stream; name="file.bin"', 'Content-Disposition: attachment; filename="file.bin"', 'Content-Transfer-Encoding: base64', '', bin, '--b--', '');
+    } else {
+      lines.push('Content-Type: text/plain; charset=utf-8', '', text.replace(/.{70}/g, '$&\r\n'), '');
+    }
+    out.push(Buffer.from(lines.join('\r\n')));
+  }
+  return out;
+}
+
+async function fetchLoop(user: string, parse: boolean): Promise<{ ms: number; n: number }> {
+  const h = getHarness();
+  const client = await passwordClient(h, user);
+  const t0 = performance.now();
+  let n = 0;
+  const lock = await client.getMailboxLock('INBOX');
+  try {
+    for await (const m of client.fetch('1:*', { uid: true, source: true })) {
+      if (parse && m.source) await simpleParser(m.source);
+      n++;
+    }
+  } finally {
+    lock.release();
+  }
+  const ms = performance.now() - t0;
+  await client.logout();
+  return { ms, n };
+}
+
+async function fetchmail(user: string): Promise<{ ms: number; ok: boolean; note: string }> {
+  if (!existsSync('/usr/bin/fetchmail')) return { ms: NaN, ok: false, note: 'fetchmail not installed (apt-get install fetchmail)' };
+  const h = getHarness();
+  const dir = tmpDataDir('mg-fetchmail-');
+  const rc = join(dir, 'fetchmailrc');
+  writeFileSync(
+    rc,
+    `set no syslog\nset logfile ${join(dir, 'log')}\npoll 127.0.0.1 service ${h.imapPort} protocol IMAP auth password\n  user "${user}" password "${TEST_PASSWORD}"\n  keep fetchall sslproto "" no sslcertck\n  mda "/bin/cat >/dev/null"\n`,
+  );
+  chmodSync(rc, 0o600);
+  const t0 = performance.now();
+  const code = await new Promise<number | null>((r) => {
+    const c = spawn('/usr/bin/fetchmail', ['-f', rc, '--nodetach', '--idfile', join(dir, 'ids')], { stdio: 'ignore', env: { ...process.env, HOME: dir } });
+    c.once('exit', r);
+  });
+  return { ms: performance.now() - t0, ok: code === 0, note: `exit ${code}` };
+}
+
+it('ingest benchmark', async () => {
+  const h = getHarness();
+  const admin = oauthAdmin(h);
+  await admin.registerClient('bench', 'secret-bench');
+  const user = uniqueUser('bench');
+  const raws = corpus(COUNT);
+  const bytes = raws.reduce((s, r) => s + r.length, 0);
+  await appendMessages(h, user, raws);
+
+  const a = await fetchLoop(user, false);
+  const b = await fetchLoop(user, true);
+  const d = await fetchmail(user);
+
+  // (c) mailgate end to end
+  const sink = await WebhookSink.start();
+  let lastAck = 0;
+  sink.setBehaviour(() => {
+    lastAck = performance.now();
+    return { status: 204 };
+  });
+  const cfg = await writeE2EConfig(h, { user, clientId: 'bench', webhookUrl: sink.url, mode: 'idle', concurrency: Number(process.env.BENCH_CONCURRENCY ?? 8) });
+  const { refresh_token } = await admin.issue('bench', user);
+  writeFileSync(join(cfg.dir, 'rt'), refresh_token);
+  const imp = await runCli(['tokens', 'import', 'support', '--refresh-token-file', join(cfg.dir, 'rt'), '--config', cfg.path]);
+  if (imp.code !== 0) throw new Error(imp.stderr);
+  const t0 = performance.now();
+  const daemon = await startDaemon(cfg.path, cfg.port, process.env.DAEMON_NODE_OPTIONS ? { NODE_OPTIONS: process.env.DAEMON_NODE_OPTIONS } : {});
+  const readyAt = performance.now();
+  await sink.waitFor((s) => s.acknowledged.length >= COUNT, 10 * 60_000);
+  const c = { ms: lastAck - t0, fromReadyMs: lastAck - readyAt };
+  const rssAfterBulk = peakRssMb(daemon.child.pid ?? 0);
+
+  // IDLE latency: APPEND one message, wait for its webhook, repeat.
+  const latencies: number[] = [];
+  const client = await passwordClient(h, user);
+  for (let i = 0; i < IDLE_SAMPLES; i++) {
+    const before = sink.acknowledged.length;
+    const raw = `From: l@example.com\r\nTo: support@example.com\r\nSubject: latency ${i}\r\nMessage-ID: <lat-${i}@example.com>\r\n\r\nping ${i}\r\n`;
+    const t = performance.now();
+    await client.append('INBOX', raw);
+    await sink.waitFor((s) => s.acknowledged.length > before, 30_000);
+    latencies.push(lastAck - t);
+  }
+  await client.logout();
+  const peak = peakRssMb(daemon.child.pid ?? 0);
+  await daemon.stop();
+  await sink.close();
+
+  const rate = (ms: number) => (COUNT / (ms / 1000)).toFixed(0);
+  report('ingest', [
+    `mailbox: ${COUNT} messages, ${(bytes / 1048576).toFixed(1)} MiB (2–60 KB, 1 in 5 with an attachment); Dovecot 2.3 on loopback; 2 cores`,
+    `(a) imapflow fetch loop           ${a.ms.toFixed(0).padStart(7)} ms  ${rate(a.ms).padStart(6)} msg/s`,
+    `(b) fetch + simpleParser          ${b.ms.toFixed(0).padStart(7)} ms  ${rate(b.ms).padStart(6)} msg/s`,
+    `(c) mailgate end to end           ${c.ms.toFixed(0).padStart(7)} ms  ${rate(c.ms).padStart(6)} msg/s  (from /readyz: ${rate(c.fromReadyMs)} msg/s)`,
+    `(d) fetchmail → null MDA          ${Number.isNaN(d.ms) ? '    n/a' : d.ms.toFixed(0).padStart(7)} ms  ${Number.isNaN(d.ms) ? '   n/a' : rate(d.ms).padStart(6)} msg/s  (${d.note})`,
+    `ratios: (c)/(a) ${(a.ms / c.ms).toFixed(2)}  (c)/(b) ${(b.ms / c.ms).toFixed(2)}  (c)/(d) ${Number.isNaN(d.ms) ? 'n/a' : (d.ms / c.ms).toFixed(2)}`,
+    `IDLE latency APPEND → webhook over ${IDLE_SAMPLES}: p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms, max ${Math.max(...latencies).toFixed(0)} ms`,
+    `daemon peak RSS: ${rssAfterBulk.toFixed(0)} MiB after the bulk ingest, ${peak.toFixed(0)} MiB at the end`,
+  ]);
+});
