@@ -7,8 +7,12 @@ import type { TokenService } from '../oauth/token-service.js';
 
 /** How often the scheduler looks for tokens due (node-cron, 6-field with seconds). */
 export const TICK_CRON = '*/15 * * * * *';
-/** Refreshes due in one tick are spread over this window so 2,000 accounts never stampede. */
-export const SPREAD_MS = 10_000;
+/**
+ * Each refresh worker starts after a random delay up to this, so replicas
+ * and ticks do not line up; the concurrency cap is what bounds the load on
+ * the token endpoint (2,000 due accounts never mean 2,000 requests at once).
+ */
+export const START_JITTER_MS = 1_000;
 /** Short-lived tokens: refresh when this fraction of the lifetime is left, if that is earlier. */
 const LIFETIME_FRACTION = 0.5;
 
@@ -25,8 +29,7 @@ export function isDue(
 }
 
 /**
- * Refreshes tokens before they expire, at most `refreshConcurrency` at a time,
- * each started after a random delay within SPREAD_MS.
+ * Refreshes tokens before they expire, at most `refreshConcurrency` at a time.
  */
 export class RefreshScheduler implements Component {
   readonly name = 'refresh-scheduler';
@@ -66,12 +69,12 @@ export class RefreshScheduler implements Component {
     let failed = 0;
     const queue = due.map((t) => t.account);
     const random = this.deps.random ?? Math.random;
-    const spread = queue.length > 1 ? SPREAD_MS : 0;
     const worker = async () => {
+      const jitter = Math.floor(random() * START_JITTER_MS);
+      if (jitter > 0) await new Promise((r) => setTimeout(r, jitter));
       for (let account = queue.shift(); account !== undefined && !this.#stopped; account = queue.shift()) {
         this.#running.add(account);
         try {
-          if (spread) await new Promise((r) => setTimeout(r, Math.floor((random() * spread) / cfg.tokens.refreshConcurrency)));
           await this.deps.tokens.refresh(account);
           refreshed++;
         } catch (err) {
