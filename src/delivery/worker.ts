@@ -107,9 +107,10 @@ export class DeliveryWorker implements Component {
     }
     this.#pumping = true;
     try {
+      let now = Date.now();
       do {
         this.#pumpAgain = false;
-        const now = Date.now();
+        now = Date.now();
         for (const wh of this.#deps.config().webhooks) {
           const slots = this.#slots(wh.name);
           const free = wh.concurrency - slots.size;
