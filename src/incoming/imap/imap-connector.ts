@@ -156,6 +156,8 @@ export class ImapConnector implements IncomingConnector {
         if (this.#stopped) break;
         failures++;
         const delay = this.#handleFailure(err, failures);
+        // Acks that became due meanwhile are applied after the reconnect anyway.
+        this.#pendingWake = false;
         await this.#sleep(delay);
       } finally {
         this.#client?.close();
@@ -212,8 +214,14 @@ export class ImapConnector implements IncomingConnector {
   #attach(client: ImapFlow): void {
     // Without an error listener a socket error would crash the process.
     client.on('error', (err: unknown) => this.#log.debug({ error: describeError(err) }, 'imap connection error'));
-    client.on('exists', () => this.#poke());
-    client.on('close', () => this.#poke());
+    // Only the live session's client may wake the loop: the close of a refused
+    // login must not cut the backoff short (that would hammer the server).
+    client.on('exists', () => {
+      if (this.#client === client) this.#poke();
+    });
+    client.on('close', () => {
+      if (this.#client === client) this.#poke();
+    });
   }
 
   async #session(onConnected: () => void): Promise<void> {
