@@ -13,7 +13,8 @@ import { inspectMessage } from '../../../src/parse/auto-submitted.js';
 import { SecretCipher } from '../../../src/secrets/cipher.js';
 import { deliveryIdForMessage } from '../../../src/store/sqlite/ingest-repo.js';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
-import { appendMessages, getHarness, listMessages, makeMessage, oauthAdmin, OAuthAdmin, setUidValidity, startDovecot, uniqueUser } from '../../harness/index.js';
+import type { OAuthAdmin} from '../../harness/index.js';
+import { appendMessages, getHarness, listMessages, makeMessage, oauthAdmin, setUidValidity, startDovecot, uniqueUser } from '../../harness/index.js';
 
 const h = getHarness();
 const admin = oauthAdmin(h);
