@@ -29,6 +29,28 @@ export interface TokenStatus {
   lastRefreshAt: string | null;
   refreshTokenIssuedAt: string | null;
   lastError: string | null;
+  /** Set when the refresh token nears a known provider cliff (an addition to the contract). */
+  warning?: string | null;
+}
+
+/** Warn this far before a cliff (fraction of it). */
+const CLIFF_WARNING_FRACTION = 0.8;
+
+/**
+ * Refresh-token cliffs that admins trip over: Google expires refresh tokens of
+ * apps in "Testing" status 7 days after issue (rotation does not reset it);
+ * Microsoft expires a refresh token unused for 90 days.
+ */
+export function cliffWarning(provider: string, issuedAt: number | null, lastRefreshAt: number | null, now: number): string | null {
+  if (provider === 'google' && issuedAt !== null && now - issuedAt >= GOOGLE_TESTING_CLIFF_MS * CLIFF_WARNING_FRACTION) {
+    const days = ((now - issuedAt) / 86_400_000).toFixed(1);
+    return `refresh token is ${days} days old; Google expires it after 7 days if the OAuth app is in "Testing" status (publish the app or authorize again)`;
+  }
+  if (provider.startsWith('microsoft') && lastRefreshAt !== null && now - lastRefreshAt >= MICROSOFT_IDLE_CLIFF_MS * CLIFF_WARNING_FRACTION) {
+    const days = ((now - lastRefreshAt) / 86_400_000).toFixed(0);
+    return `refresh token unused for ${days} days; Microsoft expires it after 90 days without use`;
+  }
+  return null;
 }
 
 export interface TokenServiceDeps {
@@ -226,8 +248,17 @@ export class TokenService implements TokenProvider {
     if (state === 'ok' && (rec.accessExpiresAt === null || rec.accessExpiresAt - now < this.#deps.config().tokens.refreshBeforeMs)) {
       state = 'expiring';
     }
-    if (state === 'ok' && rec.refreshTokenIssuedAt !== null) {
+    if (state !== 'reauth_required' && rec.refreshTokenIssuedAt !== null) {
       this.#deps.metrics.refreshTokenAge.set({ account }, Math.round((now - rec.refreshTokenIssuedAt) / 1000));
+    }
+    let warning: string | null = null;
+    if (state === 'ok' || state === 'expiring') {
+      try {
+        const cred = await this.resolveCredential(rec.credential);
+        warning = cliffWarning(cred.provider, rec.refreshTokenIssuedAt, rec.lastRefreshAt, now);
+      } catch {
+        // an unknown credential is reported elsewhere
+      }
     }
     return {
       state,
@@ -235,6 +266,7 @@ export class TokenService implements TokenProvider {
       lastRefreshAt: iso(rec.lastRefreshAt),
       refreshTokenIssuedAt: iso(rec.refreshTokenIssuedAt),
       lastError: rec.lastError,
+      warning,
     };
   }
 }

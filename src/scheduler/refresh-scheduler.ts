@@ -37,6 +37,7 @@ export class RefreshScheduler implements Component {
   #running = new Set<string>();
   #pending: Promise<void> = Promise.resolve();
   #stopped = false;
+  #warned = new Map<string, number>();
 
   constructor(
     private readonly deps: { store: Store; tokens: TokenService; config: () => Config; logger: Logger; random?: () => number },
@@ -89,6 +90,21 @@ export class RefreshScheduler implements Component {
     this.#pending = run;
     await run;
     if (due.length > 0) this.deps.logger.info({ due: due.length, refreshed, failed, component: 'refresh-scheduler' }, 'token refresh pass');
+    await this.#warnCliffs(accounts, now);
     return { due: due.length, refreshed, failed };
   }
+
+  /** Once a day per account: a log line when a refresh token nears a provider cliff. */
+  async #warnCliffs(accounts: Set<string>, now: number): Promise<void> {
+    for (const account of accounts) {
+      const last = this.#warned.get(account) ?? 0;
+      if (now - last < WARN_EVERY_MS) continue;
+      const status = await this.deps.tokens.status(account, now);
+      if (!status.warning) continue;
+      this.#warned.set(account, now);
+      this.deps.logger.warn({ account, component: 'refresh-scheduler' }, status.warning);
+    }
+  }
 }
+
+const WARN_EVERY_MS = 86_400_000;
