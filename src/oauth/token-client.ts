@@ -5,7 +5,10 @@ import type { ResolvedCredential } from './providers.js';
 /**
  * The one module that talks to token endpoints (RFC 6749 §3.2, RFC 8628).
  * Every grant goes through `tokenRequest`, so retries, classification and
- * secrets-in-logs are handled in one place.
+ * secrets-in-logs are handled in one place. It uses fetch rather than
+ * simple-oauth2: that library has no device grant (RFC 8628) and does not
+ * expose `Retry-After`, and two clients would mean two places that talk to
+ * token endpoints.
  */
 
 export const TOKEN_REQUEST_TIMEOUT_MS = 30_000;
