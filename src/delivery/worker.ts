@@ -239,9 +239,9 @@ export class DeliveryWorker implements Component {
   async #buildBody(wh: WebhookConfig, d: DeliveryRecord, log: Logger): Promise<{ event: DeliveryRecord['event']; body: string }> {
     const { store } = this.#deps;
     if (d.messageRef === null) return { event: d.event, body: d.payloadJson ?? '{}' };
-    const info = await store.messages.get(d.messageRef);
-    const raw = await store.messages.getRaw(d.messageRef);
-    if (!info || !raw) throw new MailgateError('INTERNAL', `message ${d.messageRef} of delivery ${d.id} is missing`);
+    const stored = await store.messages.getWithRaw(d.messageRef);
+    if (!stored) throw new MailgateError('INTERNAL', `message ${d.messageRef} of delivery ${d.id} is missing`);
+    const { info, raw } = stored;
     const envelope = {
       id: info.id,
       account: info.account,

@@ -34,10 +34,10 @@ export class IngestService implements Ingestor, AckQueue {
     this.#deps = deps;
   }
 
-  #webhookOf(account: string): { webhook: string; protocol: string } {
+  #webhookOf(account: string): string {
     const acc = this.#deps.config().accounts.find((a) => a.name === account);
     if (!acc) throw new MailgateError('NOT_FOUND', `account ${account} is not configured`);
-    return { webhook: acc.webhook, protocol: acc.incoming.protocol };
+    return acc.webhook;
   }
 
   async ingest(msg: FetchedMessage): Promise<IngestResult> {
@@ -49,7 +49,7 @@ export class IngestService implements Ingestor, AckQueue {
   async ingestMany(msgs: FetchedMessage[]): Promise<IngestResult[]> {
     if (msgs.length === 0) return [];
     const rows = msgs.map((m) => {
-      const { webhook } = this.#webhookOf(m.account);
+      const webhook = this.#webhookOf(m.account);
       const info = this.#deps.inspect(m.raw);
       return {
         account: m.account,

@@ -86,6 +86,8 @@ export interface DeliveryRepo {
 export interface MessageRepo {
   get(id: string): Promise<StoredMessageInfo | null>;
   getRaw(id: string): Promise<Buffer | null>;
+  /** The row and its raw bytes in one read (the delivery worker's hot path). */
+  getWithRaw(id: string): Promise<{ info: StoredMessageInfo; raw: Buffer } | null>;
   /** Loop guard: a stored message of this account by its Message-ID header. */
   findByMessageId(account: string, messageId: string): Promise<StoredMessageInfo | null>;
   /** Last message stored per account (for status). */

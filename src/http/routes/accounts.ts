@@ -2,15 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../config/types.js';
 import { MailgateError } from '../../errors.js';
 import type { ConnectorStatus } from '../../incoming/source.js';
+import type { TokenStatus } from '../../oauth/token-service.js';
 import type { AccountStatusRecord } from '../../store/types.js';
-
-export interface TokenStatusView {
-  state: 'ok' | 'expiring' | 'reauth_required' | 'missing';
-  expiresAt: string | null;
-  lastRefreshAt: string | null;
-  refreshTokenIssuedAt: string | null;
-  lastError: string | null;
-}
 
 export interface SideResult {
   ok: boolean;
@@ -22,7 +15,7 @@ export interface AccountRouteDeps {
   incoming: (account: string) => ConnectorStatus | null;
   /** Persisted side status (outgoing last success/error is written by the send worker). */
   sideStatus: () => Promise<AccountStatusRecord[]>;
-  token: (account: string) => Promise<TokenStatusView>;
+  token: (account: string) => Promise<TokenStatus>;
   testIncoming: (account: string) => Promise<SideResult>;
   testOutgoing: (account: string) => Promise<SideResult | null>;
 }

@@ -227,6 +227,11 @@ export class SqliteIngestRepo implements MessageRepo, IngestRepo {
     return row?.raw ?? null;
   }
 
+  async getWithRaw(id: string): Promise<{ info: StoredMessageInfo; raw: Buffer } | null> {
+    const row = this.db.prepare(`SELECT ${INFO_COLUMNS}, raw FROM messages WHERE id = ?`).get(id) as (MessageRow & { raw: Buffer }) | undefined;
+    return row ? { info: toInfo(row), raw: row.raw } : null;
+  }
+
   async findByMessageId(account: string, messageId: string): Promise<StoredMessageInfo | null> {
     const row = this.db
       .prepare(`SELECT ${INFO_COLUMNS} FROM messages WHERE account = ? AND message_id = ? ORDER BY received_at DESC LIMIT 1`)

@@ -97,12 +97,12 @@ webhooks:
   });
 
   it('checks names, references and combinations', async () => {
-    const path = write(`credentials:
+    const withEmail = (email: string) => `credentials:
   - { name: c, provider: custom, clientId: x }
   - { name: c, provider: google, clientId: y, tenant: t }
 accounts:
   - name: a
-    email: not-an-email
+    email: ${email}
     incoming:
       protocol: pop3
       host: h
@@ -111,30 +111,15 @@ accounts:
       afterDelivery: move
     webhook: missing
 webhooks: []
-`);
+`;
+    const path = write(withEmail('not-an-email'));
     const r = await loadConfig(path, { env: {} });
     expect(r.ok).toBe(false);
     if (r.ok) return;
     const text = r.errors.map(formatIssue).join('\n');
     expect(text).toContain(':6:12 accounts.0.email: invalid email address');
     // Semantic checks run once the shape is right: fix the email and look again.
-    const path2 = write(
-      `credentials:
-  - { name: c, provider: custom, clientId: x }
-  - { name: c, provider: google, clientId: y, tenant: t }
-accounts:
-  - name: a
-    email: a@example.com
-    incoming:
-      protocol: pop3
-      host: h
-      mode: idle
-      auth: { method: xoauth2, credential: nope }
-      afterDelivery: move
-    webhook: missing
-webhooks: []
-`,
-    );
+    const path2 = write(withEmail('a@example.com'));
     const r2 = await loadConfig(path2, { env: {} });
     if (r2.ok) throw new Error('expected errors');
     const msgs = r2.errors.map((e) => `${e.line}:${e.col} ${e.message}`);
