@@ -6,12 +6,15 @@ import { MailgateError } from './errors.js';
 import { registerAccountRoutes } from './http/routes/accounts.js';
 import { registerDeliveryRoutes } from './http/routes/deliveries.js';
 import { registerOAuthRoutes } from './http/routes/oauth.js';
+import { registerOutboxRoutes } from './http/routes/outbox.js';
 import { registerReloadRoute } from './http/routes/reload.js';
 import { createImapConnector } from './incoming/imap/imap-connector.js';
 import { IngestService } from './incoming/ingest.js';
 import { ConnectorManager } from './incoming/manager.js';
 import type { ConnectorStatus, IncomingConnector } from './incoming/source.js';
 import { OAuthFlows } from './oauth/flows.js';
+import { OutboxService, OutboxWorker } from './outgoing/outbox.js';
+import { testSmtp } from './outgoing/smtp.js';
 import { TokenService } from './oauth/token-service.js';
 import { inspectMessage } from './parse/auto-submitted.js';
 import { parseMessage } from './parse/parse-message.js';
@@ -46,6 +49,8 @@ export function buildDaemon(app: App) {
     onAuthorized: (account) => void incoming?.restart(account),
   });
   const scheduler = new RefreshScheduler({ store, tokens, config, logger });
+  const sender = new OutboxWorker({ store, config, tokens, logger, metrics });
+  const outbox = new OutboxService({ store, config, onQueued: () => sender.wake() });
 
   const persistStatus = (account: string) => (s: ConnectorStatus) => {
     void store.accountStatus
@@ -65,11 +70,12 @@ export function buildDaemon(app: App) {
   incoming = new ConnectorManager({ config: app.config, factory, logger });
   const manager = incoming;
 
-  app.add(worker).add(scheduler).add(manager);
+  app.add(worker).add(scheduler).add(sender).add(manager);
 
   registerReloadRoute(http, () => app.reload());
   registerDeliveryRoutes(http, { store, wake });
   registerOAuthRoutes(http, flows);
+  registerOutboxRoutes(http, outbox);
   registerAccountRoutes(http, {
     config,
     incoming: (name) => manager.status(name),
@@ -84,7 +90,10 @@ export function buildDaemon(app: App) {
         return { ok: false, error: (err as Error).message };
       }
     },
-    testOutgoing: async () => null,
+    testOutgoing: async (name) => {
+      const acc = app.config.accounts.find((a) => a.name === name);
+      return acc ? testSmtp(acc, tokens) : null;
+    },
   });
-  return { ingest, worker, tokens, flows, scheduler, incoming: manager, events };
+  return { ingest, worker, tokens, flows, scheduler, incoming: manager, events, outbox, sender };
 }

@@ -6,6 +6,7 @@ import { MailgateError } from '../errors.js';
 import { createImapConnector } from '../incoming/imap/imap-connector.js';
 import { IngestService } from '../incoming/ingest.js';
 import { createMetrics } from '../metrics.js';
+import { testSmtp } from '../outgoing/smtp.js';
 import { inspectMessage } from '../parse/auto-submitted.js';
 import { deliveryView } from '../http/routes/deliveries.js';
 import { configPathFrom } from './common.js';
@@ -168,8 +169,13 @@ export function registerOperationCommands(program: Command, configOption: () => 
           incoming = { ok: false, error: 'POP3 is not supported by this version' };
         }
         console.log(`incoming (${acc.incoming.protocol} ${acc.incoming.host}:${acc.incoming.port}): ${incoming.ok ? 'ok' : `FAILED: ${incoming.error}`}`);
-        console.log(`outgoing: ${acc.outgoing ? 'not tested: SMTP sending is not part of this version' : 'not configured'}`);
-        return incoming.ok ? 0 : 1;
+        if (!acc.outgoing) {
+          console.log('outgoing: not configured');
+          return incoming.ok ? 0 : 1;
+        }
+        const outgoing = await testSmtp(acc, ctx.tokens);
+        console.log(`outgoing (smtp ${acc.outgoing.host}:${acc.outgoing.port}): ${outgoing.ok ? 'ok' : `FAILED: ${outgoing.error}`}`);
+        return incoming.ok && outgoing.ok ? 0 : 1;
       });
     });
 }

@@ -1,4 +1,5 @@
 import type { DeliveryRepo, IngestRepo, MessageRepo } from './ingest.js';
+import type { OutboxRepo } from './outbox.js';
 
 /**
  * The storage boundary. Everything above this file talks to these small async
@@ -106,6 +107,7 @@ export interface Store {
   readonly ingest: IngestRepo;
   readonly messages: MessageRepo;
   readonly deliveries: DeliveryRepo;
+  readonly outbox: OutboxRepo;
   /** Cheap liveness probe for /readyz. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

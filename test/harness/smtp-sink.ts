@@ -30,6 +30,8 @@ export class SmtpSink {
       authOptional: true,
       disabledCommands: ['STARTTLS', 'AUTH'],
       logger: false,
+      // Going down must be quick: by default close() waits 30 s for open sessions (Dovecot keeps its relay session).
+      closeTimeout: 200,
       size: 64 * 1024 * 1024,
       onData: (stream, session, callback) => {
         const chunks: Buffer[] = [];

@@ -7,6 +7,7 @@ import { SqliteDeliveryRepo } from './delivery-repo.js';
 import { SqliteIngestRepo } from './ingest-repo.js';
 import { SqliteAccountStatusRepo, SqliteMetaRepo } from './meta-repo.js';
 import { SqliteCredentialRepo, SqliteOAuthStateRepo, SqliteTokenRepo } from './oauth-repos.js';
+import { SqliteOutboxRepo } from './outbox-repo.js';
 
 /** A fixed plaintext sealed at creation: opening it proves the key is right. */
 const KEY_CHECK_META = 'secret_key_check';
@@ -22,6 +23,7 @@ export class SqliteStore implements Store {
   readonly ingest: SqliteIngestRepo;
   readonly messages: SqliteIngestRepo;
   readonly deliveries: SqliteDeliveryRepo;
+  readonly outbox: SqliteOutboxRepo;
 
   private constructor(db: Db, cipher: SecretCipher) {
     this.db = db;
@@ -33,6 +35,7 @@ export class SqliteStore implements Store {
     this.ingest = new SqliteIngestRepo(db);
     this.messages = this.ingest;
     this.deliveries = new SqliteDeliveryRepo(db);
+    this.outbox = new SqliteOutboxRepo(db);
   }
 
   /** Opens (and migrates) dataDir/mailgate.db and checks that `cipher` is the database's key. */

@@ -17,6 +17,8 @@ export interface E2EOptions {
   extraIncoming?: string;
   protocol?: 'imap' | 'pop3';
   concurrency?: number;
+  /** Adds an outgoing server (Dovecot submission on this port) with the same XOAUTH2 login. */
+  outgoing?: { port: number; method?: 'xoauth2' | 'oauthbearer' };
 }
 
 /** A config dir for a daemon that reads one mailbox of the harness Dovecot with XOAUTH2. */
@@ -50,7 +52,7 @@ accounts:
       auth: { method: xoauth2, credential: test-idp }
 ${protocol === 'imap' ? `      mode: ${o.mode ?? 'idle'}\n` : ''}      pollInterval: 1s
       afterDelivery: ${o.afterDelivery ?? 'seen'}
-${o.extraIncoming ?? ''}    webhook: pipeline
+${o.extraIncoming ?? ''}${o.outgoing ? outgoingYaml(o.user, o.outgoing) : ''}    webhook: pipeline
 webhooks:
   - name: pipeline
     url: ${o.webhookUrl}
@@ -61,6 +63,16 @@ ${o.concurrency ? `    concurrency: ${o.concurrency}\n` : ''}`;
   const path = join(dir, 'mailgate.yaml');
   writeFileSync(path, yaml);
   return { dir, path, port };
+}
+
+function outgoingYaml(user: string, out: NonNullable<E2EOptions['outgoing']>): string {
+  return `    outgoing:
+      host: 127.0.0.1
+      port: ${out.port}
+      tls: false
+      user: ${user}
+      auth: { method: ${out.method ?? 'xoauth2'}, credential: test-idp }
+`;
 }
 
 /** Runs the browser-less consent: daemon authorize URL → test IdP (login_hint) → daemon callback. */

@@ -1,0 +1,169 @@
+import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
+import type SMTPPool from 'nodemailer/lib/smtp-pool';
+import type { AccountConfig, OutgoingConfig } from '../config/types.js';
+import { describeError, MailgateError } from '../errors.js';
+import type { TokenProvider } from '../oauth/token-provider.js';
+
+/** Named deadlines (nodemailer's defaults wait up to 10 minutes on a silent socket). */
+export const CONNECTION_TIMEOUT_MS = 30_000;
+export const GREETING_TIMEOUT_MS = 16_000;
+export const SOCKET_TIMEOUT_MS = 2 * 60_000;
+/** Connections per account: Gmail and Microsoft 365 throttle more than a few concurrent sessions. */
+export const POOL_CONNECTIONS = 3;
+
+export type SmtpFailureKind = 'auth' | 'permanent' | 'transient';
+
+export interface SmtpFailure {
+  kind: SmtpFailureKind;
+  /** The server's reply when there was one, else what went wrong. */
+  message: string;
+}
+
+interface NodemailerError {
+  code?: string;
+  responseCode?: number;
+  response?: string;
+  message?: string;
+}
+
+/**
+ * What a failed SMTP exchange means for the message: a refused login (try a
+ * fresh token once), a 5xx reply (the server will never take it), or
+ * anything else — connection trouble, 4xx including 421 throttling — which is
+ * worth trying again later.
+ */
+export function classifySmtpError(err: unknown): SmtpFailure {
+  if (err instanceof MailgateError) {
+    return { kind: err.code === 'AUTH_FAILED' ? 'auth' : 'transient', message: err.message };
+  }
+  const e = (typeof err === 'object' && err !== null ? err : {}) as NodemailerError;
+  const message = e.response && !(e.message ?? '').includes(e.response) ? `${e.message ?? ''}: ${e.response}` : (e.message ?? describeError(err));
+  if (e.code === 'EAUTH') return { kind: 'auth', message };
+  const code = e.responseCode ?? 0;
+  if (code >= 500 && code < 600) return { kind: 'permanent', message };
+  return { kind: 'transient', message };
+}
+
+function base64(s: string): string {
+  return Buffer.from(s, 'utf8').toString('base64');
+}
+
+/** RFC 7628 GS2 header: `,` and `=` in the authzid are escaped. */
+function oauthBearerPayload(user: string, token: string): string {
+  const authzid = user.replace(/=/g, '=3D').replace(/,/g, '=2C');
+  return base64(`n,a=${authzid},\x01auth=Bearer ${token}\x01\x01`);
+}
+
+type Secret = { accessToken: string } | { password: string };
+
+/**
+ * A pooled nodemailer transport for one account's outgoing server. XOAUTH2
+ * goes through nodemailer's `{type: 'OAuth2', user, accessToken}` with no
+ * refresh credentials, so nodemailer can never refresh on its own; OAUTHBEARER
+ * (which nodemailer lacks) through a small custom SASL handler.
+ */
+export function createSmtpTransport(out: OutgoingConfig, secret: Secret): Transporter<SMTPPool.SentMessageInfo> {
+  const common = {
+    pool: true as const,
+    host: out.host,
+    port: out.port,
+    // tls: false = plain connect, upgraded with STARTTLS when offered (nodemailer's default).
+    secure: out.tls,
+    maxConnections: POOL_CONNECTIONS,
+    maxMessages: 100,
+    connectionTimeout: CONNECTION_TIMEOUT_MS,
+    greetingTimeout: GREETING_TIMEOUT_MS,
+    socketTimeout: SOCKET_TIMEOUT_MS,
+    logger: false,
+  };
+  if ('password' in secret) {
+    return nodemailer.createTransport({ ...common, auth: { user: out.user, pass: secret.password } });
+  }
+  if (out.auth.method === 'oauthbearer') {
+    return nodemailer.createTransport({
+      ...common,
+      auth: { type: 'custom', method: 'OAUTHBEARER', user: out.user, pass: secret.accessToken },
+      customAuth: {
+        OAUTHBEARER: async (ctx) => {
+          let r = await ctx.sendCommand(`AUTH OAUTHBEARER ${oauthBearerPayload(out.user, secret.accessToken)}`);
+          // A 334 carries the server's JSON error; RFC 7628 §3.2.3: answer ^A, then the final reply follows.
+          if (r.status === 334) r = await ctx.sendCommand(base64('\x01'));
+          if (r.status !== 235) throw Object.assign(new Error(`Invalid login: ${r.response}`), { code: 'EAUTH', response: r.response });
+        },
+      },
+    });
+  }
+  return nodemailer.createTransport({ ...common, auth: { type: 'OAuth2', user: out.user, accessToken: secret.accessToken } });
+}
+
+/**
+ * Sends for one account: keeps one pooled transport per access token (a new
+ * token from the token service replaces the pool), and on a refused OAuth2
+ * login asks the token service once for a fresh token.
+ */
+export class SmtpSender {
+  readonly #account: string;
+  readonly #out: OutgoingConfig;
+  readonly #tokens: TokenProvider;
+  #current: { key: string; transport: Transporter<SMTPPool.SentMessageInfo> } | null = null;
+
+  constructor(account: string, out: OutgoingConfig, tokens: TokenProvider) {
+    this.#account = account;
+    this.#out = out;
+    this.#tokens = tokens;
+  }
+
+  /** Sends; resolves with the server's final reply. Throws what classifySmtpError reads. */
+  async send(mail: SendMailOptions): Promise<string> {
+    return this.#withFreshTokenRetry(async (t) => (await t.sendMail(mail)).response);
+  }
+
+  /** Connects, authenticates and says goodbye: `mailgate test`. */
+  async verify(): Promise<void> {
+    await this.#withFreshTokenRetry(async (t) => {
+      await t.verify();
+    });
+  }
+
+  close(): void {
+    this.#current?.transport.close();
+    this.#current = null;
+  }
+
+  async #withFreshTokenRetry<T>(op: (t: Transporter<SMTPPool.SentMessageInfo>) => Promise<T>): Promise<T> {
+    const auth = this.#out.auth;
+    if (auth.method === 'password') return op(this.#transport(auth.password, { password: auth.password }));
+    const token = await this.#tokens.getAccessToken(this.#account);
+    try {
+      return await op(this.#transport(token.token, { accessToken: token.token }));
+    } catch (err) {
+      if (classifySmtpError(err).kind !== 'auth') throw err;
+      const fresh = await this.#tokens.getAccessToken(this.#account, { rejectedToken: token.token });
+      return op(this.#transport(fresh.token, { accessToken: fresh.token }));
+    }
+  }
+
+  #transport(key: string, secret: Secret): Transporter<SMTPPool.SentMessageInfo> {
+    if (this.#current?.key === key) return this.#current.transport;
+    this.#current?.transport.close();
+    const transport = createSmtpTransport(this.#out, secret);
+    // A pooled transport emits 'error' for idle-connection failures; without a listener that would crash the process.
+    transport.on('error', () => undefined);
+    this.#current = { key, transport };
+    return transport;
+  }
+}
+
+/** Logs in to an account's outgoing server and out again (`mailgate test`), with the server's words on failure. */
+export async function testSmtp(account: AccountConfig, tokens: TokenProvider): Promise<{ ok: boolean; error: string | null }> {
+  if (!account.outgoing) return { ok: false, error: 'no outgoing server configured for this account' };
+  const sender = new SmtpSender(account.name, account.outgoing, tokens);
+  try {
+    await sender.verify();
+    return { ok: true, error: null };
+  } catch (err) {
+    return { ok: false, error: classifySmtpError(err).message };
+  } finally {
+    sender.close();
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * The durable send queue. A row is written before the API answers 202, moves
+ * queued → sending (recorded before the SMTP transaction starts) → sent or
+ * failed. A row still `sending` when the daemon starts means it stopped in
+ * the middle of an SMTP transaction: the server may or may not have taken
+ * the message, so it is not sent again on its own (see docs/outgoing.md).
+ */
+export type OutboxStatus = 'queued' | 'sending' | 'sent' | 'failed';
+
+export interface OutboxRecord {
+  id: string;
+  account: string;
+  idempotencyKey: string | null;
+  /** The validated send request, as JSON. */
+  requestJson: string;
+  status: OutboxStatus;
+  attempts: number;
+  nextAttemptAt: number;
+  lastError: string | null;
+  /** The Message-ID header we generated, with angle brackets. */
+  messageId: string;
+  createdAt: number;
+  updatedAt: number;
+  sentAt: number | null;
+}
+
+export interface NewOutboxItem {
+  id: string;
+  account: string;
+  idempotencyKey: string | null;
+  requestJson: string;
+  messageId: string;
+  now: number;
+}
+
+export interface OutboxRepo {
+  /**
+   * Queues the item, or returns the existing row when (account,
+   * idempotencyKey) was used before; `created` tells which.
+   */
+  enqueue(item: NewOutboxItem): Promise<{ record: OutboxRecord; created: boolean }>;
+  get(id: string): Promise<OutboxRecord | null>;
+  /**
+   * Moves up to `limit` due queued rows to `sending` (attempts + 1) and
+   * returns them, skipping accounts in `busy` (their send slots are full).
+   */
+  claimDue(now: number, limit: number, busy?: readonly string[]): Promise<OutboxRecord[]>;
+  markSent(id: string, now: number): Promise<void>;
+  /** Back to queued, to be tried again at `nextAttemptAt`. */
+  markRetry(id: string, error: string, nextAttemptAt: number, now: number): Promise<void>;
+  markFailed(id: string, error: string, now: number): Promise<void>;
+  /** Rows left `sending` by a stopped daemon become failed with `reason`; returns their ids. */
+  failInterrupted(reason: string, now: number): Promise<string[]>;
+  /** A failed row goes back to the queue (admin retry); false when it is not failed. */
+  requeue(id: string, now: number): Promise<boolean>;
+  /** Earliest next_attempt_at among queued rows, or null. */
+  nextDueAt(): Promise<number | null>;
+  counts(): Promise<Record<OutboxStatus, number>>;
+}

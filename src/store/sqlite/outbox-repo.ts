@@ -1,0 +1,121 @@
+import type { NewOutboxItem, OutboxRecord, OutboxRepo, OutboxStatus } from '../outbox.js';
+import type { Db } from './db.js';
+
+interface OutboxRow {
+  id: string;
+  account: string;
+  idempotency_key: string | null;
+  request_json: string;
+  status: OutboxStatus;
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  message_id: string;
+  created_at: number;
+  updated_at: number;
+  sent_at: number | null;
+}
+
+function toRecord(r: OutboxRow): OutboxRecord {
+  return {
+    id: r.id,
+    account: r.account,
+    idempotencyKey: r.idempotency_key,
+    requestJson: r.request_json,
+    status: r.status,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    lastError: r.last_error,
+    messageId: r.message_id,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    sentAt: r.sent_at,
+  };
+}
+
+export class SqliteOutboxRepo implements OutboxRepo {
+  constructor(private readonly db: Db) {}
+
+  async enqueue(item: NewOutboxItem): Promise<{ record: OutboxRecord; created: boolean }> {
+    const run = this.db.transaction(() => {
+      if (item.idempotencyKey !== null) {
+        const existing = this.db
+          .prepare('SELECT * FROM outbox WHERE account = ? AND idempotency_key = ?')
+          .get(item.account, item.idempotencyKey) as OutboxRow | undefined;
+        if (existing) return { record: toRecord(existing), created: false };
+      }
+      this.db
+        .prepare(
+          `INSERT INTO outbox (id, account, idempotency_key, request_json, status, attempts, next_attempt_at, message_id, created_at, updated_at)
+           VALUES (@id, @account, @idempotencyKey, @requestJson, 'queued', 0, @now, @messageId, @now, @now)`,
+        )
+        .run(item);
+      const row = this.db.prepare('SELECT * FROM outbox WHERE id = ?').get(item.id) as OutboxRow;
+      return { record: toRecord(row), created: true };
+    });
+    return run.immediate();
+  }
+
+  async get(id: string): Promise<OutboxRecord | null> {
+    const row = this.db.prepare('SELECT * FROM outbox WHERE id = ?').get(id) as OutboxRow | undefined;
+    return row ? toRecord(row) : null;
+  }
+
+  async claimDue(now: number, limit: number, busy: readonly string[] = []): Promise<OutboxRecord[]> {
+    const run = this.db.transaction(() => {
+      const rows = this.db
+        .prepare(
+          `SELECT * FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?
+             AND account NOT IN (SELECT value FROM json_each(?))
+           ORDER BY next_attempt_at, created_at LIMIT ?`,
+        )
+        .all(now, JSON.stringify(busy), limit) as OutboxRow[];
+      const claim = this.db.prepare("UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ? WHERE id = ?");
+      for (const r of rows) claim.run(now, r.id);
+      return rows.map((r) => ({ ...toRecord(r), status: 'sending' as const, attempts: r.attempts + 1, updatedAt: now }));
+    });
+    return run.immediate();
+  }
+
+  async markSent(id: string, now: number): Promise<void> {
+    this.db.prepare("UPDATE outbox SET status = 'sent', last_error = NULL, sent_at = ?, updated_at = ? WHERE id = ?").run(now, now, id);
+  }
+
+  async markRetry(id: string, error: string, nextAttemptAt: number, now: number): Promise<void> {
+    this.db
+      .prepare("UPDATE outbox SET status = 'queued', last_error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?")
+      .run(error, nextAttemptAt, now, id);
+  }
+
+  async markFailed(id: string, error: string, now: number): Promise<void> {
+    this.db.prepare("UPDATE outbox SET status = 'failed', last_error = ?, updated_at = ? WHERE id = ?").run(error, now, id);
+  }
+
+  async failInterrupted(reason: string, now: number): Promise<string[]> {
+    const run = this.db.transaction(() => {
+      const ids = (this.db.prepare("SELECT id FROM outbox WHERE status = 'sending'").all() as { id: string }[]).map((r) => r.id);
+      this.db.prepare("UPDATE outbox SET status = 'failed', last_error = ?, updated_at = ? WHERE status = 'sending'").run(reason, now);
+      return ids;
+    });
+    return run.immediate();
+  }
+
+  async requeue(id: string, now: number): Promise<boolean> {
+    const r = this.db
+      .prepare("UPDATE outbox SET status = 'queued', next_attempt_at = ?, updated_at = ? WHERE id = ? AND status = 'failed'")
+      .run(now, now, id);
+    return r.changes === 1;
+  }
+
+  async nextDueAt(): Promise<number | null> {
+    const row = this.db.prepare("SELECT MIN(next_attempt_at) AS t FROM outbox WHERE status = 'queued'").get() as { t: number | null };
+    return row.t;
+  }
+
+  async counts(): Promise<Record<OutboxStatus, number>> {
+    const out: Record<OutboxStatus, number> = { queued: 0, sending: 0, sent: 0, failed: 0 };
+    const rows = this.db.prepare('SELECT status, COUNT(*) AS n FROM outbox GROUP BY status').all() as { status: OutboxStatus; n: number }[];
+    for (const r of rows) out[r.status] = r.n;
+    return out;
+  }
+}
