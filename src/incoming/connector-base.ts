@@ -1,0 +1,186 @@
+import type { AccountConfig } from '../config/types.js';
+import { computeBackoff } from '../delivery/backoff.js';
+import { MailgateError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { TokenProvider } from '../oauth/token-provider.js';
+import type { AckQueue, ConnectorState, ConnectorStatus, IncomingConnector, Ingestor } from './source.js';
+
+/** Acks becoming due are gathered this long so one server round covers many messages. */
+export const ACK_COALESCE_MS = 250;
+const RECONNECT_BACKOFF = { initialMs: 1_000, maxMs: 5 * 60_000 };
+/** After a login the server refused even with a fresh token, try again this rarely: do not hammer. */
+export const AUTH_FAILURE_RETRY_MS = 5 * 60_000;
+/**
+ * Missing or reauth_required token: checking again only reads the database
+ * (nothing is sent to the provider), so look often enough to pick up tokens
+ * stored by another process (`mailgate authorize --device`, `tokens import`).
+ */
+export const NEEDS_AUTHORIZATION_RETRY_MS = 30_000;
+const STATES: ConnectorState[] = ['connecting', 'idle', 'polling', 'backoff', 'error', 'stopped'];
+
+export interface ConnectorDeps {
+  account: AccountConfig;
+  ingestor: Ingestor;
+  acks: AckQueue;
+  tokens: TokenProvider;
+  logger: Logger;
+  metrics: Metrics;
+  onStatus?: (status: ConnectorStatus) => void;
+}
+
+/** How a protocol reads a failed session. */
+export interface SessionFailure {
+  /** `auth`: refused even with a fresh token; anything else is worth a reconnect with backoff. */
+  kind: 'auth' | 'transient';
+  message: string;
+  /** The server asked to wait at least this long (throttling). */
+  retryAfterMs: number | null;
+}
+
+/**
+ * The loop every incoming connector shares: run a session until it ends or
+ * fails, then wait (capped exponential backoff with jitter; long waits for
+ * refused logins and unauthorized accounts), and start again until stopped.
+ * Acks that become due, new mail and stop() wake the loop early.
+ */
+export abstract class ConnectorBase implements IncomingConnector {
+  readonly account: string;
+  protected readonly deps: ConnectorDeps;
+  protected readonly log: Logger;
+  #state: ConnectorState = 'stopped';
+  #lastSuccessAt: Date | null = null;
+  #lastError: string | null = null;
+  #stopped = true;
+  #loop: Promise<void> | null = null;
+  #wake: (() => void) | null = null;
+  #pendingWake = false;
+  #unsubscribe: (() => void) | null = null;
+  #ackTimer: NodeJS.Timeout | null = null;
+
+  constructor(deps: ConnectorDeps, component: string) {
+    this.deps = deps;
+    this.account = deps.account.name;
+    this.log = deps.logger.child({ component, account: this.account });
+  }
+
+  /** One connected session; returns or throws when it ends. `onConnected` resets the backoff. */
+  protected abstract session(onConnected: () => void): Promise<void>;
+  /** Closes the live connection, if any (stop, or after a session ended). */
+  protected abstract closeActive(): void;
+  protected abstract classify(err: unknown): SessionFailure;
+  abstract test(): Promise<{ ok: boolean; error: string | null }>;
+
+  status(): ConnectorStatus {
+    return { state: this.#state, lastSuccessAt: this.#lastSuccessAt, lastError: this.#lastError };
+  }
+
+  async start(): Promise<void> {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#unsubscribe = this.deps.acks.onDue(this.account, () => {
+      if (this.#ackTimer) return;
+      this.#ackTimer = setTimeout(() => {
+        this.#ackTimer = null;
+        this.poke();
+      }, ACK_COALESCE_MS);
+    });
+    this.#loop = this.#run();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    if (this.#ackTimer) clearTimeout(this.#ackTimer);
+    this.#ackTimer = null;
+    this.poke();
+    this.closeActive();
+    await this.#loop;
+    this.#loop = null;
+    this.setState('stopped');
+  }
+
+  protected get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  protected setState(state: ConnectorState, error?: string | null): void {
+    this.#state = state;
+    if (error !== undefined) this.#lastError = error;
+    for (const s of STATES) this.deps.metrics.connectorState.set({ account: this.account, state: s }, s === state ? 1 : 0);
+    this.deps.onStatus?.(this.status());
+  }
+
+  /** A sync round finished: the account is healthy as of now. */
+  protected markSuccess(): void {
+    this.#lastSuccessAt = new Date();
+    this.deps.onStatus?.(this.status());
+  }
+
+  /** Wakes the loop (new mail, acks due, stop). */
+  protected poke(): void {
+    this.#pendingWake = true;
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+
+  /** Sleeps until poked or `ms` passed. */
+  protected sleep(ms: number): Promise<void> {
+    if (this.#pendingWake || this.#stopped) {
+      this.#pendingWake = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = () => {
+        this.#pendingWake = false;
+        done();
+      };
+    });
+  }
+
+  async #run(): Promise<void> {
+    let failures = 0;
+    while (!this.#stopped) {
+      try {
+        await this.session(() => {
+          failures = 0;
+        });
+      } catch (err) {
+        if (this.#stopped) break;
+        failures++;
+        const delay = this.#handleFailure(err, failures);
+        // Acks that became due meanwhile are applied after the reconnect anyway.
+        this.#pendingWake = false;
+        await this.sleep(delay);
+      } finally {
+        this.closeActive();
+      }
+    }
+  }
+
+  /** Records the failure in status and returns how long to wait. */
+  #handleFailure(err: unknown, failures: number): number {
+    if (err instanceof MailgateError && (err.code === 'OAUTH_REAUTH_REQUIRED' || err.code === 'OAUTH_MISSING_TOKEN')) {
+      this.setState('error', err.message);
+      this.log.warn({ error: err.message }, 'cannot log in: the account needs authorization');
+      return NEEDS_AUTHORIZATION_RETRY_MS;
+    }
+    const c = this.classify(err);
+    if (c.kind === 'auth') {
+      this.setState('error', c.message);
+      this.log.warn({ error: c.message }, 'login refused even with a fresh token; waiting before the next try');
+      return AUTH_FAILURE_RETRY_MS;
+    }
+    const delay = Math.max(computeBackoff(failures, RECONNECT_BACKOFF), Math.min(c.retryAfterMs ?? 0, RECONNECT_BACKOFF.maxMs));
+    this.setState('backoff', c.message);
+    this.log.info({ error: c.message, retryInMs: delay }, 'connection failed; reconnecting later');
+    return delay;
+  }
+}
