@@ -2,7 +2,8 @@
 // (a) raw imapflow fetch('1:*', {source}) loop, (b) (a) + mailparser
 // simpleParser per message in one thread, (c) mailgate end to end (daemon
 // process start → last webhook acknowledged by a local sink), (d) fetchmail
-// to a null MDA. Then IDLE latency APPEND → webhook over 200 messages.
+// to a null MDA. Then IDLE latency APPEND → webhook over 200 messages, and
+// (e) mailgate reading the same maildrop over POP3.
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
@@ -110,7 +111,9 @@ it('ingest benchmark', async () => {
   const imp = await runCli(['tokens', 'import', 'support', '--refresh-token-file', join(cfg.dir, 'rt'), '--config', cfg.path]);
   if (imp.code !== 0) throw new Error(imp.stderr);
   const t0 = performance.now();
-  const daemon = await startDaemon(cfg.path, cfg.port, process.env.DAEMON_NODE_OPTIONS ? { NODE_OPTIONS: process.env.DAEMON_NODE_OPTIONS } : {});
+  // DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the daemon.
+  const nodeArgs = (process.env.DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const daemon = await startDaemon(cfg.path, cfg.port, process.env.DAEMON_NODE_OPTIONS ? { NODE_OPTIONS: process.env.DAEMON_NODE_OPTIONS } : {}, nodeArgs);
   const readyAt = performance.now();
   await sink.waitFor((s) => s.acknowledged.length >= COUNT, 10 * 60_000);
   const c = { ms: lastAck - t0, fromReadyMs: lastAck - readyAt };
@@ -132,6 +135,25 @@ it('ingest benchmark', async () => {
   await daemon.stop();
   await sink.close();
 
+  // (e) mailgate over POP3 on the same maildrop (now COUNT + IDLE_SAMPLES messages), afterDelivery: none.
+  const popTotal = COUNT + IDLE_SAMPLES;
+  const popSink = await WebhookSink.start();
+  let popLastAck = 0;
+  popSink.setBehaviour(() => {
+    popLastAck = performance.now();
+    return { status: 204 };
+  });
+  const popCfg = await writeE2EConfig(h, { user, clientId: 'bench', webhookUrl: popSink.url, protocol: 'pop3', afterDelivery: 'none' });
+  writeFileSync(join(popCfg.dir, 'rt'), (await admin.issue('bench', user)).refresh_token);
+  const popImp = await runCli(['tokens', 'import', 'support', '--refresh-token-file', join(popCfg.dir, 'rt'), '--config', popCfg.path]);
+  if (popImp.code !== 0) throw new Error(popImp.stderr);
+  const tp = performance.now();
+  const popDaemon = await startDaemon(popCfg.path, popCfg.port);
+  await popSink.waitFor((s) => s.acknowledged.length >= popTotal, 10 * 60_000);
+  const e = { ms: popLastAck - tp };
+  await popDaemon.stop();
+  await popSink.close();
+
   const rate = (ms: number) => (COUNT / (ms / 1000)).toFixed(0);
   report('ingest', [
     `mailbox: ${COUNT} messages, ${(bytes / 1048576).toFixed(1)} MiB (2–60 KB, 1 in 5 with an attachment); Dovecot 2.3 on loopback; 2 cores`,
@@ -139,6 +161,7 @@ it('ingest benchmark', async () => {
     `(b) fetch + simpleParser          ${b.ms.toFixed(0).padStart(7)} ms  ${rate(b.ms).padStart(6)} msg/s`,
     `(c) mailgate end to end           ${c.ms.toFixed(0).padStart(7)} ms  ${rate(c.ms).padStart(6)} msg/s  (from /readyz: ${rate(c.fromReadyMs)} msg/s)`,
     `(d) fetchmail → null MDA          ${Number.isNaN(d.ms) ? '    n/a' : d.ms.toFixed(0).padStart(7)} ms  ${Number.isNaN(d.ms) ? '   n/a' : rate(d.ms).padStart(6)} msg/s  (${d.note})`,
+    `(e) mailgate over POP3            ${e.ms.toFixed(0).padStart(7)} ms  ${(popTotal / (e.ms / 1000)).toFixed(0).padStart(6)} msg/s  (${popTotal} messages: the mailbox plus the IDLE samples)`,
     `ratios: (c)/(a) ${(a.ms / c.ms).toFixed(2)}  (c)/(b) ${(b.ms / c.ms).toFixed(2)}  (c)/(d) ${Number.isNaN(d.ms) ? 'n/a' : (d.ms / c.ms).toFixed(2)}`,
     `IDLE latency APPEND → webhook over ${IDLE_SAMPLES}: p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms, max ${Math.max(...latencies).toFixed(0)} ms`,
     `daemon peak RSS: ${rssAfterBulk.toFixed(0)} MiB after the bulk ingest, ${peak.toFixed(0)} MiB at the end`,

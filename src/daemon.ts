@@ -2,13 +2,13 @@ import type { App } from './app.js';
 import type { AccountConfig } from './config/types.js';
 import { DeliveryEventSink } from './delivery/event-sink.js';
 import { DeliveryWorker } from './delivery/worker.js';
-import { MailgateError } from './errors.js';
-import { registerAccountRoutes } from './http/routes/accounts.js';
+import { registerAdminUi } from './http/admin/index.js';
+import { registerAccountRoutes, type AccountRouteDeps } from './http/routes/accounts.js';
 import { registerDeliveryRoutes } from './http/routes/deliveries.js';
 import { registerOAuthRoutes } from './http/routes/oauth.js';
 import { registerOutboxRoutes } from './http/routes/outbox.js';
 import { registerReloadRoute } from './http/routes/reload.js';
-import { createImapConnector } from './incoming/imap/imap-connector.js';
+import { createConnector } from './incoming/factory.js';
 import { IngestService } from './incoming/ingest.js';
 import { ConnectorManager } from './incoming/manager.js';
 import type { ConnectorStatus, IncomingConnector } from './incoming/source.js';
@@ -61,12 +61,8 @@ export function buildDaemon(app: App) {
       })
       .catch(() => undefined);
   };
-  const factory = (account: AccountConfig): IncomingConnector => {
-    if (account.incoming.protocol === 'imap') {
-      return createImapConnector({ account, ingestor: ingest, acks: ingest, tokens, logger, metrics, onStatus: persistStatus(account.name) });
-    }
-    throw new MailgateError('CONFIG_INVALID', `protocol ${account.incoming.protocol} is not supported yet`);
-  };
+  const factory = (account: AccountConfig): IncomingConnector =>
+    createConnector(account, { ingestor: ingest, acks: ingest, tokens, logger, metrics, onStatus: persistStatus(account.name) });
   incoming = new ConnectorManager({ config: app.config, factory, logger });
   const manager = incoming;
 
@@ -76,7 +72,7 @@ export function buildDaemon(app: App) {
   registerDeliveryRoutes(http, { store, wake });
   registerOAuthRoutes(http, flows);
   registerOutboxRoutes(http, outbox);
-  registerAccountRoutes(http, {
+  const accountDeps: AccountRouteDeps = {
     config,
     incoming: (name) => manager.status(name),
     sideStatus: () => store.accountStatus.list(),
@@ -94,6 +90,8 @@ export function buildDaemon(app: App) {
       const acc = app.config.accounts.find((a) => a.name === name);
       return acc ? testSmtp(acc, tokens) : null;
     },
-  });
+  };
+  registerAccountRoutes(http, accountDeps);
+  registerAdminUi(http, { config, adminToken: app.ctx.adminToken, store, flows, tokens, accounts: accountDeps, wake });
   return { ingest, worker, tokens, flows, scheduler, incoming: manager, events, outbox, sender };
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command} from 'commander';
 import { Option } from 'commander';
 import { MailgateError } from '../errors.js';
+import { saveCredential } from '../oauth/credential-input.js';
 import { redirectUriFor } from '../oauth/flows.js';
 import { configPathFrom } from './common.js';
 import { withContext } from './context.js';
@@ -54,22 +55,24 @@ export function registerCredentialsCommands(program: Command, configOption: () =
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       process.exitCode = await withContext(configPathFrom(opts.config as string | undefined, process.env), async (ctx) => {
         const name = String(opts.name);
-        if (ctx.config.credentials.some((c) => c.name === name)) {
-          throw new MailgateError('BAD_REQUEST', `credential ${name} is defined in the config file; edit it there`);
-        }
-        if (opts.provider === 'custom' && (!opts.tokenEndpoint || !opts.scopes)) {
-          throw new MailgateError('BAD_REQUEST', 'a custom provider needs --token-endpoint and --scopes');
-        }
         // The secret never comes as a plain flag: it would sit in shell history and `ps`.
         let secret: string | null = null;
         if (opts.clientSecretFile) secret = readFileSync(String(opts.clientSecretFile), 'utf8').replace(/\r?\n$/, '');
         else if (opts.clientSecretStdin) secret = await readStdin();
-        const settings: Record<string, unknown> = {};
-        for (const k of ['tenant', 'authorizationEndpoint', 'tokenEndpoint', 'deviceAuthorizationEndpoint', 'grant'] as const) {
-          if (opts[k]) settings[k] = opts[k];
-        }
-        if (opts.scopes) settings.scopes = String(opts.scopes).split(/\s+/).filter(Boolean);
-        await ctx.store.credentials.upsert({ name, provider: String(opts.provider), clientId: String(opts.clientId), clientSecret: secret, settings });
+        const str = (k: string) => (typeof opts[k] === 'string' ? opts[k] : undefined);
+        // The same validation (and save path) as the admin UI and the YAML check.
+        await saveCredential(ctx.store, ctx.config, {
+          name,
+          provider: String(opts.provider),
+          clientId: String(opts.clientId),
+          clientSecret: secret,
+          tenant: str('tenant'),
+          authorizationEndpoint: str('authorizationEndpoint'),
+          tokenEndpoint: str('tokenEndpoint'),
+          deviceAuthorizationEndpoint: str('deviceAuthorizationEndpoint'),
+          grant: str('grant'),
+          scopes: str('scopes')?.split(/\s+/).filter(Boolean),
+        });
         console.log(`credential ${name} saved${secret ? ' (secret encrypted)' : ' (no secret)'}`);
         console.log(`Redirect URL to register with the provider: ${redirectUriFor(ctx.config.server.publicUrl)}`);
       });

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command, Option } from 'commander';
 import { resolveAdminToken } from '../admin-token.js';
 import { MailgateError } from '../errors.js';
-import { createImapConnector } from '../incoming/imap/imap-connector.js';
+import { createConnector } from '../incoming/factory.js';
 import { IngestService } from '../incoming/ingest.js';
 import { createMetrics } from '../metrics.js';
 import { testSmtp } from '../outgoing/smtp.js';
@@ -162,12 +162,7 @@ export function registerOperationCommands(program: Command, configOption: () => 
         if (!acc) throw new MailgateError('BAD_REQUEST', `no account ${account}`);
         const metrics = createMetrics();
         const ingest = new IngestService({ store: ctx.store, config: () => ctx.config, metrics, inspect: inspectMessage, onQueued: () => undefined });
-        let incoming: { ok: boolean; error: string | null };
-        if (acc.incoming.protocol === 'imap') {
-          incoming = await createImapConnector({ account: acc, ingestor: ingest, acks: ingest, tokens: ctx.tokens, logger: ctx.logger, metrics }).test();
-        } else {
-          incoming = { ok: false, error: 'POP3 is not supported by this version' };
-        }
+        const incoming = await createConnector(acc, { ingestor: ingest, acks: ingest, tokens: ctx.tokens, logger: ctx.logger, metrics }).test();
         console.log(`incoming (${acc.incoming.protocol} ${acc.incoming.host}:${acc.incoming.port}): ${incoming.ok ? 'ok' : `FAILED: ${incoming.error}`}`);
         if (!acc.outgoing) {
           console.log('outgoing: not configured');

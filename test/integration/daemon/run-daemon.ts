@@ -54,10 +54,13 @@ export interface Daemon {
   stop(signal?: NodeJS.Signals): Promise<RunResult & { ms: number }>;
 }
 
-/** Starts `serve` and waits until /readyz answers 200. */
-export async function startDaemon(configPath: string, port: number, env: Record<string, string> = {}): Promise<Daemon> {
+/**
+ * Starts `serve` and waits until /readyz answers 200. `nodeArgs` go before
+ * the script (e.g. `--cpu-prof`, which Node 20 refuses in NODE_OPTIONS).
+ */
+export async function startDaemon(configPath: string, port: number, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Daemon> {
   assertBuilt();
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', configPath], {
+  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--config', configPath], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

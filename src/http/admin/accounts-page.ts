@@ -1,0 +1,131 @@
+import type { FastifyInstance } from 'fastify';
+import type { AccountConfig } from '../../config/types.js';
+import { STATE_TTL_MS } from '../../oauth/flows.js';
+import { accountsView } from '../routes/accounts.js';
+import { isSecure, redirectWith, sendPage, sessionOf, takeFlash, type AdminUiDeps } from './context.js';
+import { html, type SafeHtml } from './html.js';
+import { page, postForm } from './layout.js';
+import { accountProblem, duration, when } from './plain-words.js';
+import { readCookie, serializeCookie, type Session } from './session.js';
+
+/** Set when Authorize is clicked here; sends the browser back here after /oauth2/callback. */
+const RETURN_COOKIE = 'mailgate_authorize_return';
+const CALLBACK_PATH = '/oauth2/callback';
+
+type AccountView = Awaited<ReturnType<typeof accountsView>>['accounts'][number];
+
+async function providerOf(deps: AdminUiDeps, credential: string | null): Promise<string | null> {
+  if (!credential) return null;
+  try {
+    return (await deps.tokens.resolveCredential(credential)).provider;
+  } catch {
+    return null; // an undefined credential shows up as the account's error
+  }
+}
+
+const TOKEN_CLASS: Record<string, string> = { ok: 'state-ok', expiring: 'state-warn', reauth_required: 'state-bad', missing: 'state-bad' };
+const INCOMING_CLASS: Record<string, string> = { idle: 'state-ok', polling: 'state-ok', error: 'state-bad', backoff: 'state-warn' };
+
+function tokenCell(a: AccountView, usesOAuth: boolean, now: number): SafeHtml {
+  if (!usesOAuth) return html`password login`;
+  const t = a.token;
+  const state = t.state.replace('_', ' ');
+  return html`<span class="${TOKEN_CLASS[t.state] ?? ''}">${state}</span>${t.expiresAt ? html`<br>expires ${when(t.expiresAt, now)}` : null}`;
+}
+
+function row(a: AccountView, cfg: AccountConfig, extra: { credential: string | null; provider: string | null; lastMessage: number | null }, session: Session, now: number): SafeHtml {
+  const usesOAuth = extra.credential !== null;
+  const problem = accountProblem({
+    token: a.token,
+    usesOAuth,
+    provider: extra.provider,
+    incomingError: a.incoming.lastError,
+    outgoingError: a.outgoing.lastError,
+  });
+  const issued = a.token.refreshTokenIssuedAt;
+  const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+  const label = (verb: string) => html` aria-label="${verb} ${a.name}"`;
+  return html`<tr>
+<th scope="row">${a.name}<br><small>${a.email}</small></th>
+<td>${a.incoming.protocol.toUpperCase()}: <span class="${INCOMING_CLASS[a.incoming.state] ?? ''}">${a.incoming.state}</span><br><small>last success ${when(a.incoming.lastSuccessAt, now)}</small></td>
+<td>${cfg.outgoing ? html`${a.outgoing.lastError ? html`<span class="state-bad">error</span>` : 'configured'}<br><small>last success ${when(a.outgoing.lastSuccessAt, now)}</small>` : 'not configured'}</td>
+<td>${tokenCell(a, usesOAuth, now)}</td>
+<td>${usesOAuth && issued ? duration(now - Date.parse(issued)) : '—'}</td>
+<td>${when(iso(extra.lastMessage), now)}</td>
+<td>${problem ?? '—'}</td>
+<td>${usesOAuth ? postForm(`/admin/accounts/${encodeURIComponent(a.name)}/authorize`, session, html`<button type="submit" class="primary"${label('Authorize')}>Authorize</button>`) : null}
+${postForm(`/admin/accounts/${encodeURIComponent(a.name)}/test`, session, html`<button type="submit"${label('Test connection of')}>Test connection</button>`)}</td>
+</tr>`;
+}
+
+export function registerAccountPages(admin: FastifyInstance, deps: AdminUiDeps): void {
+  admin.get('/accounts', async (req, reply) => {
+    const session = sessionOf(req);
+    const now = Date.now();
+    const { accounts } = await accountsView(deps.accounts);
+    const rows: SafeHtml[] = [];
+    for (const a of accounts) {
+      const cfg = deps.config().accounts.find((c) => c.name === a.name);
+      if (!cfg) continue;
+      const credential = deps.tokens.credentialNameOf(cfg);
+      const extra = { credential, provider: await providerOf(deps, credential), lastMessage: await deps.store.messages.lastReceivedAt(a.name) };
+      rows.push(row(a, cfg, extra, session, now));
+    }
+    // Arriving from /oauth2/callback (see returnToAccountsAfterCallback).
+    const authorized = (req.query as { authorized?: string }).authorized;
+    const flash =
+      takeFlash(req) ??
+      (authorized && accounts.some((a) => a.name === authorized) ? { kind: 'ok' as const, text: `Account ${authorized} is authorized; its tokens are stored.` } : null);
+    const body = accounts.length
+      ? html`<p>Accounts come from the config file. Authorize runs the provider's consent screen and returns here.</p>
+<table>
+<caption>Accounts and their connections</caption>
+<thead><tr><th scope="col">Account</th><th scope="col">Incoming</th><th scope="col">Outgoing</th><th scope="col">Token</th><th scope="col">Refresh token age</th><th scope="col">Last message</th><th scope="col">Problem</th><th scope="col">Actions</th></tr></thead>
+<tbody>${rows}</tbody>
+</table>`
+      : html`<p>No accounts yet. Add them to the config file and reload.</p>`;
+    return sendPage(reply, page({ title: 'Accounts', section: 'accounts', session, flash, body }));
+  });
+
+  admin.post('/accounts/:name/authorize', async (req, reply) => {
+    const { name } = req.params as { name: string };
+    let url: string;
+    try {
+      url = (await deps.flows.startAuthorization(name)).authorizationUrl;
+    } catch (err) {
+      return redirectWith(req, reply, '/admin/accounts', { kind: 'error', text: `Cannot authorize ${name}: ${(err as Error).message}` });
+    }
+    // Lax, not Strict: the provider's redirect to the callback is a cross-site navigation.
+    void reply.header('set-cookie', serializeCookie(RETURN_COOKIE, name, { path: CALLBACK_PATH, maxAge: STATE_TTL_MS / 1000, sameSite: 'Lax', secure: isSecure(deps) }));
+    return reply.code(303).header('location', url).send();
+  });
+
+  admin.post('/accounts/:name/test', async (req, reply) => {
+    const { name } = req.params as { name: string };
+    const cfg = deps.config().accounts.find((a) => a.name === name);
+    if (!cfg) return redirectWith(req, reply, '/admin/accounts', { kind: 'error', text: `There is no account ${name}.` });
+    const [incoming, outgoing] = await Promise.all([deps.accounts.testIncoming(name), cfg.outgoing ? deps.accounts.testOutgoing(name) : null]);
+    const side = (label: string, r: { ok: boolean; error: string | null } | null) =>
+      r === null ? `${label}: not configured` : r.ok ? `${label}: login ok` : `${label}: failed — ${r.error ?? 'unknown error'}`;
+    const ok = incoming.ok && (outgoing === null || outgoing.ok);
+    return redirectWith(req, reply, '/admin/accounts', { kind: ok ? 'ok' : 'error', text: `Test of ${name}. ${side('Incoming', incoming)}. ${side('Outgoing', outgoing)}.` });
+  });
+}
+
+/**
+ * After a consent started from the Accounts page, the browser comes back to
+ * it instead of stopping at the callback's "you can close this window". Done
+ * as a hook so the callback route stays the one place that completes flows;
+ * a failed callback keeps its error page.
+ */
+export function returnToAccountsAfterCallback(http: FastifyInstance, deps: AdminUiDeps): void {
+  http.addHook('onSend', async (req, reply, payload) => {
+    if (req.routeOptions.url !== CALLBACK_PATH) return payload;
+    const account = readCookie(req, RETURN_COOKIE);
+    if (!account) return payload;
+    void reply.header('set-cookie', serializeCookie(RETURN_COOKIE, '', { path: CALLBACK_PATH, maxAge: 0, sameSite: 'Lax', secure: isSecure(deps) }));
+    if (reply.statusCode !== 200) return payload;
+    void reply.code(303).header('location', `/admin/accounts?authorized=${encodeURIComponent(account)}`);
+    return '';
+  });
+}

@@ -1,0 +1,85 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { MailgateError } from '../../errors.js';
+import { registerAccountPages, returnToAccountsAfterCallback } from './accounts-page.js';
+import { CONTENT_SECURITY_POLICY } from './assets.js';
+import { attachSession, formOf, sendPage, type AdminUiDeps } from './context.js';
+import { registerCredentialPages } from './credentials-page.js';
+import { registerDeliveryPages } from './deliveries-page.js';
+import { html } from './html.js';
+import { page } from './layout.js';
+import { registerLoginRoutes } from './login-page.js';
+import { csrfMatches, readCookie, SESSION_COOKIE, SessionStore } from './session.js';
+
+export type { AdminUiDeps } from './context.js';
+
+/** Admin forms are a few fields; anything larger is not from these pages. */
+const FORM_BODY_LIMIT_BYTES = 64 * 1024;
+const PUBLIC_PATHS = new Set(['/admin/login']);
+
+/** A page for what went wrong; "Back" leads to the sign-in page if the session is gone. */
+function problemPage(reply: FastifyReply, status: number, title: string, text: string): FastifyReply {
+  const body = html`<p>${text}</p><p><a href="/admin/accounts">Back to the accounts</a></p>`;
+  return sendPage(reply, page({ title, session: null, body }), status);
+}
+
+/**
+ * The admin web UI under /admin: server-rendered pages over the same services
+ * as the /v1 API. Signing in with the admin token opens an in-memory session
+ * (HttpOnly, SameSite=Strict cookie, Secure when publicUrl is https); every
+ * POST carries the session's CSRF token.
+ */
+export function registerAdminUi(http: FastifyInstance, deps: AdminUiDeps): void {
+  const sessions = new SessionStore();
+  returnToAccountsAfterCallback(http, deps);
+
+  void http.register(
+    async (admin) => {
+      admin.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_BODY_LIMIT_BYTES }, (_req, body, done) => {
+        done(null, Object.fromEntries(new URLSearchParams(body as string)));
+      });
+
+      admin.addHook('onRequest', async (_req, reply) => {
+        void reply.headers({
+          'content-security-policy': CONTENT_SECURITY_POLICY,
+          'cache-control': 'no-store',
+          'x-content-type-options': 'nosniff',
+          'x-frame-options': 'DENY',
+          'referrer-policy': 'same-origin',
+        });
+      });
+
+      admin.addHook('preHandler', async (req: FastifyRequest, reply: FastifyReply) => {
+        const path = req.url.split('?')[0] ?? '';
+        if (PUBLIC_PATHS.has(path)) return;
+        const session = sessions.get(readCookie(req, SESSION_COOKIE));
+        if (!session) {
+          const next = req.method === 'GET' ? `?next=${encodeURIComponent(req.url)}` : '';
+          return reply.code(303).header('location', `/admin/login${next}`).send();
+        }
+        if (req.method === 'POST' && !csrfMatches(formOf(req)._csrf, session.csrf)) {
+          req.log.warn({ path }, 'admin UI form without a valid CSRF token refused');
+          return problemPage(reply, 403, 'Form refused', 'This form expired or was sent from another site. Reload the page and try again; nothing was changed.');
+        }
+        attachSession(req, session);
+      });
+
+      admin.setNotFoundHandler((_req, reply) => problemPage(reply, 404, 'Not found', 'There is no such page.'));
+
+      admin.setErrorHandler((err: unknown, req, reply) => {
+        if (err instanceof MailgateError && err.status < 500) return problemPage(reply, err.status, 'Not possible', err.message);
+        const status = (err as { statusCode?: number }).statusCode;
+        if (typeof status === 'number' && status >= 400 && status < 500) {
+          return problemPage(reply, status, 'Bad request', 'The request could not be read.');
+        }
+        req.log.error({ err }, 'admin UI request failed');
+        return problemPage(reply, 500, 'Something went wrong', 'The request failed; the daemon log has the details.');
+      });
+
+      registerLoginRoutes(admin, deps, sessions);
+      registerAccountPages(admin, deps);
+      registerCredentialPages(admin, deps);
+      registerDeliveryPages(admin, deps);
+    },
+    { prefix: '/admin' },
+  );
+}

@@ -1,0 +1,191 @@
+import type { IncomingConfig } from '../../config/types.js';
+import { describeError, MailgateError } from '../../errors.js';
+import { ConnectorBase, type ConnectorDeps, type SessionFailure } from '../connector-base.js';
+import type { DueAck, FetchedMessage, IncomingConnector } from '../source.js';
+import { Pop3Client, Pop3Error, type Pop3Auth } from './client.js';
+
+/** POP3 has one maildrop; messages are announced with this mailbox name. */
+export const POP3_MAILBOX = 'INBOX';
+/** Messages per ingest transaction, or fewer when they add up to the byte cap. */
+const INGEST_BATCH_MESSAGES = 100;
+const INGEST_BATCH_BYTES = 32 * 1024 * 1024;
+const ACK_BATCH = 1000;
+/** RFC 2449 §8 response codes that make a refused login temporary. */
+const TRANSIENT_CODES = new Set(['SYS/TEMP', 'IN-USE', 'LOGIN-DELAY']);
+
+export function createPop3Connector(deps: ConnectorDeps): IncomingConnector {
+  return new Pop3Connector(deps);
+}
+
+/** A Pop3Error or a MailgateError in an admin's words. */
+export function classifyPop3Error(err: unknown): SessionFailure {
+  if (err instanceof MailgateError) {
+    return { kind: err.code === 'AUTH_FAILED' ? 'auth' : 'transient', message: err.message, retryAfterMs: null };
+  }
+  if (err instanceof Pop3Error) {
+    if (err.kind === 'auth' && !TRANSIENT_CODES.has(err.responseCode ?? '')) {
+      const oauth = err.oauth?.status ? ` (OAuth2 status ${err.oauth.status}${err.oauth.scope ? `, scope ${err.oauth.scope}` : ''})` : '';
+      return { kind: 'auth', message: `the server refused the login: ${err.serverText ?? err.message}${oauth}`, retryAfterMs: null };
+    }
+    return { kind: 'transient', message: err.serverText ? `${err.message}` : err.message, retryAfterMs: null };
+  }
+  return { kind: 'transient', message: describeError(err), retryAfterMs: null };
+}
+
+function pop3Options(incoming: IncomingConfig, auth: Pop3Auth) {
+  return {
+    host: incoming.host,
+    port: incoming.port,
+    // tls: true = implicit TLS (995); false = STLS when the server offers it (as IMAP and SMTP do).
+    security: incoming.tls ? ('tls' as const) : ('starttls' as const),
+    tls: { servername: incoming.host },
+    auth,
+  };
+}
+
+/**
+ * One POP3 account, polled every `pollInterval` with one session at a time
+ * (servers lock the maildrop). Each session: UIDL; forget UIDLs no longer on
+ * the server; DELE messages whose webhook acknowledged them (afterDelivery:
+ * delete); RETR and ingest the UIDLs not seen before; QUIT. Deletions count
+ * only once QUIT is answered (RFC 1939 §6), so acks are marked done after
+ * that, and a session cut short leaves them due for the next one.
+ */
+export class Pop3Connector extends ConnectorBase {
+  #client: Pop3Client | null = null;
+  /** STLS when offered: a server without it gets a plain session (tls: false says the admin accepts that). */
+  #plainFallback = false;
+
+  constructor(deps: ConnectorDeps) {
+    super(deps, 'pop3');
+  }
+
+  async test(): Promise<{ ok: boolean; error: string | null }> {
+    try {
+      const client = await this.#connect();
+      await client.quit();
+      return { ok: true, error: null };
+    } catch (err) {
+      return { ok: false, error: classifyPop3Error(err).message };
+    }
+  }
+
+  protected closeActive(): void {
+    this.#client?.close();
+    this.#client = null;
+  }
+
+  protected classify(err: unknown): SessionFailure {
+    return classifyPop3Error(err);
+  }
+
+  async #login(auth: Pop3Auth): Promise<Pop3Client> {
+    const incoming = this.deps.account.incoming;
+    const opts = pop3Options(incoming, auth);
+    if (this.#plainFallback && !incoming.tls) return Pop3Client.connect({ ...opts, security: 'none' });
+    try {
+      return await Pop3Client.connect(opts);
+    } catch (err) {
+      // Only a server that does not offer STLS: an -ERR to STLS, or plaintext injected after its +OK (CVE-2011-0411), stays an error.
+      if (incoming.tls || !(err instanceof Pop3Error) || err.kind !== 'tls' || !err.message.includes('does not offer STLS')) throw err;
+      this.log.warn('the server does not offer STLS; using a plain connection (tls: false)');
+      this.#plainFallback = true;
+      return Pop3Client.connect({ ...opts, security: 'none' });
+    }
+  }
+
+  /** Connects and logs in; on a refused OAuth2 login, asks the token service once for a fresh token. */
+  async #connect(): Promise<Pop3Client> {
+    const incoming = this.deps.account.incoming;
+    const auth = incoming.auth;
+    if (auth.method === 'password') {
+      return this.#login({ mechanism: 'USER', user: incoming.user, password: auth.password });
+    }
+    const mechanism = auth.method === 'xoauth2' ? 'XOAUTH2' : 'OAUTHBEARER';
+    const token = await this.deps.tokens.getAccessToken(this.account);
+    try {
+      return await this.#login({ mechanism, user: incoming.user, accessToken: token.token });
+    } catch (err) {
+      if (classifyPop3Error(err).kind !== 'auth') throw err;
+      this.log.info('login refused with the cached token; asking for a fresh one');
+      const fresh = await this.deps.tokens.getAccessToken(this.account, { rejectedToken: token.token });
+      return this.#login({ mechanism, user: incoming.user, accessToken: fresh.token });
+    }
+  }
+
+  protected async session(onConnected: () => void): Promise<void> {
+    while (!this.stopped) {
+      this.setState('connecting');
+      const client = await this.#connect();
+      this.#client = client;
+      onConnected();
+      this.setState('polling', null);
+      const deleted = await this.#sync(client);
+      // QUIT commits the DELEs; only its +OK makes them final.
+      await client.quit();
+      this.#client = null;
+      if (deleted.length > 0) await this.deps.acks.markDone(deleted);
+      this.markSuccess();
+      if (this.stopped) return;
+      this.setState('idle');
+      await this.sleep(this.deps.account.incoming.pollIntervalMs);
+    }
+  }
+
+  /** One round in TRANSACTION state; returns the ids whose DELE awaits QUIT. */
+  async #sync(client: Pop3Client): Promise<string[]> {
+    const listing = await client.uidl();
+    const present = listing.map((l) => l.uidl);
+    const pruned = await this.deps.ingestor.forgetUidlsExcept(this.account, present);
+    if (pruned > 0) this.log.debug({ pruned }, 'forgot UIDLs no longer on the server');
+    const deleted = await this.#deleteAcknowledged(client, listing);
+    const known = await this.deps.ingestor.knownUidls(this.account, present);
+    const fresh = listing.filter((l) => !known.has(l.uidl));
+    await this.#fetch(client, fresh);
+    // Messages just fetched may already be acknowledged when the webhook is fast.
+    const late = await this.#deleteAcknowledged(client, listing, new Set(deleted));
+    return [...deleted, ...late];
+  }
+
+  async #fetch(client: Pop3Client, fresh: { n: number; uidl: string }[]): Promise<void> {
+    let batch: FetchedMessage[] = [];
+    let bytes = 0;
+    const flush = async () => {
+      if (batch.length === 0) return;
+      await this.deps.ingestor.ingestMany(batch);
+      batch = [];
+      bytes = 0;
+    };
+    for (const { n, uidl } of fresh) {
+      if (this.stopped) break;
+      const raw = await client.retr(n);
+      batch.push({ account: this.account, mailbox: POP3_MAILBOX, uid: null, uidValidity: null, uidl, raw, internalDate: null });
+      bytes += raw.length;
+      if (batch.length >= INGEST_BATCH_MESSAGES || bytes >= INGEST_BATCH_BYTES) await flush();
+    }
+    await flush();
+  }
+
+  /** DELE for acknowledged messages (afterDelivery: delete); acks for messages already gone are done. */
+  async #deleteAcknowledged(client: Pop3Client, listing: { n: number; uidl: string }[], skip = new Set<string>()): Promise<string[]> {
+    const byUidl = new Map(listing.map((l) => [l.uidl, l.n]));
+    const deleted: string[] = [];
+    for (;;) {
+      const due = (await this.deps.acks.due(this.account, ACK_BATCH)).filter((d) => !skip.has(d.id));
+      if (due.length === 0) return deleted;
+      const gone: DueAck[] = [];
+      for (const d of due) {
+        skip.add(d.id);
+        const n = d.uidl === null ? undefined : byUidl.get(d.uidl);
+        if (n === undefined) {
+          gone.push(d);
+          continue;
+        }
+        await client.dele(n);
+        deleted.push(d.id);
+      }
+      if (gone.length > 0) await this.deps.acks.markDone(gone.map((g) => g.id));
+      if (due.length < ACK_BATCH) return deleted;
+    }
+  }
+}

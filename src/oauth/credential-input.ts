@@ -1,0 +1,87 @@
+import { rawConfigSchema } from '../config/schema.js';
+import type { Config } from '../config/types.js';
+import { MailgateError } from '../errors.js';
+import type { StoredCredential, Store } from '../store/types.js';
+
+/**
+ * Adding and changing a credential kept in the database. A database
+ * credential obeys exactly the rules of one written in the YAML (the same
+ * schema, the same custom-provider rules), so either kind works wherever a
+ * credential is used. Shared by `mailgate credentials add` and the admin UI.
+ */
+
+const credentialSchema = rawConfigSchema.shape.credentials.unwrap().element;
+
+export interface CredentialInput {
+  name: string;
+  provider: string;
+  clientId: string;
+  /** undefined keeps the stored secret; null stores none. */
+  clientSecret?: string | null;
+  authorizationEndpoint?: string;
+  tokenEndpoint?: string;
+  deviceAuthorizationEndpoint?: string;
+  scopes?: string[];
+  tenant?: string;
+  grant?: string;
+}
+
+export type CredentialErrors = Partial<Record<keyof CredentialInput, string>>;
+
+const SETTINGS = ['authorizationEndpoint', 'tokenEndpoint', 'deviceAuthorizationEndpoint', 'scopes', 'tenant', 'grant'] as const;
+
+/** Every problem with the input, by field; empty when it is valid. */
+export function validateCredential(input: CredentialInput, config: Config): CredentialErrors {
+  const errors: CredentialErrors = {};
+  const parsed = credentialSchema.safeParse({ ...input, clientSecret: undefined });
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const field = issue.path[0] as keyof CredentialInput;
+      errors[field] ??= issue.message;
+    }
+  }
+  if (!input.name) errors.name = 'a name is required';
+  if (!input.clientId) errors.clientId = 'a client ID is required';
+  if (config.credentials.some((c) => c.name === input.name)) {
+    errors.name = `credential ${input.name} is defined in the config file; edit it there`;
+  }
+  // The same rules the config check applies to YAML credentials.
+  if (input.provider === 'custom') {
+    if (!input.tokenEndpoint) errors.tokenEndpoint ??= 'a custom provider needs a token endpoint';
+    if (!input.authorizationEndpoint && (input.grant ?? 'authorization_code') === 'authorization_code') {
+      errors.authorizationEndpoint ??= 'a custom provider needs an authorization endpoint';
+    }
+    if (!input.scopes?.length) errors.scopes ??= 'a custom provider needs scopes';
+  }
+  if (input.tenant !== undefined && !input.provider.startsWith('microsoft')) errors.tenant ??= 'tenant only applies to microsoft providers';
+  return errors;
+}
+
+/**
+ * Validates, then inserts or replaces the credential (the secret is
+ * encrypted by the store). Throws BAD_REQUEST with `details.fields` and
+ * changes nothing when the input is invalid.
+ */
+export async function saveCredential(
+  store: Store,
+  config: Config,
+  input: CredentialInput,
+  opts: { createOnly?: boolean } = {},
+): Promise<StoredCredential> {
+  const errors = validateCredential(input, config);
+  const existing = await store.credentials.get(input.name);
+  if (opts.createOnly && existing) errors.name ??= `a credential named ${input.name} already exists; edit it instead`;
+  const problems = Object.values(errors);
+  if (problems.length > 0) {
+    throw new MailgateError('BAD_REQUEST', `credential ${input.name || '(no name)'}: ${problems.join('; ')}`, { details: { fields: errors } });
+  }
+  const settings: Record<string, unknown> = {};
+  for (const k of SETTINGS) if (input[k] !== undefined) settings[k] = input[k];
+  return store.credentials.upsert({
+    name: input.name,
+    provider: input.provider,
+    clientId: input.clientId,
+    clientSecret: input.clientSecret === undefined ? (existing?.clientSecret ?? null) : input.clientSecret,
+    settings,
+  });
+}
