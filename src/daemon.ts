@@ -17,7 +17,7 @@ import { OutboxService, OutboxWorker } from './outgoing/outbox.js';
 import { testSmtp } from './outgoing/smtp.js';
 import { TokenService } from './oauth/token-service.js';
 import { inspectMessage } from './parse/auto-submitted.js';
-import { parseMessage } from './parse/parse-message.js';
+import { ParsePool, parseThreadCount } from './parse/parse-pool.js';
 import { RefreshScheduler } from './scheduler/refresh-scheduler.js';
 
 /**
@@ -28,6 +28,7 @@ export function buildDaemon(app: App) {
   const { http, store, logger, metrics } = app.ctx;
   const config = () => app.config;
 
+  const parser = new ParsePool({ threads: parseThreadCount(app.ctx.env), logger });
   let worker: DeliveryWorker | null = null;
   const wake = () => worker?.wake();
   const ingest = new IngestService({ store, config, metrics, inspect: inspectMessage, onQueued: wake });
@@ -37,7 +38,7 @@ export function buildDaemon(app: App) {
     config,
     logger,
     metrics,
-    parse: parseMessage,
+    render: parser.render,
     onAckDue: (account) => ingest.notifyDue(account),
   });
   const tokens = new TokenService({ store, config, logger, metrics, events });
@@ -66,7 +67,7 @@ export function buildDaemon(app: App) {
   incoming = new ConnectorManager({ config: app.config, factory, logger });
   const manager = incoming;
 
-  app.add(worker).add(scheduler).add(sender).add(manager);
+  app.add(parser).add(worker).add(scheduler).add(sender).add(manager);
 
   registerReloadRoute(http, () => app.reload());
   registerDeliveryRoutes(http, { store, wake });

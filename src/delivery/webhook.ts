@@ -1,3 +1,5 @@
+import http from 'node:http';
+import https from 'node:https';
 import { describeError } from '../errors.js';
 import type { EventName } from './events.js';
 import { parseRetryAfter } from './backoff.js';
@@ -33,62 +35,84 @@ export function isPermanentStatus(status: number): boolean {
   return status >= 400 && status < 500 && status !== 408 && status !== 425 && status !== 429;
 }
 
+/**
+ * Keep-alive agents shared by every delivery: node:http costs a fraction of
+ * fetch's CPU per request (fetch was a third of the daemon's time in the
+ * ingest profile), and a connection per webhook is reused across posts.
+ */
+const AGENTS = {
+  'http:': new http.Agent({ keepAlive: true, maxSockets: 64 }),
+  'https:': new https.Agent({ keepAlive: true, maxSockets: 64 }),
+};
+
+function failure(error: string): WebhookResult {
+  return { ok: false, status: null, retryAfterMs: null, permanent: false, error, responseExcerpt: '' };
+}
+
 /** One signed delivery attempt. Never throws: every failure is a result. */
-export async function postWebhook(req: WebhookRequest): Promise<WebhookResult> {
+export function postWebhook(req: WebhookRequest): Promise<WebhookResult> {
+  let url: URL;
+  try {
+    url = new URL(req.url);
+  } catch {
+    return Promise.resolve(failure(`invalid webhook URL ${req.url}`));
+  }
+  const protocol = url.protocol === 'https:' ? 'https:' : url.protocol === 'http:' ? 'http:' : null;
+  if (!protocol) return Promise.resolve(failure(`webhook URL must be http or https: ${req.url}`));
+  const body = Buffer.from(req.body, 'utf8');
   const headers = {
     'Content-Type': 'application/json',
+    'Content-Length': String(body.length),
     'User-Agent': USER_AGENT,
     'X-Mailgate-Event': req.event,
     'X-Mailgate-Delivery': req.deliveryId,
     // Signed afresh on every attempt with the current time (contract).
     'X-Mailgate-Signature': signPayload(req.secret, req.body),
   };
-  const signal = AbortSignal.timeout(req.timeoutMs);
-  let res: Response;
-  try {
-    res = await fetch(req.url, { method: 'POST', headers, body: req.body, signal, redirect: 'manual' });
-  } catch (err) {
-    const timedOut = signal.aborted;
-    return {
-      ok: false,
-      status: null,
-      retryAfterMs: null,
-      permanent: false,
-      error: timedOut ? `no answer within ${req.timeoutMs} ms` : `connection failed: ${describeError((err as { cause?: unknown }).cause ?? err)}`,
-      responseExcerpt: '',
+  return new Promise((resolve) => {
+    let settled = false;
+    let timedOut = false;
+    const settle = (r: WebhookResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      resolve(r);
     };
-  }
-  let excerpt = '';
-  try {
-    excerpt = await readCapped(res, signal);
-  } catch {
-    // the status is what counts; a broken body does not change it
-  }
-  const ok = res.status >= 200 && res.status < 300;
-  return {
-    ok,
-    status: res.status,
-    retryAfterMs: ok ? null : parseRetryAfter(res.headers.get('retry-after')),
-    permanent: !ok && isPermanentStatus(res.status),
-    error: ok ? null : `HTTP ${res.status}${res.statusText ? ' ' + res.statusText : ''}`,
-    responseExcerpt: excerpt.slice(0, EXCERPT_CHARS),
-  };
+    const send = protocol === 'https:' ? https.request : http.request;
+    const request = send(url, { method: 'POST', headers, agent: AGENTS[protocol] }, (res) => {
+      const chunks: Buffer[] = [];
+      let total = 0;
+      const done = () => settle(resultOf(res.statusCode ?? 0, res.statusMessage ?? '', res.headers['retry-after'], Buffer.concat(chunks)));
+      res.on('data', (chunk: Buffer) => {
+        if (total >= MAX_RESPONSE_BYTES) return res.destroy();
+        chunks.push(chunk);
+        total += chunk.length;
+      });
+      res.on('end', done);
+      // Cut off (size cap) or broken after the status line: the status is what counts.
+      res.on('close', done);
+      res.on('error', () => undefined);
+    });
+    // One deadline for the whole exchange (fetch's AbortSignal.timeout equivalent).
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      request.destroy();
+    }, req.timeoutMs);
+    request.on('error', (err) => {
+      settle(failure(timedOut ? `no answer within ${req.timeoutMs} ms` : `connection failed: ${describeError(err)}`));
+    });
+    request.end(body);
+  });
 }
 
-async function readCapped(res: Response, signal: AbortSignal): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  try {
-    while (total < MAX_RESPONSE_BYTES && !signal.aborted) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      total += value.byteLength;
-    }
-  } finally {
-    await reader.cancel().catch(() => undefined);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+function resultOf(status: number, statusText: string, retryAfter: string | string[] | undefined, raw: Buffer): WebhookResult {
+  const ok = status >= 200 && status < 300;
+  return {
+    ok,
+    status,
+    retryAfterMs: ok ? null : parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter),
+    permanent: !ok && isPermanentStatus(status),
+    error: ok ? null : `HTTP ${status}${statusText ? ' ' + statusText : ''}`,
+    responseExcerpt: raw.subarray(0, MAX_RESPONSE_BYTES).toString('utf8').slice(0, EXCERPT_CHARS),
+  };
 }

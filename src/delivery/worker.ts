@@ -3,22 +3,20 @@ import type { AccountConfig, Config, WebhookConfig } from '../config/types.js';
 import { describeError, MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { ParsedMessage } from '../parse/parse-message.js';
-import { buildMessageReceivedPayload } from '../parse/parse-message.js';
+import type { RenderFn } from '../parse/parse-pool.js';
 import type { DeliveryRecord } from '../store/ingest.js';
 import type { Store } from '../store/types.js';
 import { computeBackoff } from './backoff.js';
 import type { WebhookResult } from './webhook.js';
 import { postWebhook } from './webhook.js';
 
-export type ParseFn = (raw: Buffer, opts: { maxInlineAttachmentBytes: number }) => Promise<ParsedMessage>;
-
 export interface DeliveryWorkerDeps {
   store: Store;
   config: () => Config;
   logger: Logger;
   metrics: Metrics;
-  parse: ParseFn;
+  /** Raw message → `message.received` body (parse threads, or inline). */
+  render: RenderFn;
   /** A message's webhook acknowledged it and its afterDelivery is now due on the server. */
   onAckDue: (account: string) => void;
   post?: typeof postWebhook;
@@ -251,8 +249,8 @@ export class DeliveryWorker implements Component {
       uidl: info.uidl,
     };
     try {
-      const parsed = await this.#deps.parse(raw, { maxInlineAttachmentBytes: wh.maxInlineAttachmentBytes });
-      return { event: 'message.received', body: JSON.stringify(buildMessageReceivedPayload(envelope, parsed)) };
+      const body = await this.#deps.render(raw, envelope, { maxInlineAttachmentBytes: wh.maxInlineAttachmentBytes });
+      return { event: 'message.received', body };
     } catch (err) {
       if (!(err instanceof MailgateError && err.code === 'PARSE_FAILED')) throw err;
       // A malformed message is parked as message.failed, never blocking the queue.

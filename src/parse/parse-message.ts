@@ -178,3 +178,8 @@ function toIdList(v: string | string[] | undefined): string[] {
   const parts = (Array.isArray(v) ? v : [v]).flatMap((s) => s.match(/<[^<>]+>/g) ?? s.split(/\s+/).filter(Boolean));
   return parts.map((p) => bracket(p)).filter((p): p is string => p !== null);
 }
+
+/** The `message.received` body for a stored message, serialised once (the signature covers these bytes). */
+export async function renderMessageReceived(raw: Buffer, env: MessageEnvelope, opts: { maxInlineAttachmentBytes: number }): Promise<string> {
+  return JSON.stringify(buildMessageReceivedPayload(env, await parseMessage(raw, opts)));
+}

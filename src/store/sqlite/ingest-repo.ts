@@ -34,6 +34,7 @@ interface MessageRow {
 }
 
 const INFO_COLUMNS = 'id, account, mailbox, uid, uid_validity, uidl, message_id, size, received_at, auto_submitted';
+const INFO_COLUMNS_OF_M = INFO_COLUMNS.split(', ').map((c) => `m.${c}`).join(', ');
 
 function toInfo(r: MessageRow): StoredMessageInfo {
   return {
@@ -55,6 +56,7 @@ const IN_CHUNK = 500;
 
 export class SqliteIngestRepo implements MessageRepo, IngestRepo {
   readonly #insertMessage;
+  readonly #insertRaw;
   readonly #insertDelivery;
   readonly #findDuplicate;
   readonly #advanceCursor;
@@ -62,10 +64,11 @@ export class SqliteIngestRepo implements MessageRepo, IngestRepo {
 
   constructor(private readonly db: Db) {
     this.#insertMessage = db.prepare(
-      `INSERT OR IGNORE INTO messages (id, account, mailbox, uid, uid_validity, uidl, message_id, size, internal_date, raw,
+      `INSERT OR IGNORE INTO messages (id, account, mailbox, uid, uid_validity, uidl, message_id, size, internal_date,
          received_at, auto_submitted)
-       VALUES (@id, @account, @mailbox, @uid, @uidValidity, @uidl, @messageId, @size, @internalDate, @raw, @now, @autoSubmitted)`,
+       VALUES (@id, @account, @mailbox, @uid, @uidValidity, @uidl, @messageId, @size, @internalDate, @now, @autoSubmitted)`,
     );
+    this.#insertRaw = db.prepare('INSERT INTO message_raw (id, raw) VALUES (?, ?)');
     this.#insertDelivery = db.prepare(
       `INSERT OR IGNORE INTO deliveries (id, account, webhook, event, message_ref, status, attempts, next_attempt_at,
          created_at, updated_at)
@@ -116,12 +119,12 @@ export class SqliteIngestRepo implements MessageRepo, IngestRepo {
               messageId: m.messageId,
               size: m.raw.length,
               internalDate: m.internalDate,
-              raw: m.raw,
               now,
               autoSubmitted: m.autoSubmitted ? 1 : 0,
             });
             duplicate = inserted.changes === 0;
             if (!duplicate) {
+              this.#insertRaw.run(id, m.raw);
               this.#insertDelivery.run({ id: deliveryIdForMessage(id), account: m.account, webhook: m.webhook, messageRef: id, now });
             }
           }
@@ -223,12 +226,12 @@ export class SqliteIngestRepo implements MessageRepo, IngestRepo {
   }
 
   async getRaw(id: string): Promise<Buffer | null> {
-    const row = this.db.prepare('SELECT raw FROM messages WHERE id = ?').get(id) as { raw: Buffer } | undefined;
+    const row = this.db.prepare('SELECT raw FROM message_raw WHERE id = ?').get(id) as { raw: Buffer } | undefined;
     return row?.raw ?? null;
   }
 
   async getWithRaw(id: string): Promise<{ info: StoredMessageInfo; raw: Buffer } | null> {
-    const row = this.db.prepare(`SELECT ${INFO_COLUMNS}, raw FROM messages WHERE id = ?`).get(id) as (MessageRow & { raw: Buffer }) | undefined;
+    const row = this.db.prepare(`SELECT ${INFO_COLUMNS_OF_M}, r.raw FROM messages m JOIN message_raw r ON r.id = m.id WHERE m.id = ?`).get(id) as (MessageRow & { raw: Buffer }) | undefined;
     return row ? { info: toInfo(row), raw: row.raw } : null;
   }
 

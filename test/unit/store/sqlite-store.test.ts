@@ -31,6 +31,23 @@ describe('SqliteStore', () => {
     expect(() => SqliteStore.open(dir, cipher)).toThrow(/newer than this mailgate/);
   });
 
+  it('migration 2 moves raw messages out of the messages table and keeps every byte', async () => {
+    const dir = freshDir();
+    const v1 = new Database(join(dir, 'mailgate.db'));
+    v1.exec(MIGRATIONS[0]?.sql ?? '');
+    v1.pragma('user_version = 1');
+    const raw = Buffer.concat([Buffer.from('Subject: x\r\n\r\n'), randomBytes(50_000)]);
+    v1.prepare(`INSERT INTO messages (id, account, mailbox, size, raw, received_at) VALUES ('msg_1', 'a', 'INBOX', ?, ?, 1)`).run(raw.length, raw);
+    v1.close();
+    const store = SqliteStore.open(dir, new SecretCipher(randomBytes(32)));
+    expect(store.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+    expect((await store.messages.getRaw('msg_1'))?.equals(raw)).toBe(true);
+    expect((await store.messages.getWithRaw('msg_1'))?.info).toMatchObject({ id: 'msg_1', size: raw.length });
+    const columns = (store.db.prepare('PRAGMA table_info(messages)').all() as { name: string }[]).map((c) => c.name);
+    expect(columns).not.toContain('raw');
+    await store.close();
+  });
+
   it('refuses to open with a different secret key', () => {
     const dir = freshDir();
     SqliteStore.open(dir, new SecretCipher(randomBytes(32))).db.close();
