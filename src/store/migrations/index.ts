@@ -1,5 +1,6 @@
 import { sql as init } from './0001-init.js';
 import { sql as messageRaw } from './0002-message-raw.js';
+import { sql as claimIndex } from './0003-deliveries-claim-index.js';
 
 /**
  * Ordered schema migrations. Append, never edit or reorder: the position in
@@ -8,4 +9,5 @@ import { sql as messageRaw } from './0002-message-raw.js';
 export const MIGRATIONS: readonly { name: string; sql: string }[] = [
   { name: '0001-init', sql: init },
   { name: '0002-message-raw', sql: messageRaw },
+  { name: '0003-deliveries-claim-index', sql: claimIndex },
 ];

@@ -43,7 +43,17 @@ function toRecord(r: DeliveryRow): DeliveryRecord {
 
 const MAX_LIST = 1_000;
 
+interface PendingDelivered {
+  id: string;
+  o: AttemptOutcome;
+  serverAck: 'due' | 'none';
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
 export class SqliteDeliveryRepo implements DeliveryRepo {
+  readonly #delivered: PendingDelivered[] = [];
+
   constructor(private readonly db: Db) {}
 
   async claimDue(webhook: string, now: number, limit: number, exclude: ReadonlySet<string>): Promise<DeliveryRecord[]> {
@@ -65,22 +75,43 @@ export class SqliteDeliveryRepo implements DeliveryRepo {
     return row.t;
   }
 
-  async markDelivered(id: string, o: AttemptOutcome, serverAck: 'due' | 'none'): Promise<void> {
-    this.db
-      .transaction(() => {
-        this.db
-          .prepare(
+  /**
+   * Deliveries finishing in the same tick are recorded in one transaction (a
+   * commit per delivery was the largest write cost while a backlog drains).
+   * Resolves once the batch is committed.
+   */
+  markDelivered(id: string, o: AttemptOutcome, serverAck: 'due' | 'none'): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#delivered.push({ id, o, serverAck, resolve, reject });
+      if (this.#delivered.length === 1) setImmediate(() => this.flushPending());
+    });
+  }
+
+  /** Commits outcomes waiting for the next tick (also called before the database closes). */
+  flushPending(): void {
+    const batch = this.#delivered.splice(0);
+    if (batch.length === 0) return;
+    try {
+      this.db
+        .transaction(() => {
+          const update = this.db.prepare(
             `UPDATE deliveries SET status = 'delivered', attempts = ?, last_status = ?, last_error = NULL,
                response_excerpt = ?, updated_at = ?, delivered_at = ? WHERE id = ?`,
-          )
-          .run(o.attempts, o.status, o.responseExcerpt, o.now, o.now, id);
-        this.db
-          .prepare(
+          );
+          const ack = this.db.prepare(
             `UPDATE messages SET server_ack = ? WHERE id = (SELECT message_ref FROM deliveries WHERE id = ?) AND server_ack = 'pending'`,
-          )
-          .run(serverAck, id);
-      })
-      .immediate();
+          );
+          for (const { id, o, serverAck } of batch) {
+            update.run(o.attempts, o.status, o.responseExcerpt, o.now, o.now, id);
+            ack.run(serverAck, id);
+          }
+        })
+        .immediate();
+    } catch (err) {
+      for (const b of batch) b.reject(err as Error);
+      return;
+    }
+    for (const b of batch) b.resolve();
   }
 
   async markRetry(id: string, o: AttemptOutcome, nextAttemptAt: number): Promise<void> {

@@ -60,6 +60,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.db.open) this.deliveries.flushPending();
     if (this.db.open) this.db.close();
   }
 }
