@@ -8,6 +8,7 @@ import { registerHealthRoutes } from './http/routes/health.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadSecretKey } from './secrets/keyring.js';
+import { readCredentialNames } from './store/sqlite/credential-names.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 
 /** A part of the daemon with a lifecycle; stopped in reverse start order. */
@@ -58,7 +59,7 @@ export class App {
    */
   static async create(opts: AppOptions): Promise<App> {
     const env = opts.env ?? process.env;
-    const result = await loadConfig(opts.configPath, { env });
+    const result = await loadConfig(opts.configPath, { env, databaseCredentials: readCredentialNames });
     if (!result.ok) throw new ConfigError(result.errors);
     const config = result.config;
     const logger = opts.logger ?? createLogger({ level: config.logLevel });
@@ -112,7 +113,7 @@ export class App {
    * problems; a valid one is handed to every component.
    */
   async reload(): Promise<{ ok: true } | { ok: false; errors: string[] }> {
-    const result = await loadConfig(this.ctx.config.configPath, { env: this.ctx.env });
+    const result = await loadConfig(this.ctx.config.configPath, { env: this.ctx.env, databaseCredentials: readCredentialNames });
     if (!result.ok) {
       const errors = result.errors.map((e) => `${e.file}:${e.line}:${e.col} ${e.message}`);
       this.ctx.logger.error({ errors }, 'config reload rejected; keeping the running config');

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { checkConfigFile } from './config/check.js';
+import { readCredentialNames } from './store/sqlite/credential-names.js';
 import { configPathFrom, EXIT_BAD_INPUT, EXIT_OK } from './cli/common.js';
 import { registerCredentialsCommands } from './cli/credentials.js';
 import { registerOperationCommands } from './cli/operations.js';
@@ -34,7 +35,7 @@ config
   .addOption(configOption())
   .action(async (opts: { config?: string }) => {
     const path = configPathFrom(opts.config, process.env);
-    const result = await checkConfigFile(path, process.env);
+    const result = await checkConfigFile(path, process.env, readCredentialNames);
     if (result.ok) {
       console.log(`${path}: ok`);
       process.exitCode = EXIT_OK;

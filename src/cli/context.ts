@@ -6,6 +6,7 @@ import { createMetrics } from '../metrics.js';
 import { OAuthFlows } from '../oauth/flows.js';
 import { TokenService } from '../oauth/token-service.js';
 import { loadSecretKey } from '../secrets/keyring.js';
+import { readCredentialNames } from '../store/sqlite/credential-names.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 
 /** What one-shot CLI commands share: the config, the store, the token service. */
@@ -18,8 +19,16 @@ export interface CliContext {
   close(): Promise<void>;
 }
 
-export async function openContext(configPath: string, env: Record<string, string | undefined> = process.env): Promise<CliContext> {
-  const result = await loadConfig(configPath, { env });
+/** For `credentials …`: an account may name a credential that is about to be added. */
+const ANY_CREDENTIAL = async () => ({ has: () => true });
+
+export async function openContext(
+  configPath: string,
+  env: Record<string, string | undefined> = process.env,
+  opts: { credentialsMayBeMissing?: boolean } = {},
+): Promise<CliContext> {
+  const databaseCredentials = opts.credentialsMayBeMissing ? ANY_CREDENTIAL : readCredentialNames;
+  const result = await loadConfig(configPath, { env, databaseCredentials });
   if (!result.ok) throw new ConfigError(result.errors);
   const config = result.config;
   const key = loadSecretKey(config.dataDir, env);
@@ -33,11 +42,15 @@ export async function openContext(configPath: string, env: Record<string, string
 }
 
 /** Runs a command against a context, printing failures the admin's way; returns the exit code. */
-export async function withContext(configPath: string, fn: (ctx: CliContext) => Promise<number | void>): Promise<number> {
+export async function withContext(
+  configPath: string,
+  fn: (ctx: CliContext) => Promise<number | void>,
+  opts: { credentialsMayBeMissing?: boolean } = {},
+): Promise<number> {
   const { reportFailure } = await import('./common.js');
   let ctx: CliContext | null = null;
   try {
-    ctx = await openContext(configPath);
+    ctx = await openContext(configPath, process.env, opts);
     return (await fn(ctx)) ?? 0;
   } catch (err) {
     return reportFailure(err);

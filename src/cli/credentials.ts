@@ -15,6 +15,9 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }
 
+/** Credentials are managed even while an account names one not added yet. */
+const CREDENTIAL_COMMANDS = { credentialsMayBeMissing: true };
+
 export function registerCredentialsCommands(program: Command, configOption: () => Option): void {
   const cmd = program.command('credentials').description('OAuth2 client credentials kept in the database (secret encrypted)');
 
@@ -34,7 +37,7 @@ export function registerCredentialsCommands(program: Command, configOption: () =
         console.log(`Redirect URL to register with the provider: ${redirect}`);
         if (rows.length === 0) console.log('(no credentials)');
         for (const r of rows) console.log(`${r.name}\t${r.provider}\t${r.clientId}\t${r.grant}\t${r.source}`);
-      });
+      }, CREDENTIAL_COMMANDS);
     });
 
   cmd
@@ -75,7 +78,7 @@ export function registerCredentialsCommands(program: Command, configOption: () =
         });
         console.log(`credential ${name} saved${secret ? ' (secret encrypted)' : ' (no secret)'}`);
         console.log(`Redirect URL to register with the provider: ${redirectUriFor(ctx.config.server.publicUrl)}`);
-      });
+      }, CREDENTIAL_COMMANDS);
     });
 
   cmd
@@ -86,6 +89,6 @@ export function registerCredentialsCommands(program: Command, configOption: () =
       process.exitCode = await withContext(configPathFrom(opts.config, process.env), async (ctx) => {
         if (!(await ctx.store.credentials.remove(name))) throw new MailgateError('BAD_REQUEST', `no credential ${name} in the database`);
         console.log(`credential ${name} removed`);
-      });
+      }, CREDENTIAL_COMMANDS);
     });
 }

@@ -6,6 +6,9 @@ import { parseDuration, parseSize } from './units.js';
 
 type Path = (string | number)[];
 
+/** Relative to the config file's folder. */
+export const DEFAULT_DATA_DIR = './data';
+
 export interface BuildContext {
   configPath: string;
   configDir: string;
@@ -13,11 +16,17 @@ export interface BuildContext {
   at: (path: Path, message: string) => void;
   /** Report a problem at the key at path. */
   atKey: (path: Path, message: string) => void;
+  /**
+   * A credential name an account uses that the YAML does not define: it may
+   * live in the database (`mailgate credentials add`, the admin UI), which
+   * the caller checks once dataDir is known.
+   */
+  unresolvedCredential: (path: Path, name: string) => void;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:8025';
 const DEFAULTS = {
-  dataDir: './data',
+  dataDir: DEFAULT_DATA_DIR,
   webhook: { maxAttempts: 15, initial: "5s", max: "1h", timeout: "30s", maxInline: "10MB", concurrency: 8 },
   incoming: { pollInterval: '60s', idleResync: '5m' },
   tokens: { refreshBefore: '10m', refreshConcurrency: 8 },
@@ -145,7 +154,7 @@ export async function buildConfig(raw: RawConfig, ctx: BuildContext): Promise<Co
     if (src.credential === undefined) {
       at(p, `missing required key "credential" for method ${src.method}`);
     } else if (!credNames.has(src.credential)) {
-      at([...p, 'credential'], `credential "${src.credential}" is not defined in credentials`);
+      ctx.unresolvedCredential([...p, 'credential'], src.credential);
     }
     return { method: src.method, credential: src.credential ?? '' } satisfies AuthConfig;
   };

@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import { MailgateError } from '../errors.js';
 import { rawConfigSchema, knownKeysAt, type RawConfig } from './schema.js';
 import type { Config, ConfigIssue } from './types.js';
-import { buildConfig } from './build.js';
+import { buildConfig, DEFAULT_DATA_DIR } from './build.js';
 import { typeOf } from './units.js';
 
 export type { ConfigIssue } from './types.js';
@@ -55,7 +55,16 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * with its position; the config returned is deep-frozen. `env` is the only
  * place environment variables are read.
  */
-export async function loadConfig(path: string, opts: { env?: Record<string, string | undefined> } = {}): Promise<LoadResult> {
+export interface LoadOptions {
+  env?: Record<string, string | undefined>;
+  /**
+   * Which credentials the database of `dataDir` holds, for accounts naming a
+   * credential the YAML does not define. Without it such a name is an error.
+   */
+  databaseCredentials?: (dataDir: string) => Promise<{ has(name: string): boolean }>;
+}
+
+export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<LoadResult> {
   const env = opts.env ?? process.env;
   const issues: ConfigIssue[] = [];
   const at = (pos: { line: number; col: number }, message: string) => issues.push({ file: path, ...pos, message });
@@ -128,12 +137,23 @@ export async function loadConfig(path: string, opts: { env?: Record<string, stri
   }
   if (!parsed.success || issues.length > 0) return { ok: false, errors: sortIssues(issues) };
 
+  const unresolved: { path: Path; name: string }[] = [];
   const config = await buildConfig(parsed.data as RawConfig, {
     configPath: resolve(path),
     configDir: dirname(resolve(path)),
     at: (p, message) => at(positions.of(p), message),
     atKey: (p, message) => at(positions.keyOf(p), message),
+    unresolvedCredential: (p, name) => unresolved.push({ path: p, name }),
   });
+  if (unresolved.length > 0) {
+    const dataDir = config?.dataDir ?? resolve(dirname(resolve(path)), (parsed.data as RawConfig).dataDir ?? DEFAULT_DATA_DIR);
+    const known = opts.databaseCredentials ? await opts.databaseCredentials(dataDir) : new Set<string>();
+    for (const u of unresolved) {
+      if (!known.has(u.name)) {
+        at(positions.of(u.path), `credential "${u.name}" is not defined in credentials, nor in the database (mailgate credentials add)`);
+      }
+    }
+  }
   if (issues.length > 0 || !config) return { ok: false, errors: sortIssues(issues) };
   return { ok: true, config: deepFreeze(config) };
 }

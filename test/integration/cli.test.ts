@@ -48,6 +48,28 @@ describe('mailgate CLI against the real servers', () => {
     expect((await runCli(['credentials', 'remove', 'm365', '--config', cfg.path])).code).toBe(2);
   });
 
+  it('an account can use a credential kept in the database (added with credentials add)', async () => {
+    const user = uniqueUser('cli');
+    const cfg = await writeE2EConfig(h, { user, clientId: CLIENT, webhookUrl: 'http://127.0.0.1:9/x' });
+    writeFileSync(cfg.path, readFileSync(cfg.path, 'utf8').replace('credential: test-idp }', 'credential: db-idp }'));
+    const before = await runCli(['config', 'check', '--config', cfg.path]);
+    expect(before.code).toBe(2);
+    expect(before.stdout + before.stderr).toContain('credential "db-idp" is not defined in credentials, nor in the database');
+    const add = await runWithStdin(
+      ['credentials', 'add', '--config', cfg.path, '--name', 'db-idp', '--provider', 'custom', '--client-id', CLIENT,
+        '--authorization-endpoint', `${h.oauthUrl}/authorize`, '--token-endpoint', `${h.oauthUrl}/token`, '--scopes', 'mail', '--client-secret-stdin'],
+      `secret-${CLIENT}\n`,
+    );
+    expect(add.stderr).toBe('');
+    expect((await runCli(['config', 'check', '--config', cfg.path])).code).toBe(0);
+    const { refresh_token } = await admin.issue(CLIENT, user);
+    writeFileSync(join(cfg.dir, 'rt.txt'), refresh_token);
+    expect((await runCli(['tokens', 'import', 'support', '--refresh-token-file', join(cfg.dir, 'rt.txt'), '--config', cfg.path])).code).toBe(0);
+    const tested = await runCli(['test', 'support', '--config', cfg.path]);
+    expect(tested.stdout).toContain('incoming (imap');
+    expect(tested.code).toBe(0);
+  });
+
   it('imports a refresh token, reports status and tests the IMAP login', async () => {
     const user = uniqueUser('cli');
     const cfg = await writeE2EConfig(h, { user, clientId: CLIENT, webhookUrl: 'http://127.0.0.1:9/x' });

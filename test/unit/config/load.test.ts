@@ -1,6 +1,6 @@
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatIssue, loadConfig } from '../../../src/config/load.js';
 import { parseDuration, parseSize, formatDuration } from '../../../src/config/units.js';
@@ -134,10 +134,35 @@ webhooks: []
         '10:13 mode applies to imap only (pop3 always polls)',
         '12:22 pop3 cannot move messages (use delete, seen or none)',
         '12:22 afterDelivery: move needs moveTo',
-        '11:44 credential "nope" is not defined in credentials',
+        '11:44 credential "nope" is not defined in credentials, nor in the database (mailgate credentials add)',
       ]),
     );
     expect(msgs).toHaveLength(10);
+  });
+
+  it('accepts an account naming a credential kept in the database of its dataDir', async () => {
+    const yaml = `dataDir: ./state
+accounts:
+  - name: a
+    email: a@example.com
+    incoming: { protocol: imap, host: imap.example.com, auth: { method: xoauth2, credential: from-db } }
+    webhook: h
+webhooks:
+  - { name: h, url: http://x/y, secret: s }
+`;
+    const path = write(yaml);
+    const asked: string[] = [];
+    const databaseCredentials = async (dataDir: string) => {
+      asked.push(dataDir);
+      return new Set(['from-db']);
+    };
+    const r = await loadConfig(path, { env: {}, databaseCredentials });
+    expect(r.ok).toBe(true);
+    expect(asked).toEqual([join(dirname(path), 'state')]);
+    const without = await loadConfig(path, { env: {}, databaseCredentials: async () => new Set() });
+    expect(without.ok ? [] : without.errors.map((e) => e.message)).toEqual([
+      'credential "from-db" is not defined in credentials, nor in the database (mailgate credentials add)',
+    ]);
   });
 
   it('names an unreadable secret file and both-given secrets', async () => {
