@@ -136,6 +136,10 @@ export class ImapConnector extends ConnectorBase {
         cursor = { uidValidity, lastUid: 0 };
       }
       const from = (cursor?.lastUid ?? 0) + 1;
+      // An already selected mailbox learns of new mail only from a command's
+      // untagged EXISTS: without one, a poll of a mailbox that was empty at
+      // SELECT would see it empty forever.
+      if (box.exists === 0) await client.noop();
       if (box.exists === 0) return;
       // uidNext is not updated by EXISTS during a session, and "n:*" always
       // returns the highest message (RFC 3501 §6.4.8): ask for new UIDs first
