@@ -4,7 +4,7 @@ import { MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { TokenProvider } from '../oauth/token-provider.js';
-import type { AckQueue, ConnectorState, ConnectorStatus, IncomingConnector, Ingestor } from './source.js';
+import type { AckQueue, ConnectorState, ConnectorStatus, FetchedMessage, IncomingConnector, Ingestor } from './source.js';
 
 /** Acks becoming due are gathered this long so one server round covers many messages. */
 export const ACK_COALESCE_MS = 250;
@@ -27,6 +27,36 @@ export interface ConnectorDeps {
   logger: Logger;
   metrics: Metrics;
   onStatus?: (status: ConnectorStatus) => void;
+}
+
+/**
+ * Gathers fetched messages and hands them to the ingest store in batches
+ * (one transaction each): at `maxMessages`, or sooner when they add up to
+ * `maxBytes`, so memory stays bounded while a large mailbox syncs.
+ */
+export class IngestBatch {
+  #batch: FetchedMessage[] = [];
+  #bytes = 0;
+
+  constructor(
+    private readonly ingestor: Ingestor,
+    private readonly maxMessages: number,
+    private readonly maxBytes = 32 * 1024 * 1024,
+  ) {}
+
+  async add(msg: FetchedMessage): Promise<void> {
+    this.#batch.push(msg);
+    this.#bytes += msg.raw.length;
+    if (this.#batch.length >= this.maxMessages || this.#bytes >= this.maxBytes) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.#batch.length === 0) return;
+    const batch = this.#batch;
+    this.#batch = [];
+    this.#bytes = 0;
+    await this.ingestor.ingestMany(batch);
+  }
 }
 
 /** How a protocol reads a failed session. */

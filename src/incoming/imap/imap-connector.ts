@@ -1,7 +1,7 @@
 import type { ImapFlow } from 'imapflow';
 import { describeError, MailgateError } from '../../errors.js';
-import { ConnectorBase, type ConnectorDeps, type SessionFailure } from '../connector-base.js';
-import type { DueAck, FetchedMessage, IncomingConnector } from '../source.js';
+import { ConnectorBase, IngestBatch, type ConnectorDeps, type SessionFailure } from '../connector-base.js';
+import type { DueAck, IncomingConnector } from '../source.js';
 import { classifyImapError, createImapClient } from './client.js';
 
 /** Messages handed to the ingest store per transaction. */
@@ -146,19 +146,12 @@ export class ImapConnector extends ConnectorBase {
       // so an idle wake-up never re-downloads the last message.
       const found = await client.search({ uid: `${from}:*` }, { uid: true });
       if (!found || !found.some((u) => u >= from)) return;
-      let batch: FetchedMessage[] = [];
-      let bytes = 0;
-      const flush = async () => {
-        if (batch.length === 0) return;
-        await this.deps.ingestor.ingestMany(batch);
-        batch = [];
-        bytes = 0;
-      };
+      const batch = new IngestBatch(this.deps.ingestor, INGEST_BATCH_MESSAGES, INGEST_BATCH_BYTES);
       for await (const msg of client.fetch(`${from}:*`, { uid: true, source: true, internalDate: true }, { uid: true })) {
         // "n:*" always returns the highest message, even below n (RFC 3501 §6.4.8).
         if (msg.uid < from || !msg.source) continue;
         const internal = msg.internalDate;
-        batch.push({
+        await batch.add({
           account: this.account,
           mailbox,
           uid: msg.uid,
@@ -167,10 +160,8 @@ export class ImapConnector extends ConnectorBase {
           raw: msg.source,
           internalDate: internal instanceof Date ? internal : internal ? new Date(internal) : null,
         });
-        bytes += msg.source.length;
-        if (batch.length >= INGEST_BATCH_MESSAGES || bytes >= INGEST_BATCH_BYTES) await flush();
       }
-      await flush();
+      await batch.flush();
     } finally {
       lock.release();
     }

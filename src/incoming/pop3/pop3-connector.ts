@@ -1,14 +1,13 @@
 import type { IncomingConfig } from '../../config/types.js';
 import { describeError, MailgateError } from '../../errors.js';
-import { ConnectorBase, type ConnectorDeps, type SessionFailure } from '../connector-base.js';
-import type { DueAck, FetchedMessage, IncomingConnector } from '../source.js';
+import { ConnectorBase, IngestBatch, type ConnectorDeps, type SessionFailure } from '../connector-base.js';
+import type { DueAck, IncomingConnector } from '../source.js';
 import { Pop3Client, Pop3Error, type Pop3Auth } from './client.js';
 
 /** POP3 has one maildrop; messages are announced with this mailbox name. */
 export const POP3_MAILBOX = 'INBOX';
-/** Messages per ingest transaction, or fewer when they add up to the byte cap. */
+/** Messages per ingest transaction. */
 const INGEST_BATCH_MESSAGES = 100;
-const INGEST_BATCH_BYTES = 32 * 1024 * 1024;
 const ACK_BATCH = 1000;
 /** RFC 2449 §8 response codes that make a refused login temporary. */
 const TRANSIENT_CODES = new Set(['SYS/TEMP', 'IN-USE', 'LOGIN-DELAY']);
@@ -148,22 +147,13 @@ export class Pop3Connector extends ConnectorBase {
   }
 
   async #fetch(client: Pop3Client, fresh: { n: number; uidl: string }[]): Promise<void> {
-    let batch: FetchedMessage[] = [];
-    let bytes = 0;
-    const flush = async () => {
-      if (batch.length === 0) return;
-      await this.deps.ingestor.ingestMany(batch);
-      batch = [];
-      bytes = 0;
-    };
+    const batch = new IngestBatch(this.deps.ingestor, INGEST_BATCH_MESSAGES);
     for (const { n, uidl } of fresh) {
       if (this.stopped) break;
       const raw = await client.retr(n);
-      batch.push({ account: this.account, mailbox: POP3_MAILBOX, uid: null, uidValidity: null, uidl, raw, internalDate: null });
-      bytes += raw.length;
-      if (batch.length >= INGEST_BATCH_MESSAGES || bytes >= INGEST_BATCH_BYTES) await flush();
+      await batch.add({ account: this.account, mailbox: POP3_MAILBOX, uid: null, uidValidity: null, uidl, raw, internalDate: null });
     }
-    await flush();
+    await batch.flush();
   }
 
   /** DELE for acknowledged messages (afterDelivery: delete); acks for messages already gone are done. */

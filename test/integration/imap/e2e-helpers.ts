@@ -1,7 +1,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { HarnessInfo } from '../../harness/index.js';
+import { afterEach, beforeAll } from 'vitest';
+import { getHarness, oauthAdmin, WebhookSink, type HarnessInfo } from '../../harness/index.js';
 import { freePort, startDaemon, type Daemon } from '../daemon/run-daemon.js';
 
 export const ADMIN = 't0ken-e2e';
@@ -88,3 +89,31 @@ export async function authorizeThroughDaemon(d: Daemon, account = 'support'): Pr
 }
 
 export { startDaemon };
+
+/**
+ * Per test file: registers the OAuth2 client once, and after each test kills
+ * the daemons and closes the webhook sinks the test started.
+ */
+export function e2eLifecycle(clientId: string) {
+  const daemons: Daemon[] = [];
+  const sinks: WebhookSink[] = [];
+  beforeAll(async () => {
+    await oauthAdmin(getHarness()).registerClient(clientId, `secret-${clientId}`);
+  });
+  afterEach(async () => {
+    for (const d of daemons.splice(0)) await d.stop('SIGKILL');
+    for (const s of sinks.splice(0)) await s.close();
+  });
+  return {
+    sink: async (): Promise<WebhookSink> => {
+      const s = await WebhookSink.start();
+      sinks.push(s);
+      return s;
+    },
+    daemon: async (configPath: string, port: number): Promise<Daemon> => {
+      const d = await startDaemon(configPath, port);
+      daemons.push(d);
+      return d;
+    },
+  };
+}

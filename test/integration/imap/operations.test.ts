@@ -1,31 +1,14 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { appendMessages, getHarness, listMessages, makeMessage, oauthAdmin, uniqueUser, WebhookSink } from '../../harness/index.js';
-import type { Daemon } from '../daemon/run-daemon.js';
-import { ADMIN, authorizeThroughDaemon, startDaemon, writeE2EConfig } from './e2e-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { appendMessages, getHarness, listMessages, makeMessage, uniqueUser } from '../../harness/index.js';
+import { ADMIN, authorizeThroughDaemon, e2eLifecycle, writeE2EConfig } from './e2e-helpers.js';
 
 const h = getHarness();
-const admin = oauthAdmin(h);
 const CLIENT = 'e2e-ops';
-let daemons: Daemon[] = [];
-let sinks: WebhookSink[] = [];
+const e2e = e2eLifecycle(CLIENT);
 
-beforeAll(async () => {
-  await admin.registerClient(CLIENT, `secret-${CLIENT}`);
-});
-afterEach(async () => {
-  for (const d of daemons) await d.stop('SIGKILL');
-  for (const s of sinks) await s.close();
-  daemons = [];
-  sinks = [];
-});
-
-async function sink(): Promise<WebhookSink> {
-  const s = await WebhookSink.start();
-  sinks.push(s);
-  return s;
-}
+const sink = () => e2e.sink();
 
 async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -78,8 +61,7 @@ describe('IMAP operations (daemon process, Dovecot, webhook sinks)', () => {
         extraIncoming: mode === 'move' ? '      moveTo: Processed\n' : '',
       });
       await appendMessages(h, user, [1, 2, 3].map((i) => makeMessage(i, { messageId: `<${mode}-${i}@example.com>` })));
-      const d = await startDaemon(cfg.path, cfg.port);
-      daemons.push(d);
+      const d = await e2e.daemon(cfg.path, cfg.port);
       await authorizeThroughDaemon(d);
       await s.waitFor((x) => x.acknowledged.length >= 3, 20_000);
       await until(async () => (await listMessages(h, user)).length === 0, 15_000, `INBOX to be emptied by ${mode}`);
@@ -100,8 +82,7 @@ describe('IMAP operations (daemon process, Dovecot, webhook sinks)', () => {
     writeFileSync(cfg.path, withSecond(readFileSync(cfg.path, 'utf8'), secondAccount(userB, fast.url)));
     await appendMessages(h, userA, Array.from({ length: 10 }, (_, i) => makeMessage(i, { subject: `slow ${i}` })));
     await appendMessages(h, userB, Array.from({ length: 10 }, (_, i) => makeMessage(i, { subject: `fast ${i}` })));
-    const d = await startDaemon(cfg.path, cfg.port);
-    daemons.push(d);
+    const d = await e2e.daemon(cfg.path, cfg.port);
     await authorizeThroughDaemon(d, 'support');
     await authorizeThroughDaemon(d, 'second');
     const t0 = Date.now();
@@ -119,8 +100,7 @@ describe('IMAP operations (daemon process, Dovecot, webhook sinks)', () => {
     const userB = uniqueUser('ops-added');
     const cfg = await writeE2EConfig(h, { user: userA, clientId: CLIENT, webhookUrl: s.url, mode: 'idle' });
     const original = readFileSync(cfg.path, 'utf8');
-    const d = await startDaemon(cfg.path, cfg.port);
-    daemons.push(d);
+    const d = await e2e.daemon(cfg.path, cfg.port);
     await authorizeThroughDaemon(d);
     const logins = () => (readFileSync(h.dovecotLog, 'utf8').match(new RegExp(`imap-login: Info: Login: user=<${userA}>, method=XOAUTH2`, 'g')) ?? []).length;
     await until(() => logins() >= 1, 10_000, 'the first account to log in');

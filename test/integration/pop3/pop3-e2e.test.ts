@@ -1,35 +1,22 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FIXTURES, loadFixture } from '../../fixtures/eml/index.js';
-import { appendMessages, getHarness, listMessages, makeMessage, oauthAdmin, uniqueUser, verifySignature, WebhookSink } from '../../harness/index.js';
+import type { WebhookSink } from '../../harness/index.js';
+import { appendMessages, getHarness, listMessages, makeMessage, oauthAdmin, uniqueUser, verifySignature } from '../../harness/index.js';
 import type { Daemon } from '../daemon/run-daemon.js';
-import { ADMIN, authorizeThroughDaemon, startDaemon, WEBHOOK_SECRET, writeE2EConfig } from '../imap/e2e-helpers.js';
+import { ADMIN, authorizeThroughDaemon, e2eLifecycle, WEBHOOK_SECRET, writeE2EConfig } from '../imap/e2e-helpers.js';
 
 const h = getHarness();
 const admin = oauthAdmin(h);
 const CLIENT = 'e2e-pop3';
-let daemons: Daemon[] = [];
-let sinks: WebhookSink[] = [];
-
-beforeAll(async () => {
-  await admin.registerClient(CLIENT, `secret-${CLIENT}`);
-});
-afterEach(async () => {
-  for (const d of daemons) await d.stop('SIGKILL');
-  for (const s of sinks) await s.close();
-  daemons = [];
-  sinks = [];
-});
+const e2e = e2eLifecycle(CLIENT);
 
 async function setup(afterDelivery: 'delete' | 'none') {
   const user = uniqueUser('pop');
-  const sink = await WebhookSink.start();
-  sinks.push(sink);
+  const sink = await e2e.sink();
   const cfg = await writeE2EConfig(h, { user, clientId: CLIENT, webhookUrl: sink.url, protocol: 'pop3', afterDelivery });
   const start = async () => {
-    const d = await startDaemon(cfg.path, cfg.port);
-    daemons.push(d);
-    return d;
+    return e2e.daemon(cfg.path, cfg.port);
   };
   return { user, sink, start };
 }
