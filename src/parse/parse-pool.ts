@@ -51,10 +51,9 @@ export class ParsePool implements Component {
     return this.#threads;
   }
 
+  /** Threads start with the first message: an idle daemon does not carry their memory (~30 MiB each). */
   async start(): Promise<void> {
     this.#stopped = false;
-    for (let i = 0; i < this.#threads; i++) this.#slots.push(this.#spawn());
-    this.#log.debug({ threads: this.#threads }, 'parse threads started');
   }
 
   async stop(): Promise<void> {
@@ -71,6 +70,10 @@ export class ParsePool implements Component {
       // The worker reads its own copy; the stored Buffer may share memory with others.
       const task: RenderTask = { id: this.#nextId++, raw: new Uint8Array(raw), envelope, maxInlineAttachmentBytes: opts.maxInlineAttachmentBytes };
       this.#queue.push({ task, resolve, reject });
+      if (this.#slots.length === 0) {
+        for (let i = 0; i < this.#threads; i++) this.#slots.push(this.#spawn());
+        this.#log.debug({ threads: this.#threads }, 'parse threads started');
+      }
       this.#dispatch();
     });
   };
