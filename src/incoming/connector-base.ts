@@ -69,6 +69,15 @@ export interface SessionFailure {
 }
 
 /**
+ * How long to wait before reconnecting after `failures` failed sessions:
+ * capped exponential backoff with jitter, but never sooner than the server
+ * asked (Microsoft's throttling "Suggested Backoff Time"), within the cap.
+ */
+export function reconnectDelay(failures: number, f: SessionFailure, random: () => number = Math.random): number {
+  return Math.max(computeBackoff(failures, RECONNECT_BACKOFF, random), Math.min(f.retryAfterMs ?? 0, RECONNECT_BACKOFF.maxMs));
+}
+
+/**
  * The loop every incoming connector shares: run a session until it ends or
  * fails, then wait (capped exponential backoff with jitter; long waits for
  * refused logins and unauthorized accounts), and start again until stopped.
@@ -208,7 +217,7 @@ export abstract class ConnectorBase implements IncomingConnector {
       this.log.warn({ error: c.message }, 'login refused even with a fresh token; waiting before the next try');
       return AUTH_FAILURE_RETRY_MS;
     }
-    const delay = Math.max(computeBackoff(failures, RECONNECT_BACKOFF), Math.min(c.retryAfterMs ?? 0, RECONNECT_BACKOFF.maxMs));
+    const delay = reconnectDelay(failures, c);
     this.setState('backoff', c.message);
     this.log.info({ error: c.message, retryInMs: delay }, 'connection failed; reconnecting later');
     return delay;

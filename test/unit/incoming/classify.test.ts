@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { reconnectDelay } from '../../../src/incoming/connector-base.js';
+import { classifyImapError } from '../../../src/incoming/imap/client.js';
+import { Pop3Error } from '../../../src/incoming/pop3/client.js';
+import { classifyPop3Error } from '../../../src/incoming/pop3/pop3-connector.js';
+
+describe('IMAP failure classification', () => {
+  it('reads refused logins, an unavailable auth backend and Microsoft throttling', () => {
+    expect(classifyImapError({ authenticationFailed: true, responseText: 'AUTHENTICATE failed.' })).toMatchObject({
+      kind: 'auth',
+      message: 'the server refused the login: AUTHENTICATE failed.',
+    });
+    expect(classifyImapError({ serverResponseCode: 'UNAVAILABLE', responseText: 'Temporary authentication failure.' }).kind).toBe('auth-transient');
+    // imapflow turns Exchange's "Suggested Backoff Time: 30000 milliseconds" into throttleReset.
+    expect(classifyImapError({ throttleReset: 30_000, responseText: 'Request is throttled.' })).toEqual({
+      kind: 'throttled',
+      message: 'throttled by the server: Request is throttled.',
+      retryAfterMs: 30_000,
+    });
+    expect(classifyImapError({ code: 'ECONNREFUSED', message: 'connect ECONNREFUSED' })).toMatchObject({ kind: 'other', retryAfterMs: null });
+  });
+});
+
+describe('POP3 failure classification', () => {
+  it('a refused token is auth (with the OAuth2 status); SYS/TEMP and IN-USE are temporary', () => {
+    const refused = new Pop3Error('auth', 'POP3 AUTH refused', {
+      serverText: '[AUTH] Authentication failed.',
+      responseCode: 'AUTH',
+      oauth: { status: '401', schemes: 'bearer', scope: 'mail' },
+    });
+    expect(classifyPop3Error(refused)).toMatchObject({
+      kind: 'auth',
+      message: 'the server refused the login: [AUTH] Authentication failed. (OAuth2 status 401, scope mail)',
+    });
+    expect(classifyPop3Error(new Pop3Error('auth', 'busy', { responseCode: 'IN-USE', serverText: '[IN-USE] Mailbox locked' })).kind).toBe('transient');
+    expect(classifyPop3Error(new Pop3Error('auth', 'later', { responseCode: 'SYS/TEMP' })).kind).toBe('transient');
+    expect(classifyPop3Error(new Pop3Error('timeout', 'POP3 RETR: no answer within 30000 ms')).kind).toBe('transient');
+  });
+});
+
+describe('reconnect delay', () => {
+  it('backs off exponentially with a cap, and never reconnects before a throttling hint', () => {
+    const mid = () => 0.5;
+    const plain = { kind: 'transient' as const, message: 'x', retryAfterMs: null };
+    expect(reconnectDelay(1, plain, mid)).toBe(750);
+    expect(reconnectDelay(4, plain, mid)).toBe(6_000);
+    expect(reconnectDelay(30, plain, mid)).toBe(225_000);
+    expect(reconnectDelay(1, { ...plain, retryAfterMs: 30_000 }, mid)).toBe(30_000);
+    // A hint beyond the cap waits the cap (5 minutes), not an hour.
+    expect(reconnectDelay(1, { ...plain, retryAfterMs: 3_600_000 }, mid)).toBe(300_000);
+  });
+});
