@@ -103,8 +103,9 @@ export function registerOperationCommands(program: Command, configOption: () => 
           });
         }
         const queue = await ctx.store.deliveries.countByStatus();
+        const outbox = await ctx.store.outbox.counts();
         if (opts.json) {
-          console.log(JSON.stringify({ accounts, deliveries: queue }, null, 2));
+          console.log(JSON.stringify({ accounts, deliveries: queue, outbox }, null, 2));
           return;
         }
         if (accounts.length === 0) console.log('no accounts configured');
@@ -115,6 +116,7 @@ export function registerOperationCommands(program: Command, configOption: () => 
           if (a.token.lastError) console.log(`  token error: ${a.token.lastError}`);
         }
         console.log(`deliveries: ${queue.pending} pending, ${queue.failed} failed, ${queue.delivered} delivered`);
+        console.log(`outbox: ${outbox.queued + outbox.sending} queued, ${outbox.failed} failed, ${outbox.sent} sent`);
       });
     });
 

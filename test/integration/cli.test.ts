@@ -94,6 +94,7 @@ describe('mailgate CLI against the real servers', () => {
     const status = JSON.parse((await runCli(['status', '--config', cfg.path, '--json'])).stdout);
     expect(status.accounts[0].token.state).toBe('ok');
     expect(status.deliveries).toEqual({ pending: 0, delivered: 0, failed: 0 });
+    expect(status.outbox).toEqual({ queued: 0, sending: 0, sent: 0, failed: 0 });
     const tested = await runCli(['test', 'support', '--config', cfg.path]);
     expect(tested.stdout).toContain(`incoming (imap 127.0.0.1:${h.imapPort}): ok`);
     expect(tested.code).toBe(0);
