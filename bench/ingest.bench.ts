@@ -136,7 +136,10 @@ it('ingest benchmark', async () => {
   const t0 = performance.now();
   // DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the daemon.
   const nodeArgs = (process.env.DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const daemon = await startDaemon(cfg.path, cfg.port, process.env.DAEMON_NODE_OPTIONS ? { NODE_OPTIONS: process.env.DAEMON_NODE_OPTIONS } : {}, nodeArgs);
+  const daemonEnv: Record<string, string> = {};
+  if (process.env.DAEMON_NODE_OPTIONS) daemonEnv.NODE_OPTIONS = process.env.DAEMON_NODE_OPTIONS;
+  if (process.env.MAILGATE_PARSE_THREADS) daemonEnv.MAILGATE_PARSE_THREADS = process.env.MAILGATE_PARSE_THREADS;
+  const daemon = await startDaemon(cfg.path, cfg.port, daemonEnv, nodeArgs);
   const readyAt = performance.now();
   await sink.waitFor((s) => s.acknowledged.length >= COUNT, 10 * 60_000);
   const c = { ms: lastAck - t0, fromReadyMs: lastAck - readyAt };

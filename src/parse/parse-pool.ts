@@ -13,13 +13,16 @@ export type RenderFn = (raw: Buffer, env: MessageEnvelope, opts: { maxInlineAtta
 const WORKER_FILE = fileURLToPath(new URL('./parse-worker.js', import.meta.url));
 
 /**
- * Parse threads: `MAILGATE_PARSE_THREADS` (0 = parse on the main thread),
- * else one per core beyond the first, at least 1 and at most 4.
+ * Parse threads: `MAILGATE_PARSE_THREADS` (0 = parse on the main thread).
+ * By default none on one or two cores, where bench:ingest measured the main
+ * thread faster (the thread's copies and the cores shared with the mail
+ * server cost more than the overlap gains); else one per core beyond the
+ * first, at most 4.
  */
-export function parseThreadCount(env: Record<string, string | undefined> = process.env): number {
+export function parseThreadCount(env: Record<string, string | undefined> = process.env, cores = availableParallelism()): number {
   const fromEnv = env.MAILGATE_PARSE_THREADS;
   if (fromEnv !== undefined && /^\d+$/.test(fromEnv)) return Math.min(Number(fromEnv), 16);
-  return Math.max(1, Math.min(4, availableParallelism() - 1));
+  return cores <= 2 ? 0 : Math.min(4, cores - 1);
 }
 
 interface Slot {
