@@ -19,6 +19,7 @@ import { TokenService } from './oauth/token-service.js';
 import { inspectMessage } from './parse/auto-submitted.js';
 import { ParsePool, parseThreadCount } from './parse/parse-pool.js';
 import { RefreshScheduler } from './scheduler/refresh-scheduler.js';
+import { RetentionJob } from './scheduler/retention.js';
 
 /**
  * Wires the daemon's components onto an App: everything `mailgate serve`
@@ -67,7 +68,7 @@ export function buildDaemon(app: App) {
   incoming = new ConnectorManager({ config: app.config, factory, logger });
   const manager = incoming;
 
-  app.add(parser).add(worker).add(scheduler).add(sender).add(manager);
+  app.add(parser).add(worker).add(scheduler).add(sender).add(new RetentionJob({ store, config, logger })).add(manager);
 
   registerReloadRoute(http, () => app.reload());
   registerDeliveryRoutes(http, { store, wake });

@@ -11,6 +11,7 @@ export const ERRORS = {
   UNAUTHORIZED: { message: 'missing or wrong admin token', permanent: true, status: 401 },
   NOT_FOUND: { message: 'not found', permanent: true, status: 404 },
   CONFLICT: { message: 'conflict', permanent: true, status: 409 },
+  GONE: { message: 'removed after the retention period', permanent: true, status: 410 },
   SECRET_KEY_INVALID: { message: 'secret key is invalid', permanent: true, status: 500 },
   SECRET_DECRYPT_FAILED: { message: 'a stored secret could not be decrypted', permanent: true, status: 500 },
   DB_TOO_NEW: { message: 'database schema is newer than this mailgate', permanent: true, status: 500 },

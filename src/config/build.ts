@@ -30,6 +30,7 @@ const DEFAULTS = {
   webhook: { maxAttempts: 15, initial: "5s", max: "1h", timeout: "30s", maxInline: "10MB", concurrency: 8 },
   incoming: { pollInterval: '60s', idleResync: '5m' },
   tokens: { refreshBefore: '10m', refreshConcurrency: 8 },
+  retention: { messages: '30d', outbox: '30d' },
 } as const;
 
 const ms = (v: string | number | undefined, fallback: string): number => {
@@ -215,6 +216,10 @@ export async function buildConfig(raw: RawConfig, ctx: BuildContext): Promise<Co
     credentials,
     accounts,
     webhooks,
+    retention: {
+      messagesMs: ms(raw.retention?.messages, DEFAULTS.retention.messages),
+      outboxMs: ms(raw.retention?.outbox, DEFAULTS.retention.outbox),
+    },
     tokens: {
       refreshBeforeMs: ms(raw.tokens?.refreshBefore, DEFAULTS.tokens.refreshBefore),
       refreshConcurrency: raw.tokens?.refreshConcurrency ?? DEFAULTS.tokens.refreshConcurrency,

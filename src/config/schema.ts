@@ -62,6 +62,12 @@ export const rawConfigSchema = z.strictObject({
     .optional(),
   dataDir: z.string().min(1).optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).optional(),
+  retention: z
+    .strictObject({
+      messages: duration.optional(),
+      outbox: duration.optional(),
+    })
+    .optional(),
   tokens: z
     .strictObject({
       refreshBefore: duration.optional(),

@@ -92,6 +92,18 @@ export interface Config {
   accounts: AccountConfig[];
   webhooks: WebhookConfig[];
   tokens: TokensConfig;
+  retention: RetentionConfig;
+}
+
+/**
+ * How long finished work is kept. `messagesMs`: the raw body of a message
+ * whose webhook was delivered and whose afterDelivery was applied (the row
+ * itself stays, for deduplication and the send loop guard). `outboxMs`: sent
+ * and failed outgoing messages, with their bodies and idempotency keys.
+ */
+export interface RetentionConfig {
+  messagesMs: number;
+  outboxMs: number;
 }
 
 export interface ConfigIssue {

@@ -59,6 +59,8 @@ export interface AttemptOutcome {
 
 /** Deliveries of webhook events: the durable queue the worker drains. */
 export interface DeliveryRepo {
+  /** Retention: removes deliveries delivered before `before`; returns how many. */
+  pruneDelivered(before: number): Promise<number>;
   /** Due pending deliveries of one webhook, oldest first, skipping ids already in flight. */
   claimDue(webhook: string, now: number, limit: number, exclude: ReadonlySet<string>): Promise<DeliveryRecord[]>;
   /** Earliest next_attempt_at among pending deliveries, or null. */
@@ -92,6 +94,12 @@ export interface MessageRepo {
   findByMessageId(account: string, messageId: string): Promise<StoredMessageInfo | null>;
   /** Last message stored per account (for status). */
   lastReceivedAt(account: string): Promise<number | null>;
+  /**
+   * Retention: drops the raw bytes of messages received before `before`
+   * whose every delivery was delivered and whose afterDelivery is applied;
+   * the rows stay. Returns how many bodies were dropped.
+   */
+  pruneRaw(before: number): Promise<number>;
 }
 
 /** The write side of ingest: every method is one transaction. */

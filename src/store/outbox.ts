@@ -56,4 +56,6 @@ export interface OutboxRepo {
   /** Earliest next_attempt_at among queued rows, or null. */
   nextDueAt(): Promise<number | null>;
   counts(): Promise<Record<OutboxStatus, number>>;
+  /** Retention: removes sent and failed messages last changed before `before` (their idempotency keys expire with them). */
+  prune(before: number): Promise<number>;
 }

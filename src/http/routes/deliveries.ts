@@ -67,7 +67,10 @@ export function registerDeliveryRoutes(app: FastifyInstance, deps: DeliveryRoute
   app.get('/v1/messages/:id/raw', async (req, reply) => {
     const { id } = req.params as { id: string };
     const raw = await deps.store.messages.getRaw(id);
-    if (!raw) throw new MailgateError('NOT_FOUND', `no message ${id}`);
+    if (!raw) {
+      if (await deps.store.messages.get(id)) throw new MailgateError('GONE', `message ${id} was delivered and its raw bytes were removed after retention.messages`);
+      throw new MailgateError('NOT_FOUND', `no message ${id}`);
+    }
     return reply.header('Content-Type', 'message/rfc822').send(raw);
   });
 }

@@ -56,6 +56,10 @@ export class SqliteDeliveryRepo implements DeliveryRepo {
 
   constructor(private readonly db: Db) {}
 
+  async pruneDelivered(before: number): Promise<number> {
+    return this.db.prepare("DELETE FROM deliveries WHERE status = 'delivered' AND delivered_at < ?").run(before).changes;
+  }
+
   async claimDue(webhook: string, now: number, limit: number, exclude: ReadonlySet<string>): Promise<DeliveryRecord[]> {
     if (limit <= 0) return [];
     // Fetch a few more than needed so in-flight ids can be skipped without a NOT IN list.

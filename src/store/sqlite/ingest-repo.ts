@@ -242,6 +242,17 @@ export class SqliteIngestRepo implements MessageRepo, IngestRepo {
     return row ? toInfo(row) : null;
   }
 
+  async pruneRaw(before: number): Promise<number> {
+    return this.db
+      .prepare(
+        `DELETE FROM message_raw WHERE id IN (
+           SELECT m.id FROM messages m
+           WHERE m.received_at < ? AND m.server_ack IN ('done', 'none')
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_ref = m.id AND d.status <> 'delivered'))`,
+      )
+      .run(before).changes;
+  }
+
   async lastReceivedAt(account: string): Promise<number | null> {
     const row = this.db.prepare('SELECT MAX(received_at) AS t FROM messages WHERE account = ?').get(account) as {
       t: number | null;

@@ -118,4 +118,8 @@ export class SqliteOutboxRepo implements OutboxRepo {
     for (const r of rows) out[r.status] = r.n;
     return out;
   }
+
+  async prune(before: number): Promise<number> {
+    return this.db.prepare("DELETE FROM outbox WHERE status IN ('sent', 'failed') AND updated_at < ?").run(before).changes;
+  }
 }

@@ -16,6 +16,7 @@ const FULL = `server:
   listen: 0.0.0.0:9025
   publicUrl: https://mg.example.com/
 dataDir: ./state
+retention: { outbox: 7d }
 credentials:
   - name: g
     provider: google
@@ -72,6 +73,7 @@ describe('loadConfig', () => {
       backoff: { initialMs: 5_000, maxMs: 3_600_000 }, timeoutMs: 10_000, maxInlineAttachmentBytes: 1_048_576, concurrency: 8,
     });
     expect(c.tokens).toEqual({ refreshBeforeMs: 600_000, refreshConcurrency: 8 });
+    expect(c.retention).toEqual({ messagesMs: 30 * 86_400_000, outboxMs: 7 * 86_400_000 });
     expect(Object.isFrozen(c.accounts[0]?.incoming.mailboxes)).toBe(true);
   });
 

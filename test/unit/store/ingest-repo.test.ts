@@ -27,6 +27,35 @@ function imap(uid: number, over: Partial<NewMessage> = {}): NewMessage {
 
 const ok = (now: number) => ({ attempts: 1, status: 200, error: null, responseExcerpt: null, now });
 
+describe('retention', () => {
+  it('drops only raw bodies of fully handled messages, delivered deliveries and finished outbox rows older than the cutoff', async () => {
+    const store = open();
+    const [done, due, failed, pending, fresh] = await store.ingest.insertMessages([imap(1), imap(2), imap(3), imap(4), imap(5)], 1_000);
+    const dlv = (m: { id: string } | undefined) => deliveryIdForMessage(m?.id ?? '');
+    await store.deliveries.markDelivered(dlv(done), ok(2_000), 'none');
+    await store.deliveries.markDelivered(dlv(due), ok(2_000), 'due'); // afterDelivery not applied yet
+    await store.deliveries.markFailed(dlv(failed), { attempts: 15, status: 500, error: 'HTTP 500', responseExcerpt: null, now: 2_000 });
+    await store.ingest.insertMessages([imap(6)], 9_000);
+    await store.deliveries.markDelivered(dlv(fresh), ok(2_000), 'none');
+    void pending;
+
+    expect(await store.messages.pruneRaw(5_000)).toBe(2); // msg 1 and msg 5 (received at 1000, handled)
+    expect(await store.messages.getRaw(done?.id ?? '')).toBeNull();
+    expect(await store.messages.get(done?.id ?? '')).not.toBeNull(); // the row stays for dedupe and the loop guard
+    for (const kept of [due, failed, pending]) expect(await store.messages.getRaw(kept?.id ?? '')).not.toBeNull();
+    expect(await store.deliveries.pruneDelivered(5_000)).toBe(3);
+    expect(await store.deliveries.countByStatus()).toEqual({ pending: 2, delivered: 0, failed: 1 });
+
+    for (const [id, status] of [['out_s', 'sent'], ['out_f', 'failed'], ['out_q', 'queued']] as const) {
+      await store.outbox.enqueue({ id, account: 'support', idempotencyKey: id, requestJson: '{}', messageId: `<${id}@x>`, now: 1_000 });
+      if (status === 'sent') await store.outbox.markSent(id, 1_000);
+      if (status === 'failed') await store.outbox.markFailed(id, 'x', 1_000);
+    }
+    expect(await store.outbox.prune(5_000)).toBe(2);
+    expect(await store.outbox.counts()).toEqual({ queued: 1, sending: 0, sent: 0, failed: 0 });
+  });
+});
+
 describe('ingest repository', () => {
   it('stores message, delivery and cursor together, and recognises a re-fetch', async () => {
     const store = open();

@@ -1,0 +1,63 @@
+import type { Component } from '../app.js';
+import type { Config } from '../config/types.js';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/types.js';
+
+/** How often finished work older than the retention periods is removed. */
+export const RETENTION_INTERVAL_MS = 60 * 60_000;
+/** The first pass waits this long after start, away from the start-up rush. */
+const FIRST_RUN_DELAY_MS = 60_000;
+
+export interface RetentionResult {
+  rawMessages: number;
+  deliveries: number;
+  outbox: number;
+}
+
+/**
+ * Keeps the database from growing without bound: the raw bodies of messages
+ * that are fully handled (delivered, afterDelivery applied), delivered
+ * deliveries, and sent or failed outgoing messages go once they are older
+ * than `retention`. Nothing still pending or failed on the webhook side is
+ * touched, so a replay stays possible.
+ */
+export class RetentionJob implements Component {
+  readonly name = 'retention';
+  readonly #deps: { store: Store; config: () => Config; logger: Logger };
+  #timer: NodeJS.Timeout | null = null;
+  #first: NodeJS.Timeout | null = null;
+
+  constructor(deps: { store: Store; config: () => Config; logger: Logger }) {
+    this.#deps = deps;
+  }
+
+  async start(): Promise<void> {
+    const tick = () => void this.run().catch((err: unknown) => this.#deps.logger.error({ err, component: 'retention' }, 'retention pass failed'));
+    this.#first = setTimeout(tick, FIRST_RUN_DELAY_MS);
+    this.#first.unref();
+    this.#timer = setInterval(tick, RETENTION_INTERVAL_MS);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#first) clearTimeout(this.#first);
+    if (this.#timer) clearInterval(this.#timer);
+    this.#first = null;
+    this.#timer = null;
+  }
+
+  /** One pass; `now` for tests. */
+  async run(now = Date.now()): Promise<RetentionResult> {
+    const { store, config, logger } = this.#deps;
+    const { messagesMs, outboxMs } = config().retention;
+    const result = {
+      rawMessages: await store.messages.pruneRaw(now - messagesMs),
+      deliveries: await store.deliveries.pruneDelivered(now - messagesMs),
+      outbox: await store.outbox.prune(now - outboxMs),
+    };
+    if (result.rawMessages + result.deliveries + result.outbox > 0) {
+      logger.info({ component: 'retention', ...result }, 'removed finished work older than the retention periods');
+    }
+    return result;
+  }
+}
