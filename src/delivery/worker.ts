@@ -9,6 +9,7 @@ import type { Store } from '../store/types.js';
 import { computeBackoff } from './backoff.js';
 import type { WebhookResult } from './webhook.js';
 import { postWebhook } from './webhook.js';
+import { WakeTimer } from '../scheduler/wake-timer.js';
 
 export interface DeliveryWorkerDeps {
   store: Store;
@@ -42,7 +43,7 @@ export class DeliveryWorker implements Component {
   readonly #inFlight = new Map<string, Set<string>>(); // webhook -> delivery ids
   readonly #allInFlight = new Set<string>();
   readonly #running = new Set<Promise<void>>();
-  #timer: NodeJS.Timeout | null = null;
+  readonly #timer = new WakeTimer(() => this.wake());
   #gaugeTimer: NodeJS.Timeout | null = null;
   #pumpScheduled = false;
   #pumping = false;
@@ -63,9 +64,8 @@ export class DeliveryWorker implements Component {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer.cancel();
     if (this.#gaugeTimer) clearInterval(this.#gaugeTimer);
-    this.#timer = null;
     this.#gaugeTimer = null;
     if (this.#running.size === 0) return;
     let grace: NodeJS.Timeout | undefined;
@@ -176,13 +176,7 @@ export class DeliveryWorker implements Component {
   }
 
   #arm(delay: number): void {
-    if (this.#stopped) return;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      this.wake();
-    }, delay);
-    this.#timer.unref();
+    if (!this.#stopped) this.#timer.arm(delay);
   }
 
   async #deliver(wh: WebhookConfig, d: DeliveryRecord): Promise<void> {

@@ -11,6 +11,7 @@ import type { OutboxRecord } from '../store/outbox.js';
 import type { Store } from '../store/types.js';
 import { bareAddress, parseSendRequest, recipientAddresses, type SendRequest } from './send-request.js';
 import { classifySmtpError, SmtpSender } from './smtp.js';
+import { WakeTimer } from '../scheduler/wake-timer.js';
 
 /** Transient failures are retried this many times (about 4 hours with the backoff below), then the message fails. */
 export const SEND_MAX_ATTEMPTS = 20;
@@ -140,7 +141,7 @@ export class OutboxWorker implements Component {
   readonly #senders = new Map<string, { out: string; sender: SmtpSender }>();
   readonly #inFlight = new Map<string, number>();
   readonly #running = new Set<Promise<void>>();
-  #timer: NodeJS.Timeout | null = null;
+  readonly #timer = new WakeTimer(() => this.wake());
   #pumping = false;
   #pumpAgain = false;
   #stopped = true;
@@ -160,8 +161,7 @@ export class OutboxWorker implements Component {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
+    this.#timer.cancel();
     let grace: NodeJS.Timeout | undefined;
     await Promise.race([Promise.allSettled([...this.#running]), new Promise((r) => (grace = setTimeout(r, STOP_GRACE_MS)))]);
     clearTimeout(grace);
@@ -215,13 +215,7 @@ export class OutboxWorker implements Component {
   }
 
   #arm(delay: number): void {
-    if (this.#stopped) return;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      this.wake();
-    }, delay);
-    this.#timer.unref();
+    if (!this.#stopped) this.#timer.arm(delay);
   }
 
   #launch(r: OutboxRecord): void {
