@@ -6,6 +6,8 @@ import type { Metrics } from '../metrics.js';
 import type { TokenProvider } from '../oauth/token-provider.js';
 import type { AckQueue, ConnectorState, ConnectorStatus, FetchedMessage, IncomingConnector, Ingestor } from './source.js';
 
+/** Syncs of at least this many new messages log their progress. */
+const PROGRESS_MIN_MESSAGES = 200;
 /** Acks becoming due are gathered this long so one server round covers many messages. */
 export const ACK_COALESCE_MS = 250;
 const RECONNECT_BACKOFF = { initialMs: 1_000, maxMs: 5 * 60_000 };
@@ -37,12 +39,23 @@ export interface ConnectorDeps {
 export class IngestBatch {
   #batch: FetchedMessage[] = [];
   #bytes = 0;
+  #stored = 0;
+  #progress: { log: Logger; total: number; mailbox: string } | null = null;
 
   constructor(
     private readonly ingestor: Ingestor,
     private readonly maxMessages: number,
     private readonly maxBytes = 32 * 1024 * 1024,
   ) {}
+
+  /** A large sync (an initial one, a backlog) reports its progress in the log at every commit. */
+  reportProgress(log: Logger, mailbox: string, total: number): this {
+    if (total >= PROGRESS_MIN_MESSAGES) {
+      this.#progress = { log, total, mailbox };
+      log.info({ mailbox, messages: total }, 'fetching new messages');
+    }
+    return this;
+  }
 
   async add(msg: FetchedMessage): Promise<void> {
     this.#batch.push(msg);
@@ -56,6 +69,9 @@ export class IngestBatch {
     this.#batch = [];
     this.#bytes = 0;
     await this.ingestor.ingestMany(batch);
+    this.#stored += batch.length;
+    const p = this.#progress;
+    if (p) p.log.info({ mailbox: p.mailbox, stored: this.#stored, of: p.total }, 'stored new messages');
   }
 }
 

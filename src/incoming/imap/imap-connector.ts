@@ -146,7 +146,8 @@ export class ImapConnector extends ConnectorBase {
       // so an idle wake-up never re-downloads the last message.
       const found = await client.search({ uid: `${from}:*` }, { uid: true });
       if (!found || !found.some((u) => u >= from)) return;
-      const batch = new IngestBatch(this.deps.ingestor, INGEST_BATCH_MESSAGES, INGEST_BATCH_BYTES);
+      const newUids = found.filter((u) => u >= from).length;
+      const batch = new IngestBatch(this.deps.ingestor, INGEST_BATCH_MESSAGES, INGEST_BATCH_BYTES).reportProgress(this.log, mailbox, newUids);
       for await (const msg of client.fetch(`${from}:*`, { uid: true, source: true, internalDate: true }, { uid: true })) {
         // "n:*" always returns the highest message, even below n (RFC 3501 §6.4.8).
         if (msg.uid < from || !msg.source) continue;

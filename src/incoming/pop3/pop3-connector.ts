@@ -147,7 +147,7 @@ export class Pop3Connector extends ConnectorBase {
   }
 
   async #fetch(client: Pop3Client, fresh: { n: number; uidl: string }[]): Promise<void> {
-    const batch = new IngestBatch(this.deps.ingestor, INGEST_BATCH_MESSAGES);
+    const batch = new IngestBatch(this.deps.ingestor, INGEST_BATCH_MESSAGES).reportProgress(this.log, POP3_MAILBOX, fresh.length);
     for (const { n, uidl } of fresh) {
       if (this.stopped) break;
       const raw = await client.retr(n);

@@ -100,6 +100,8 @@ describe('IMAP ingest end to end (daemon process, Dovecot, webhook sink)', () =>
     await authorizeThroughDaemon(first);
     await sink.waitFor((s) => s.acknowledged.length >= 30, 30_000);
     await first.stop('SIGKILL');
+    // A sync this large reports its progress.
+    expect(first.output()).toMatch(/"mailbox":"INBOX","messages":200,"msg":"fetching new messages"/);
     const beforeRestart = sink.acknowledged.length;
     expect(beforeRestart).toBeLessThan(200);
     await start(); // same data dir: tokens and queue survive
