@@ -20,8 +20,12 @@ export const SEND_BACKOFF = { initialMs: 5_000, maxMs: 15 * 60_000 };
 const PER_ACCOUNT_IN_FLIGHT = 6;
 const TOTAL_IN_FLIGHT = 32;
 const IDLE_RECHECK_MS = 5_000;
-/** stop() waits this long for messages already in an SMTP transaction. */
-const STOP_GRACE_MS = 10_000;
+/**
+ * stop() waits this long for messages already in an SMTP transaction; with
+ * the delivery worker's 3 s it stays inside the 10 s shutdown budget. A send
+ * still running after that is reported "uncertain" at the next start.
+ */
+const STOP_GRACE_MS = 5_000;
 export const INTERRUPTED_REASON =
   'uncertain: mailgate stopped during the SMTP transaction, so the server may or may not have accepted this message; ' +
   'it was not sent again to avoid a duplicate. Check the recipient or the Sent folder, then POST /v1/outbox/{id}/retry to send it anyway';
