@@ -9,6 +9,8 @@ export const POP3_MAILBOX = 'INBOX';
 /** Messages per ingest transaction. */
 const INGEST_BATCH_MESSAGES = 100;
 const ACK_BATCH = 1000;
+/** POP3 sessions start at least this far apart (or pollInterval, if shorter). */
+const MIN_SESSION_GAP_MS = 5_000;
 /** RFC 2449 §8 response codes that make a refused login temporary. */
 const TRANSIENT_CODES = new Set(['SYS/TEMP', 'IN-USE', 'LOGIN-DELAY']);
 
@@ -114,6 +116,7 @@ export class Pop3Connector extends ConnectorBase {
 
   protected async session(onConnected: () => void): Promise<void> {
     while (!this.stopped) {
+      const startedAt = Date.now();
       this.setState('connecting');
       const client = await this.#connect();
       this.#client = client;
@@ -127,7 +130,14 @@ export class Pop3Connector extends ConnectorBase {
       this.markSuccess();
       if (this.stopped) return;
       this.setState('idle');
-      await this.sleep(this.deps.account.incoming.pollIntervalMs);
+      const poll = this.deps.account.incoming.pollIntervalMs;
+      await this.sleep(poll);
+      // Acks wake the loop early (to DELE); still, log in at most every few
+      // seconds: providers throttle accounts that log in too often.
+      const gap = Math.min(poll, MIN_SESSION_GAP_MS);
+      for (let left = gap - (Date.now() - startedAt); left > 0 && !this.stopped; left = gap - (Date.now() - startedAt)) {
+        await this.sleep(left);
+      }
     }
   }
 

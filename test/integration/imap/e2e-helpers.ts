@@ -18,6 +18,8 @@ export interface E2EOptions {
   extraIncoming?: string;
   protocol?: 'imap' | 'pop3';
   concurrency?: number;
+  /** Default 1s. */
+  pollInterval?: string;
   /** Adds an outgoing server (Dovecot submission on this port) with the same XOAUTH2 login. */
   outgoing?: { port: number; method?: 'xoauth2' | 'oauthbearer' };
 }
@@ -51,7 +53,7 @@ accounts:
       tls: false
       user: ${o.user}
       auth: { method: xoauth2, credential: test-idp }
-${protocol === 'imap' ? `      mode: ${o.mode ?? 'idle'}\n` : ''}      pollInterval: 1s
+${protocol === 'imap' ? `      mode: ${o.mode ?? 'idle'}\n` : ''}      pollInterval: ${o.pollInterval ?? '1s'}
       afterDelivery: ${o.afterDelivery ?? 'seen'}
 ${o.extraIncoming ?? ''}${o.outgoing ? outgoingYaml(o.user, o.outgoing) : ''}    webhook: pipeline
 webhooks:

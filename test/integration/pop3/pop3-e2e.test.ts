@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, loadFixture } from '../../fixtures/eml/index.js';
@@ -11,10 +12,10 @@ const admin = oauthAdmin(h);
 const CLIENT = 'e2e-pop3';
 const e2e = e2eLifecycle(CLIENT);
 
-async function setup(afterDelivery: 'delete' | 'none') {
+async function setup(afterDelivery: 'delete' | 'none', pollInterval?: string) {
   const user = uniqueUser('pop');
   const sink = await e2e.sink();
-  const cfg = await writeE2EConfig(h, { user, clientId: CLIENT, webhookUrl: sink.url, protocol: 'pop3', afterDelivery });
+  const cfg = await writeE2EConfig(h, { user, clientId: CLIENT, webhookUrl: sink.url, protocol: 'pop3', afterDelivery, ...(pollInterval ? { pollInterval } : {}) });
   const start = async () => {
     return e2e.daemon(cfg.path, cfg.port);
   };
@@ -77,6 +78,23 @@ describe('POP3 ingest end to end (daemon process, Dovecot POP3 with XOAUTH2, web
     await waitUntil(async () => (await listMessages(h, user)).length === 0, 20_000, 'the maildrop to be empty');
     expect(new Set(payloads(sink).map((p) => p.messageId)).size).toBe(20);
   });
+
+  it('acks trickling in do not make it log in more than once per 5 s', async () => {
+    const { user, sink, start } = await setup('delete', '30s');
+    sink.setBehaviour({ status: 200, delayMs: 150 });
+    await appendMessages(h, user, Array.from({ length: 40 }, (_, i) => makeMessage(i, { messageId: `<pop-gap-${i}@example.com>` })));
+    const d = await start();
+    await authorizeThroughDaemon(d);
+    const logins = () => (readFileSync(h.dovecotLog, 'utf8').match(new RegExp(`pop3-login: Info: Login: user=<${user}>, method=XOAUTH2`, 'g')) ?? []).length;
+    await waitUntil(async () => logins() >= 1, 10_000, 'the first POP3 login');
+    const first = Date.now();
+    await waitUntil(async () => (await listMessages(h, user)).length === 0, 30_000, 'every acknowledged message to be deleted');
+    const elapsed = Date.now() - first;
+    // The acks of 40 messages (150 ms each, 8 at a time) arrive over ~1 s, after the first session.
+    expect(logins()).toBeLessThanOrEqual(1 + Math.ceil(elapsed / 5_000));
+    expect(elapsed).toBeGreaterThanOrEqual(4_000);
+    expect(sink.acknowledged).toHaveLength(40);
+  }, 60_000);
 
   it('a kill -9 between RETR and DELE loses nothing; after restart every message is delivered and then deleted', async () => {
     const { user, sink, start } = await setup('delete');
