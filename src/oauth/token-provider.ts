@@ -22,3 +22,27 @@ export interface TokenProvider {
    */
   getAccessToken(account: string, opts?: { rejectedToken?: string }): Promise<AccessToken>;
 }
+
+/**
+ * Runs `use` with the account's access token. When the server refuses that
+ * token (`isRefusal`: a revoked or expired token the cache did not know
+ * about), asks the token service once for a fresh one and runs again; a
+ * second refusal, or any other error, is the caller's.
+ */
+export async function withAccessToken<T>(
+  tokens: TokenProvider,
+  account: string,
+  use: (accessToken: string) => Promise<T>,
+  isRefusal: (err: unknown) => boolean,
+  onRefused?: () => void,
+): Promise<T> {
+  const token = await tokens.getAccessToken(account);
+  try {
+    return await use(token.token);
+  } catch (err) {
+    if (!isRefusal(err)) throw err;
+    onRefused?.();
+    const fresh = await tokens.getAccessToken(account, { rejectedToken: token.token });
+    return use(fresh.token);
+  }
+}

@@ -2,7 +2,8 @@ import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool';
 import type { AccountConfig, OutgoingConfig } from '../config/types.js';
 import { describeError, MailgateError } from '../errors.js';
-import type { TokenProvider } from '../oauth/token-provider.js';
+import { oauthbearerResponse, OAUTHBEARER_ERROR_ACK } from '../oauth/sasl.js';
+import { withAccessToken, type TokenProvider } from '../oauth/token-provider.js';
 
 /** Named deadlines (nodemailer's defaults wait up to 10 minutes on a silent socket). */
 export const CONNECTION_TIMEOUT_MS = 30_000;
@@ -44,16 +45,6 @@ export function classifySmtpError(err: unknown): SmtpFailure {
   return { kind: 'transient', message };
 }
 
-function base64(s: string): string {
-  return Buffer.from(s, 'utf8').toString('base64');
-}
-
-/** RFC 7628 GS2 header: `,` and `=` in the authzid are escaped. */
-function oauthBearerPayload(user: string, token: string): string {
-  const authzid = user.replace(/=/g, '=3D').replace(/,/g, '=2C');
-  return base64(`n,a=${authzid},\x01auth=Bearer ${token}\x01\x01`);
-}
-
 type Secret = { accessToken: string } | { password: string };
 
 /**
@@ -85,9 +76,9 @@ export function createSmtpTransport(out: OutgoingConfig, secret: Secret): Transp
       auth: { type: 'custom', method: 'OAUTHBEARER', user: out.user, pass: secret.accessToken },
       customAuth: {
         OAUTHBEARER: async (ctx) => {
-          let r = await ctx.sendCommand(`AUTH OAUTHBEARER ${oauthBearerPayload(out.user, secret.accessToken)}`);
+          let r = await ctx.sendCommand(`AUTH OAUTHBEARER ${oauthbearerResponse(out.user, secret.accessToken)}`);
           // A 334 carries the server's JSON error; RFC 7628 §3.2.3: answer ^A, then the final reply follows.
-          if (r.status === 334) r = await ctx.sendCommand(base64('\x01'));
+          if (r.status === 334) r = await ctx.sendCommand(OAUTHBEARER_ERROR_ACK);
           if (r.status !== 235) throw Object.assign(new Error(`Invalid login: ${r.response}`), { code: 'EAUTH', response: r.response });
         },
       },
@@ -133,14 +124,12 @@ export class SmtpSender {
   async #withFreshTokenRetry<T>(op: (t: Transporter<SMTPPool.SentMessageInfo>) => Promise<T>): Promise<T> {
     const auth = this.#out.auth;
     if (auth.method === 'password') return op(this.#transport(auth.password, { password: auth.password }));
-    const token = await this.#tokens.getAccessToken(this.#account);
-    try {
-      return await op(this.#transport(token.token, { accessToken: token.token }));
-    } catch (err) {
-      if (classifySmtpError(err).kind !== 'auth') throw err;
-      const fresh = await this.#tokens.getAccessToken(this.#account, { rejectedToken: token.token });
-      return op(this.#transport(fresh.token, { accessToken: fresh.token }));
-    }
+    return withAccessToken(
+      this.#tokens,
+      this.#account,
+      (accessToken) => op(this.#transport(accessToken, { accessToken })),
+      (err) => classifySmtpError(err).kind === 'auth',
+    );
   }
 
   #transport(key: string, secret: Secret): Transporter<SMTPPool.SentMessageInfo> {

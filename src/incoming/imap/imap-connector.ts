@@ -1,5 +1,6 @@
 import type { ImapFlow } from 'imapflow';
 import { describeError, MailgateError } from '../../errors.js';
+import { withAccessToken } from '../../oauth/token-provider.js';
 import { ConnectorBase, IngestBatch, type ConnectorDeps, type SessionFailure } from '../connector-base.js';
 import type { DueAck, IncomingConnector } from '../source.js';
 import { classifyImapError, createImapClient } from './client.js';
@@ -10,9 +11,7 @@ export const INGEST_BATCH_MESSAGES = 200;
 export const INGEST_BATCH_BYTES = 32 * 1024 * 1024;
 const ACK_BATCH = 500;
 
-export type ImapConnectorDeps = ConnectorDeps;
-
-export function createImapConnector(deps: ImapConnectorDeps): IncomingConnector {
+export function createImapConnector(deps: ConnectorDeps): IncomingConnector {
   return new ImapConnector(deps);
 }
 
@@ -27,7 +26,7 @@ export function createImapConnector(deps: ImapConnectorDeps): IncomingConnector 
 export class ImapConnector extends ConnectorBase {
   #client: ImapFlow | null = null;
 
-  constructor(deps: ImapConnectorDeps) {
+  constructor(deps: ConnectorDeps) {
     super(deps, 'imap');
   }
 
@@ -57,26 +56,25 @@ export class ImapConnector extends ConnectorBase {
   async #connect(): Promise<ImapFlow> {
     const incoming = this.deps.account.incoming;
     const auth = incoming.auth;
-    if (auth.method === 'password') {
-      const client = createImapClient(incoming, { password: auth.password });
-      this.#attach(client);
-      await client.connect();
-      return client;
-    }
-    let token = await this.deps.tokens.getAccessToken(this.account);
-    for (let attempt = 1; ; attempt++) {
-      const client = createImapClient(incoming, { accessToken: token.token });
+    const open = async (secret: { accessToken: string } | { password: string }) => {
+      const client = createImapClient(incoming, secret);
       this.#attach(client);
       try {
         await client.connect();
         return client;
       } catch (err) {
         client.close();
-        if (attempt > 1 || classifyImapError(err).kind !== 'auth') throw err;
-        this.log.info('login refused with the cached token; asking for a fresh one');
-        token = await this.deps.tokens.getAccessToken(this.account, { rejectedToken: token.token });
+        throw err;
       }
-    }
+    };
+    if (auth.method === 'password') return open({ password: auth.password });
+    return withAccessToken(
+      this.deps.tokens,
+      this.account,
+      (accessToken) => open({ accessToken }),
+      (err) => classifyImapError(err).kind === 'auth',
+      () => this.log.info('login refused with the cached token; asking for a fresh one'),
+    );
   }
 
   #attach(client: ImapFlow): void {

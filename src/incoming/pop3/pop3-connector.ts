@@ -1,5 +1,6 @@
 import type { IncomingConfig } from '../../config/types.js';
 import { describeError, MailgateError } from '../../errors.js';
+import { withAccessToken } from '../../oauth/token-provider.js';
 import { ConnectorBase, IngestBatch, type ConnectorDeps, type SessionFailure } from '../connector-base.js';
 import type { DueAck, IncomingConnector } from '../source.js';
 import { Pop3Client, Pop3Error, type Pop3Auth } from './client.js';
@@ -28,7 +29,7 @@ export function classifyPop3Error(err: unknown): SessionFailure {
       const oauth = err.oauth?.status ? ` (OAuth2 status ${err.oauth.status}${err.oauth.scope ? `, scope ${err.oauth.scope}` : ''})` : '';
       return { kind: 'auth', message: `the server refused the login: ${err.serverText ?? err.message}${oauth}`, retryAfterMs: null };
     }
-    return { kind: 'transient', message: err.serverText ? `${err.message}` : err.message, retryAfterMs: null };
+    return { kind: 'transient', message: err.message, retryAfterMs: null };
   }
   return { kind: 'transient', message: describeError(err), retryAfterMs: null };
 }
@@ -103,15 +104,13 @@ export class Pop3Connector extends ConnectorBase {
       return this.#login({ mechanism: 'USER', user: incoming.user, password: auth.password });
     }
     const mechanism = auth.method === 'xoauth2' ? 'XOAUTH2' : 'OAUTHBEARER';
-    const token = await this.deps.tokens.getAccessToken(this.account);
-    try {
-      return await this.#login({ mechanism, user: incoming.user, accessToken: token.token });
-    } catch (err) {
-      if (classifyPop3Error(err).kind !== 'auth') throw err;
-      this.log.info('login refused with the cached token; asking for a fresh one');
-      const fresh = await this.deps.tokens.getAccessToken(this.account, { rejectedToken: token.token });
-      return this.#login({ mechanism, user: incoming.user, accessToken: fresh.token });
-    }
+    return withAccessToken(
+      this.deps.tokens,
+      this.account,
+      (accessToken) => this.#login({ mechanism, user: incoming.user, accessToken }),
+      (err) => classifyPop3Error(err).kind === 'auth',
+      () => this.log.info('login refused with the cached token; asking for a fresh one'),
+    );
   }
 
   protected async session(onConnected: () => void): Promise<void> {

@@ -230,22 +230,8 @@ export function parseScanListing(lines: string[]): Array<{ n: number; size: numb
   });
 }
 
-/** Google's XOAUTH2 SASL response (developers.google.com/gmail/imap/xoauth2-protocol), base64. */
-export function xoauth2Response(user: string, accessToken: string): string {
-  return Buffer.from(`user=${user}\x01auth=Bearer ${accessToken}\x01\x01`, 'utf8').toString('base64');
-}
-
-/** RFC 7628 §3.1 OAUTHBEARER client response: GS2 header, then kvpairs, base64. */
-export function oauthbearerResponse(user: string, accessToken: string): string {
-  // RFC 5801 §4 saslname: "," and "=" are escaped as =2C and =3D ("=" first, so escapes survive).
-  const saslname = user.replace(/=/g, '=3D').replace(/,/g, '=2C');
-  return Buffer.from(`n,a=${saslname},\x01auth=Bearer ${accessToken}\x01\x01`, 'utf8').toString('base64');
-}
-
-/** RFC 4616 PLAIN: empty authzid, authcid, password. */
-export function plainResponse(user: string, password: string): string {
-  return Buffer.from(`\0${user}\0${password}`, 'utf8').toString('base64');
-}
+// The SASL builders live with the other OAuth code; re-exported for the client and its tests.
+export { oauthbearerResponse, plainResponse, xoauth2Response } from '../../oauth/sasl.js';
 
 export interface OAuthErrorChallenge {
   status?: string;

@@ -60,8 +60,9 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.deliveries.flushPending();
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    this.deliveries.flushPending();
+    this.db.close();
   }
 }
 
