@@ -2,7 +2,7 @@ import type { App } from './app.js';
 import type { AccountConfig } from './config/types.js';
 import { DeliveryEventSink } from './delivery/event-sink.js';
 import { DeliveryWorker } from './delivery/worker.js';
-import { registerAdminUi } from './http/admin/index.js';
+import { registerAdminUi, returnToAccounts } from './http/admin/index.js';
 import { registerAccountRoutes, type AccountRouteDeps } from './http/routes/accounts.js';
 import { registerDeliveryRoutes } from './http/routes/deliveries.js';
 import { registerOAuthRoutes } from './http/routes/oauth.js';
@@ -72,7 +72,6 @@ export function buildDaemon(app: App) {
 
   registerReloadRoute(http, () => app.reload());
   registerDeliveryRoutes(http, { store, wake });
-  registerOAuthRoutes(http, flows);
   registerOutboxRoutes(http, outbox);
   const accountDeps: AccountRouteDeps = {
     config,
@@ -94,6 +93,8 @@ export function buildDaemon(app: App) {
     },
   };
   registerAccountRoutes(http, accountDeps);
-  registerAdminUi(http, { config, adminToken: app.ctx.adminToken, store, flows, tokens, accounts: accountDeps, wake });
+  const adminUi = { config, adminToken: app.ctx.adminToken, store, flows, tokens, accounts: accountDeps, wake };
+  registerOAuthRoutes(http, flows, [returnToAccounts(adminUi)]);
+  registerAdminUi(http, adminUi);
   return { ingest, worker, tokens, flows, scheduler, incoming: manager, events, outbox, sender };
 }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { CallbackReturn } from '../routes/oauth.js';
 import type { AccountConfig } from '../../config/types.js';
 import { STATE_TTL_MS } from '../../oauth/flows.js';
 import { accountsView } from '../routes/accounts.js';
@@ -71,7 +72,7 @@ export function registerAccountPages(admin: FastifyInstance, deps: AdminUiDeps):
       const extra = { credential, provider: await providerOf(deps, credential), lastMessage: await deps.store.messages.lastReceivedAt(a.name) };
       rows.push(row(a, cfg, extra, session, now));
     }
-    // Arriving from /oauth2/callback (see returnToAccountsAfterCallback).
+    // Arriving from /oauth2/callback (see returnToAccounts).
     const authorized = (req.query as { authorized?: string }).authorized;
     const flash =
       takeFlash(req) ??
@@ -114,18 +115,16 @@ export function registerAccountPages(admin: FastifyInstance, deps: AdminUiDeps):
 
 /**
  * After a consent started from the Accounts page, the browser comes back to
- * it instead of stopping at the callback's "you can close this window". Done
- * as a hook so the callback route stays the one place that completes flows;
- * a failed callback keeps its error page.
+ * it instead of stopping at the callback's "you can close this window"; a
+ * failed callback keeps its error page. The callback route asks this (see
+ * CallbackReturn), so it stays the one place that completes flows.
  */
-export function returnToAccountsAfterCallback(http: FastifyInstance, deps: AdminUiDeps): void {
-  http.addHook('onSend', async (req, reply, payload) => {
-    if (req.routeOptions.url !== CALLBACK_PATH) return payload;
-    const account = readCookie(req, RETURN_COOKIE);
-    if (!account) return payload;
+export function returnToAccounts(deps: AdminUiDeps): CallbackReturn {
+  return (req, reply, account) => {
+    if (!readCookie(req, RETURN_COOKIE)) return false;
     void reply.header('set-cookie', serializeCookie(RETURN_COOKIE, '', { path: CALLBACK_PATH, maxAge: 0, sameSite: 'Lax', secure: isSecure(deps) }));
-    if (reply.statusCode !== 200) return payload;
-    void reply.code(303).header('location', `/admin/accounts?authorized=${encodeURIComponent(account)}`);
-    return '';
-  });
+    if (account === null) return false;
+    void reply.code(303).header('location', `/admin/accounts?authorized=${encodeURIComponent(account)}`).send();
+    return true;
+  };
 }

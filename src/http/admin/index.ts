@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MailgateError } from '../../errors.js';
-import { registerAccountPages, returnToAccountsAfterCallback } from './accounts-page.js';
+import { registerAccountPages } from './accounts-page.js';
 import { CONTENT_SECURITY_POLICY } from './assets.js';
 import { attachSession, formOf, sendPage, type AdminUiDeps } from './context.js';
 import { registerCredentialPages } from './credentials-page.js';
@@ -11,6 +11,7 @@ import { registerLoginRoutes } from './login-page.js';
 import { csrfMatches, readCookie, SESSION_COOKIE, SessionStore } from './session.js';
 
 export type { AdminUiDeps } from './context.js';
+export { returnToAccounts } from './accounts-page.js';
 
 /** Admin forms are a few fields; anything larger is not from these pages. */
 const FORM_BODY_LIMIT_BYTES = 64 * 1024;
@@ -30,7 +31,6 @@ function problemPage(reply: FastifyReply, status: number, title: string, text: s
  */
 export function registerAdminUi(http: FastifyInstance, deps: AdminUiDeps): void {
   const sessions = new SessionStore();
-  returnToAccountsAfterCallback(http, deps);
 
   void http.register(
     async (admin) => {

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MailgateError } from '../../errors.js';
 import type { OAuthFlows } from '../../oauth/flows.js';
 
@@ -12,7 +12,16 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
 }
 
-export function registerOAuthRoutes(app: FastifyInstance, flows: OAuthFlows): void {
+/**
+ * Where the browser goes after the callback: a redirect (true when it sent
+ * one), or nothing and the plain result page. `account` is null when the
+ * callback failed. The admin UI uses it to bring the admin back to its
+ * Accounts page.
+ */
+export type CallbackReturn = (req: FastifyRequest, reply: FastifyReply, account: string | null) => boolean;
+
+export function registerOAuthRoutes(app: FastifyInstance, flows: OAuthFlows, returns: readonly CallbackReturn[] = []): void {
+  const returnTo = (req: FastifyRequest, reply: FastifyReply, account: string | null) => returns.some((r) => r(req, reply, account));
   app.post('/v1/accounts/:name/authorize', async (req) => {
     const { name } = req.params as { name: string };
     const { authorizationUrl, expiresAt } = await flows.startAuthorization(name);
@@ -26,6 +35,7 @@ export function registerOAuthRoutes(app: FastifyInstance, flows: OAuthFlows): vo
     try {
       const { account } = await flows.completeAuthorization(query);
       req.log.info({ account }, 'account authorized; tokens stored');
+      if (returnTo(req, reply, account)) return reply;
       return reply
         .type('text/html')
         .send(page('Authorized', `<p>Account <strong>${escapeHtml(account)}</strong> is authorized. You can close this window.</p>`));
@@ -33,6 +43,7 @@ export function registerOAuthRoutes(app: FastifyInstance, flows: OAuthFlows): vo
       const message = err instanceof MailgateError ? err.message : 'internal error';
       const account = err instanceof MailgateError ? (err.details?.account as string | undefined) : undefined;
       req.log.warn({ account, error: message }, 'authorization callback failed; nothing stored');
+      returnTo(req, reply, null);
       return reply
         .code(err instanceof MailgateError && err.status < 500 ? 400 : 500)
         .type('text/html')
