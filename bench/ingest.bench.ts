@@ -14,10 +14,13 @@ import { it } from 'vitest';
 import { appendMessages, getHarness, oauthAdmin, passwordClient, tmpDataDir, uniqueUser, WebhookSink, TEST_PASSWORD } from '../test/harness/index.js';
 import { runCli, startDaemon } from '../test/integration/daemon/run-daemon.js';
 import { writeE2EConfig } from '../test/integration/imap/e2e-helpers.js';
-import { peakRssMb, percentile, report } from './report.js';
+import { machineBusySeconds, peakRssMb, percentile, processCpuSeconds, report } from './report.js';
 
 const COUNT = Number(process.env.BENCH_MESSAGES ?? 2000);
 const IDLE_SAMPLES = Number(process.env.BENCH_IDLE_SAMPLES ?? 200);
+/** BENCH_PARTS=c runs only some parts (for profiling); the report needs them all. */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'a,b,c,d,e,idle').split(','));
+const SKIPPED: { ms: number; n: number; ok: boolean; note: string; cpu?: CpuUse } = { ms: NaN, n: 0, ok: false, note: 'skipped' };
 
 /** Deterministic mixed corpus: 2–60 KB, one in five with a binary attachment. */
 function corpus(n: number): Buffer[] {
@@ -49,9 +52,26 @@ function corpus(n: number): Buffer[] {
   return out;
 }
 
-async function fetchLoop(user: string, parse: boolean): Promise<{ ms: number; n: number }> {
+interface CpuUse {
+  /** Busy CPU seconds of the whole machine (2 cores: at most 2 per second of wall time). */
+  machine: number;
+  /** This bench process: the loop itself, or the webhook sink during (c). */
+  bench: number;
+}
+
+function cpuMark(): () => CpuUse {
+  const m0 = machineBusySeconds();
+  const b0 = process.cpuUsage();
+  return () => {
+    const b = process.cpuUsage(b0);
+    return { machine: machineBusySeconds() - m0, bench: (b.user + b.system) / 1e6 };
+  };
+}
+
+async function fetchLoop(user: string, parse: boolean): Promise<{ ms: number; n: number; cpu?: CpuUse }> {
   const h = getHarness();
   const client = await passwordClient(h, user);
+  const cpu = cpuMark();
   const t0 = performance.now();
   let n = 0;
   const lock = await client.getMailboxLock('INBOX');
@@ -64,8 +84,9 @@ async function fetchLoop(user: string, parse: boolean): Promise<{ ms: number; n:
     lock.release();
   }
   const ms = performance.now() - t0;
+  const used = cpu();
   await client.logout();
-  return { ms, n };
+  return { ms, n, cpu: used };
 }
 
 async function fetchmail(user: string): Promise<{ ms: number; ok: boolean; note: string }> {
@@ -108,65 +129,14 @@ async function idleBaseline(user: string, samples: number): Promise<number[]> {
   return out;
 }
 
-it('ingest benchmark', async () => {
+function fmtCpu(s: number | undefined): string {
+  return s === undefined ? 'n/a' : `${s.toFixed(2)} s`;
+}
+
+/** (e) mailgate over POP3 on the same maildrop, afterDelivery: none. */
+async function pop3Run(user: string, popTotal: number): Promise<{ ms: number }> {
   const h = getHarness();
   const admin = oauthAdmin(h);
-  await admin.registerClient('bench', 'secret-bench');
-  const user = uniqueUser('bench');
-  const raws = corpus(COUNT);
-  const bytes = raws.reduce((s, r) => s + r.length, 0);
-  await appendMessages(h, user, raws);
-
-  const a = await fetchLoop(user, false);
-  const b = await fetchLoop(user, true);
-  const d = await fetchmail(user);
-
-  // (c) mailgate end to end
-  const sink = await WebhookSink.start();
-  let lastAck = 0;
-  sink.setBehaviour(() => {
-    lastAck = performance.now();
-    return { status: 204 };
-  });
-  const cfg = await writeE2EConfig(h, { user, clientId: 'bench', webhookUrl: sink.url, mode: 'idle', concurrency: Number(process.env.BENCH_CONCURRENCY ?? 8) });
-  const { refresh_token } = await admin.issue('bench', user);
-  writeFileSync(join(cfg.dir, 'rt'), refresh_token);
-  const imp = await runCli(['tokens', 'import', 'support', '--refresh-token-file', join(cfg.dir, 'rt'), '--config', cfg.path]);
-  if (imp.code !== 0) throw new Error(imp.stderr);
-  const t0 = performance.now();
-  // DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the daemon.
-  const nodeArgs = (process.env.DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const daemonEnv: Record<string, string> = {};
-  if (process.env.DAEMON_NODE_OPTIONS) daemonEnv.NODE_OPTIONS = process.env.DAEMON_NODE_OPTIONS;
-  if (process.env.MAILGATE_PARSE_THREADS) daemonEnv.MAILGATE_PARSE_THREADS = process.env.MAILGATE_PARSE_THREADS;
-  const daemon = await startDaemon(cfg.path, cfg.port, daemonEnv, nodeArgs);
-  const readyAt = performance.now();
-  await sink.waitFor((s) => s.acknowledged.length >= COUNT, 10 * 60_000);
-  const c = { ms: lastAck - t0, fromReadyMs: lastAck - readyAt };
-  const rssAfterBulk = peakRssMb(daemon.child.pid ?? 0);
-
-  // IDLE latency: APPEND one message, wait for its webhook, pause, repeat.
-  // The pause outlasts the ack coalescing timer (250 ms), whose wake-up would
-  // otherwise sync the mailbox early and hide the server's IDLE delay.
-  const latencies: number[] = [];
-  const client = await passwordClient(h, user);
-  for (let i = 0; i < IDLE_SAMPLES; i++) {
-    const before = sink.acknowledged.length;
-    const raw = `From: l@example.com\r\nTo: support@example.com\r\nSubject: latency ${i}\r\nMessage-ID: <lat-${i}@example.com>\r\n\r\nping ${i}\r\n`;
-    const t = performance.now();
-    await client.append('INBOX', raw);
-    await sink.waitFor((s) => s.acknowledged.length > before, 30_000);
-    latencies.push(lastAck - t);
-    await new Promise((r) => setTimeout(r, 400));
-  }
-  await client.logout();
-  const peak = peakRssMb(daemon.child.pid ?? 0);
-  await daemon.stop();
-  await sink.close();
-  const exists = await idleBaseline(user, Math.min(IDLE_SAMPLES, 50));
-
-  // (e) mailgate over POP3 on the same maildrop (now COUNT + IDLE_SAMPLES messages), afterDelivery: none.
-  const popTotal = COUNT + IDLE_SAMPLES + exists.length;
   const popSink = await WebhookSink.start();
   let popLastAck = 0;
   popSink.setBehaviour(() => {
@@ -180,21 +150,88 @@ it('ingest benchmark', async () => {
   const tp = performance.now();
   const popDaemon = await startDaemon(popCfg.path, popCfg.port);
   await popSink.waitFor((s) => s.acknowledged.length >= popTotal, 10 * 60_000);
-  const e = { ms: popLastAck - tp };
+  const ms = popLastAck - tp;
   await popDaemon.stop();
   await popSink.close();
+  return { ms };
+}
+
+it('ingest benchmark', async () => {
+  const h = getHarness();
+  const admin = oauthAdmin(h);
+  await admin.registerClient('bench', 'secret-bench');
+  const user = uniqueUser('bench');
+  const raws = corpus(COUNT);
+  const bytes = raws.reduce((s, r) => s + r.length, 0);
+  await appendMessages(h, user, raws);
+
+  const a = PARTS.has('a') ? await fetchLoop(user, false) : SKIPPED;
+  const b = PARTS.has('b') ? await fetchLoop(user, true) : SKIPPED;
+  const d = PARTS.has('d') ? await fetchmail(user) : SKIPPED;
+
+  // (c) mailgate end to end
+  const sink = await WebhookSink.start();
+  let lastAck = 0;
+  sink.setBehaviour(() => {
+    lastAck = performance.now();
+    return { status: 204 };
+  });
+  const cfg = await writeE2EConfig(h, { user, clientId: 'bench', webhookUrl: sink.url, mode: 'idle', concurrency: Number(process.env.BENCH_CONCURRENCY ?? 8) });
+  const { refresh_token } = await admin.issue('bench', user);
+  writeFileSync(join(cfg.dir, 'rt'), refresh_token);
+  const imp = await runCli(['tokens', 'import', 'support', '--refresh-token-file', join(cfg.dir, 'rt'), '--config', cfg.path]);
+  if (imp.code !== 0) throw new Error(imp.stderr);
+  const cCpu = cpuMark();
+  const t0 = performance.now();
+  // DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the daemon.
+  const nodeArgs = (process.env.DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const daemonEnv: Record<string, string> = {};
+  if (process.env.DAEMON_NODE_OPTIONS) daemonEnv.NODE_OPTIONS = process.env.DAEMON_NODE_OPTIONS;
+  if (process.env.MAILGATE_PARSE_THREADS) daemonEnv.MAILGATE_PARSE_THREADS = process.env.MAILGATE_PARSE_THREADS;
+  const daemon = await startDaemon(cfg.path, cfg.port, daemonEnv, nodeArgs);
+  const readyAt = performance.now();
+  await sink.waitFor((s) => s.acknowledged.length >= COUNT, 10 * 60_000);
+  const c = { ms: lastAck - t0, fromReadyMs: lastAck - readyAt, cpu: cCpu(), daemonCpu: processCpuSeconds(daemon.child.pid ?? 0) };
+  const rssAfterBulk = peakRssMb(daemon.child.pid ?? 0);
+
+  // IDLE latency: APPEND one message, wait for its webhook, pause, repeat.
+  // The pause outlasts the ack coalescing timer (250 ms), whose wake-up would
+  // otherwise sync the mailbox early and hide the server's IDLE delay.
+  const latencies: number[] = [];
+  const client = await passwordClient(h, user);
+  const idleSamples = PARTS.has('idle') ? IDLE_SAMPLES : 0;
+  for (let i = 0; i < idleSamples; i++) {
+    const before = sink.acknowledged.length;
+    const raw = `From: l@example.com\r\nTo: support@example.com\r\nSubject: latency ${i}\r\nMessage-ID: <lat-${i}@example.com>\r\n\r\nping ${i}\r\n`;
+    const t = performance.now();
+    await client.append('INBOX', raw);
+    await sink.waitFor((s) => s.acknowledged.length > before, 30_000);
+    latencies.push(lastAck - t);
+    await new Promise((r) => setTimeout(r, 400));
+  }
+  await client.logout();
+  const peak = peakRssMb(daemon.child.pid ?? 0);
+  await daemon.stop();
+  await sink.close();
+  const exists = PARTS.has('idle') ? await idleBaseline(user, Math.min(IDLE_SAMPLES, 50)) : [];
+
+  // (e) mailgate over POP3 on the same maildrop (now COUNT + IDLE_SAMPLES messages), afterDelivery: none.
+  const popTotal = COUNT + idleSamples + exists.length;
+  const e = PARTS.has('e') ? await pop3Run(user, popTotal) : { ms: NaN };
 
   const rate = (ms: number) => (COUNT / (ms / 1000)).toFixed(0);
-  report('ingest', [
+  report(PARTS.size === 6 ? 'ingest' : 'ingest-partial', [
     `mailbox: ${COUNT} messages, ${(bytes / 1048576).toFixed(1)} MiB (2–60 KB, 1 in 5 with an attachment); Dovecot 2.3 on loopback; 2 cores`,
     `(a) imapflow fetch loop           ${a.ms.toFixed(0).padStart(7)} ms  ${rate(a.ms).padStart(6)} msg/s`,
     `(b) fetch + simpleParser          ${b.ms.toFixed(0).padStart(7)} ms  ${rate(b.ms).padStart(6)} msg/s`,
     `(c) mailgate end to end           ${c.ms.toFixed(0).padStart(7)} ms  ${rate(c.ms).padStart(6)} msg/s  (from /readyz: ${rate(c.fromReadyMs)} msg/s)`,
     `(d) fetchmail → null MDA          ${Number.isNaN(d.ms) ? '    n/a' : d.ms.toFixed(0).padStart(7)} ms  ${Number.isNaN(d.ms) ? '   n/a' : rate(d.ms).padStart(6)} msg/s  (${d.note})`,
     `(e) mailgate over POP3            ${e.ms.toFixed(0).padStart(7)} ms  ${(popTotal / (e.ms / 1000)).toFixed(0).padStart(6)} msg/s  (${popTotal} messages: the mailbox plus the latency samples)`,
+    `CPU seconds (2 cores): (b) machine ${fmtCpu(b.cpu?.machine)} of which the loop ${fmtCpu(b.cpu?.bench)}; ` +
+      `(c) machine ${fmtCpu(c.cpu.machine)} = daemon ${fmtCpu(c.daemonCpu)} + webhook sink ${fmtCpu(c.cpu.bench)} + Dovecot and the rest ${fmtCpu(c.cpu.machine - c.daemonCpu - c.cpu.bench)}`,
     `ratios: (c)/(a) ${(a.ms / c.ms).toFixed(2)}  (c)/(b) ${(b.ms / c.ms).toFixed(2)}  (c)/(d) ${Number.isNaN(d.ms) ? 'n/a' : (d.ms / c.ms).toFixed(2)}`,
     `Dovecot's own IDLE delay, raw imapflow APPEND → EXISTS over ${exists.length}: p50 ${percentile(exists, 50).toFixed(0)} ms, p99 ${percentile(exists, 99).toFixed(0)} ms`,
-    `IDLE latency APPEND → webhook over ${IDLE_SAMPLES}: p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms, max ${Math.max(...latencies).toFixed(0)} ms`,
+    `IDLE latency APPEND → webhook over ${idleSamples}: p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms, max ${Math.max(...latencies).toFixed(0)} ms`,
     `daemon peak RSS: ${rssAfterBulk.toFixed(0)} MiB after the bulk ingest, ${peak.toFixed(0)} MiB at the end`,
   ]);
 });
