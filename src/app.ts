@@ -68,6 +68,7 @@ export class App {
     const key = loadSecretKey(config.dataDir, env);
     if (key.source === 'generated') logger.warn({ path: key.path }, 'generated a new secret key; back it up with the database');
     const store = SqliteStore.open(config.dataDir, key.cipher);
+    store.startBackgroundCheckpoints(logger);
     const admin = resolveAdminToken(config.server.adminToken, config.dataDir);
     if (admin.source !== 'config') {
       logger.info({ path: admin.path }, 'server.adminToken is not set; using the token kept in this file');

@@ -9,6 +9,7 @@ export type Db = Database.Database;
 export const DB_FILE = 'mailgate.db';
 /** How long a writer waits for another connection's lock (CLI vs daemon). */
 const BUSY_TIMEOUT_MS = 5_000;
+const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
 export function openDatabase(path: string): Db {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -18,6 +19,8 @@ export function openDatabase(path: string): Db {
   // crash/power loss may lose the last transactions (SQLite docs, "WAL").
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
+  // After a burst the log is truncated back to this size once checkpointed.
+  db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   migrate(db);
   cacheStatements(db);

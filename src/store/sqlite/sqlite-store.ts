@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { MailgateError } from '../../errors.js';
 import type { SecretCipher } from '../../secrets/cipher.js';
 import type { Store } from '../types.js';
+import type { Logger } from '../../log.js';
+import { Checkpointer, type CheckpointerOptions } from './checkpointer.js';
 import { DB_FILE, openDatabase, type Db } from './db.js';
 import { SqliteDeliveryRepo } from './delivery-repo.js';
 import { SqliteIngestRepo } from './ingest-repo.js';
@@ -24,6 +26,7 @@ export class SqliteStore implements Store {
   readonly messages: SqliteIngestRepo;
   readonly deliveries: SqliteDeliveryRepo;
   readonly outbox: SqliteOutboxRepo;
+  #checkpointer: Checkpointer | null = null;
 
   private constructor(db: Db, cipher: SecretCipher) {
     this.db = db;
@@ -59,7 +62,15 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** The daemon's long-lived connection leaves WAL checkpoints to a thread (see Checkpointer). */
+  startBackgroundCheckpoints(logger: Logger, opts?: CheckpointerOptions): Checkpointer {
+    this.#checkpointer ??= new Checkpointer(this.db, logger);
+    this.#checkpointer.start(opts);
+    return this.#checkpointer;
+  }
+
   async close(): Promise<void> {
+    await this.#checkpointer?.stop();
     if (!this.db.open) return;
     this.deliveries.flushPending();
     this.db.close();
