@@ -1,6 +1,7 @@
 import type { App } from './app.js';
 import type { AccountConfig } from './config/types.js';
 import { DeliveryEventSink } from './delivery/event-sink.js';
+import { RawHandoff } from './delivery/handoff.js';
 import { DeliveryWorker } from './delivery/worker.js';
 import { registerAdminUi, returnToAccounts } from './http/admin/index.js';
 import { registerAccountRoutes, type AccountRouteDeps } from './http/routes/accounts.js';
@@ -32,7 +33,8 @@ export function buildDaemon(app: App) {
   const parser = new ParsePool({ threads: parseThreadCount(app.ctx.env), logger });
   let worker: DeliveryWorker | null = null;
   const wake = () => worker?.wake();
-  const ingest = new IngestService({ store, config, metrics, inspect: inspectMessage, onQueued: wake });
+  const handoff = new RawHandoff();
+  const ingest = new IngestService({ store, config, metrics, inspect: inspectMessage, onQueued: wake, handoff });
   const events = new DeliveryEventSink({ store, config, logger, wake });
   worker = new DeliveryWorker({
     store,
@@ -40,6 +42,7 @@ export function buildDaemon(app: App) {
     logger,
     metrics,
     render: parser.render,
+    handoff,
     onAckDue: (account) => ingest.notifyDue(account),
   });
   const tokens = new TokenService({ store, config, logger, metrics, events });

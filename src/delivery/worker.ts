@@ -7,6 +7,7 @@ import type { RenderFn } from '../parse/parse-pool.js';
 import type { DeliveryRecord } from '../store/ingest.js';
 import type { Store } from '../store/types.js';
 import { computeBackoff } from './backoff.js';
+import type { RawHandoff } from './handoff.js';
 import type { WebhookResult } from './webhook.js';
 import { postWebhook } from './webhook.js';
 import { WakeTimer } from '../scheduler/wake-timer.js';
@@ -18,6 +19,8 @@ export interface DeliveryWorkerDeps {
   metrics: Metrics;
   /** Raw message → `message.received` body (parse threads, or inline). */
   render: RenderFn;
+  /** Messages just stored by the ingest step, to skip reading them back (optional). */
+  handoff?: RawHandoff;
   /** A message's webhook acknowledged it and its afterDelivery is now due on the server. */
   onAckDue: (account: string) => void;
   post?: typeof postWebhook;
@@ -31,6 +34,12 @@ const MISSING_WEBHOOK_DELAY_MS = 60_000;
 /** stop() waits this long for in-flight posts; anything unfinished stays pending and is redelivered. */
 const STOP_GRACE_MS = 3_000;
 const QUEUE_GAUGE_INTERVAL_MS = 5_000;
+/**
+ * Due deliveries read per query and kept ready per webhook. A backlog then
+ * costs one query per this many deliveries instead of one per delivery (the
+ * per-completion query was a tenth of the database time in the ingest profile).
+ */
+const CLAIM_BATCH = 64;
 
 /**
  * Drains the deliveries table: builds each event's body (parsing the stored
@@ -42,6 +51,8 @@ export class DeliveryWorker implements Component {
   readonly #deps: DeliveryWorkerDeps;
   readonly #inFlight = new Map<string, Set<string>>(); // webhook -> delivery ids
   readonly #allInFlight = new Set<string>();
+  /** Claimed due deliveries, per webhook, in due order, waiting for a free slot. */
+  readonly #ready = new Map<string, DeliveryRecord[]>();
   readonly #running = new Set<Promise<void>>();
   readonly #timer = new WakeTimer(() => this.wake());
   #gaugeTimer: NodeJS.Timeout | null = null;
@@ -64,6 +75,7 @@ export class DeliveryWorker implements Component {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#ready.clear();
     this.#timer.cancel();
     if (this.#gaugeTimer) clearInterval(this.#gaugeTimer);
     this.#gaugeTimer = null;
@@ -79,6 +91,7 @@ export class DeliveryWorker implements Component {
   }
 
   async reconfigure(): Promise<void> {
+    this.#ready.clear(); // webhooks may be gone or renamed: claim afresh
     this.wake();
   }
 
@@ -106,6 +119,7 @@ export class DeliveryWorker implements Component {
     this.#pumping = true;
     try {
       let now = Date.now();
+      let queried = false;
       do {
         this.#pumpAgain = false;
         now = Date.now();
@@ -113,15 +127,23 @@ export class DeliveryWorker implements Component {
           const slots = this.#slots(wh.name);
           const free = wh.concurrency - slots.size;
           if (free <= 0) continue;
-          const due = await this.#deps.store.deliveries.claimDue(wh.name, now, free, this.#allInFlight);
-          for (const d of due) this.#launch(wh, d, slots);
+          let ready = this.#ready.get(wh.name) ?? [];
+          if (ready.length < free) {
+            const exclude = new Set(this.#allInFlight);
+            for (const d of ready) exclude.add(d.id);
+            ready = ready.concat(await this.#deps.store.deliveries.claimDue(wh.name, now, Math.max(CLAIM_BATCH, free), exclude));
+            queried = true;
+          }
+          for (const d of ready.splice(0, free)) this.#launch(wh, d, slots);
+          this.#ready.set(wh.name, ready);
         }
       } while (this.#pumpAgain && !this.#stopped);
       if (now - this.#lastOrphanScan >= IDLE_RECHECK_MS) {
         this.#lastOrphanScan = now;
         await this.#orphans(now);
       }
-      await this.#armTimer();
+      // Without a query there is nothing new to time: a completion wakes the pump again.
+      if (queried || this.#allInFlight.size === 0) await this.#armTimer();
     } catch (err) {
       this.#deps.logger.error({ err, component: 'delivery' }, 'delivery queue scan failed; retrying');
       this.#arm(IDLE_RECHECK_MS);
@@ -231,7 +253,7 @@ export class DeliveryWorker implements Component {
   async #buildBody(wh: WebhookConfig, d: DeliveryRecord, log: Logger): Promise<{ event: DeliveryRecord['event']; body: string }> {
     const { store } = this.#deps;
     if (d.messageRef === null) return { event: d.event, body: d.payloadJson ?? '{}' };
-    const stored = await store.messages.getWithRaw(d.messageRef);
+    const stored = this.#deps.handoff?.take(d.messageRef) ?? (await store.messages.getWithRaw(d.messageRef));
     if (!stored) throw new MailgateError('INTERNAL', `message ${d.messageRef} of delivery ${d.id} is missing`);
     const { info, raw } = stored;
     const envelope = {

@@ -1,5 +1,6 @@
 import type { Config } from '../config/types.js';
 import { MailgateError } from '../errors.js';
+import type { RawHandoff } from '../delivery/handoff.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/types.js';
 import type { AckQueue, DueAck, FetchedMessage, ImapCursor, IngestResult, Ingestor } from './source.js';
@@ -17,6 +18,8 @@ export interface IngestDeps {
   inspect: (raw: Buffer) => MessageInspection;
   /** Told after every commit that queued new deliveries (wakes the delivery worker). */
   onQueued: () => void;
+  /** Where committed messages are offered to the delivery worker in memory. */
+  handoff?: RawHandoff;
 }
 
 /** How long an afterDelivery that failed on the server waits before the next try. */
@@ -64,13 +67,31 @@ export class IngestService implements Ingestor, AckQueue {
         webhook,
       };
     });
-    const results = await this.#deps.store.ingest.insertMessages(rows);
+    const now = Date.now();
+    const results = await this.#deps.store.ingest.insertMessages(rows, now);
     let fresh = 0;
     for (let i = 0; i < results.length; i++) {
-      if (results[i]?.duplicate) continue;
+      const r = results[i];
+      const row = rows[i];
+      if (!r || r.duplicate || !row) continue;
       fresh++;
-      const m = msgs[i];
-      if (m) this.#deps.metrics.messagesIngested.inc({ account: m.account, protocol: m.uidl !== null ? 'pop3' : 'imap' });
+      this.#deps.metrics.messagesIngested.inc({ account: row.account, protocol: row.uidl !== null ? 'pop3' : 'imap' });
+      this.#deps.handoff?.put(
+        {
+          id: r.id,
+          account: row.account,
+          mailbox: row.mailbox,
+          uid: row.uid,
+          uidValidity: row.uidValidity,
+          uidl: row.uidl,
+          messageId: row.messageId,
+          size: row.raw.length,
+          receivedAt: now,
+          autoSubmitted: row.autoSubmitted,
+        },
+        row.raw,
+        now,
+      );
     }
     if (fresh > 0) this.#deps.onQueued();
     return results;
