@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, waitForPorts } from './net.js';
+import { removeTestTmp } from './tmp.js';
 
 const run = promisify(execFile);
 
@@ -19,6 +20,8 @@ export interface DovecotOptions {
   introspectionUrl: string;
   /** Where submission relays accepted mail (the SMTP sink). */
   relayPort: number;
+  /** Where to make the base dir: the run's temporary root; default os.tmpdir(). */
+  parentDir?: string;
 }
 
 export interface DovecotInfo {
@@ -32,8 +35,8 @@ export interface DovecotInfo {
 }
 
 export interface Dovecot extends DovecotInfo {
+  /** Stops it and removes its base dir (kept with MAILGATE_KEEP_TEST_TMP=1): it cannot start again. */
   stop(): Promise<void>;
-  start(): Promise<void>;
   restart(): Promise<void>;
 }
 
@@ -54,7 +57,7 @@ export async function startDovecot(opts: DovecotOptions): Promise<Dovecot> {
       'Dovecot is not installed; the integration tests need it: apt-get install -y dovecot-imapd dovecot-pop3d dovecot-submissiond',
     );
   }
-  const baseDir = join(tmpdir(), `mailgate-dovecot-${process.pid}-${Date.now()}`);
+  const baseDir = join(opts.parentDir ?? tmpdir(), `mailgate-dovecot-${process.pid}-${Date.now()}`);
   rmSync(baseDir, { recursive: true, force: true }); // a stale anvil socket hangs auth ~5 s
   const runDir = join(baseDir, 'run');
   const stateDir = join(baseDir, 'state');
@@ -185,8 +188,11 @@ service anvil {
     baseDir,
     mailRoot,
     logPath,
-    start,
-    stop,
+    stop: async () => {
+      // Only once stop() has waited for the master: it writes its log until it exits.
+      await stop();
+      removeTestTmp(baseDir);
+    },
     restart: async () => {
       await stop();
       await start();

@@ -1,14 +1,13 @@
-import { mkdtempSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { inject } from 'vitest';
+import { startDovecot as startDovecotIn, type Dovecot, type DovecotOptions } from './dovecot.js';
 import { OAuthAdmin } from './oauth-process.js';
 import type { HarnessInfo } from './types.js';
 
 export type { HarnessInfo } from './types.js';
 export { OAuthAdmin, startOAuthServer } from './oauth-process.js';
-export { startDovecot, TEST_PASSWORD } from './dovecot.js';
+export { TEST_PASSWORD } from './dovecot.js';
+export { tmpDataDir } from './tmp-dir.js';
 export { WebhookSink, verifySignature } from './webhook-sink.js';
 export { SmtpSink } from './smtp-sink.js';
 export { appendMessages, listMessages, mailboxExists, makeMessage, passwordClient, setUidValidity } from './mailbox.js';
@@ -31,8 +30,9 @@ export function uniqueUser(prefix = 'user'): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }
 
-export function tmpDataDir(prefix = 'mg-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+/** A private Dovecot (see dovecot.ts) whose base dir is under the run's root; stop() removes it. */
+export function startDovecot(opts: DovecotOptions): Promise<Dovecot> {
+  return startDovecotIn({ parentDir: inject('testTmpRoot'), ...opts });
 }
 
 /** The SMTP sink Dovecot's submission relays to (it runs in the setup process). */

@@ -13,5 +13,7 @@ export interface HarnessInfo {
 declare module 'vitest' {
   export interface ProvidedContext {
     harness: HarnessInfo;
+    /** The run's temporary root (global-setup.ts); unset in projects without the global setup. */
+    testTmpRoot?: string;
   }
 }

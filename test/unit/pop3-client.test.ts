@@ -1,13 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSecureContext, createServer as createTlsServer, TLSSocket } from 'node:tls';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../harness/net.js';
+import { tmpDataDir } from '../harness/tmp-dir.js';
 import { Pop3Client, Pop3Error, type Pop3Auth, type Pop3Options } from '../../src/incoming/pop3/client.js';
 
 /**
@@ -443,18 +443,16 @@ interface TlsFiles {
 }
 
 describe('Pop3Client TLS', () => {
-  let dir = '';
   let tlsFiles: TlsFiles;
 
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'mailgate-pop3-tls-'));
+    const dir = tmpDataDir('mg-pop3-tls-');
     const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost', '-days', '1', '-keyout', key, '-out', cert], {
       stdio: 'ignore',
     });
     tlsFiles = { key: readFileSync(key), cert: readFileSync(cert) };
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   const STLS_CAPA: Step[] = [{ c: 'CAPA' }, { s: '+OK\r\nSTLS\r\nUIDL\r\n.\r\n' }];
 

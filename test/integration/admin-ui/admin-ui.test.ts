@@ -1,9 +1,8 @@
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendMessages, getHarness, makeMessage, oauthAdmin, uniqueUser, WebhookSink } from '../../harness/index.js';
+import { appendMessages, getHarness, makeMessage, oauthAdmin, tmpDataDir, uniqueUser, WebhookSink } from '../../harness/index.js';
 import { ROOT, type Daemon } from '../daemon/run-daemon.js';
 import { ADMIN, startDaemon, writeE2EConfig } from '../imap/e2e-helpers.js';
 
@@ -18,7 +17,7 @@ import { ADMIN, startDaemon, writeE2EConfig } from '../imap/e2e-helpers.js';
 const CHROMIUM = '/usr/bin/chromium';
 // UPDATE_SCREENSHOTS=1 refreshes the README's pictures; otherwise they go to a
 // temporary folder (still taken, so a page that fails to render fails here).
-const SHOTS = process.env.UPDATE_SCREENSHOTS ? join(ROOT, 'docs/screenshots') : mkdtempSync(join(tmpdir(), 'mg-shots-'));
+const SHOTS = process.env.UPDATE_SCREENSHOTS ? join(ROOT, 'docs/screenshots') : tmpDataDir('mg-shots-');
 const CLIENT = 'admin-ui';
 const REFUSAL = 'invalid payload: the ticket queue "SUP" is read-only';
 

@@ -1,12 +1,12 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tmpDataDir } from '../../harness/tmp-dir.js';
 import { freePort, runCli, startDaemon } from './run-daemon.js';
 
 function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'mg-life-'));
+  return tmpDataDir('mg-life-');
 }
 
 function writeConfig(dir: string, port: number, extra = ''): string {

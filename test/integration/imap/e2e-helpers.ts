@@ -1,8 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll } from 'vitest';
-import { getHarness, oauthAdmin, WebhookSink, type HarnessInfo } from '../../harness/index.js';
+import { getHarness, oauthAdmin, tmpDataDir, WebhookSink, type HarnessInfo } from '../../harness/index.js';
 import { freePort, startDaemon, type Daemon } from '../daemon/run-daemon.js';
 
 export const ADMIN = 't0ken-e2e';
@@ -26,7 +25,7 @@ export interface E2EOptions {
 
 /** A config dir for a daemon that reads one mailbox of the harness Dovecot with XOAUTH2. */
 export async function writeE2EConfig(h: HarnessInfo, o: E2EOptions): Promise<{ dir: string; path: string; port: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'mg-e2e-'));
+  const dir = tmpDataDir('mg-e2e-');
   const port = await freePort();
   const protocol = o.protocol ?? 'imap';
   const incomingPort = o.imapPort ?? (protocol === 'imap' ? h.imapPort : h.pop3Port);

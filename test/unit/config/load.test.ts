@@ -1,12 +1,12 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatIssue, loadConfig } from '../../../src/config/load.js';
 import { parseDuration, parseSize, formatDuration } from '../../../src/config/units.js';
+import { tmpDataDir } from '../../harness/tmp-dir.js';
 
 function write(text: string, name = 'mailgate.yaml'): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mg-cfg-'));
+  const dir = tmpDataDir('mg-cfg-');
   const path = join(dir, name);
   writeFileSync(path, text);
   return path;
@@ -211,7 +211,7 @@ webhooks:
 
     const def = await loadConfig('config/mailgate.yaml', { env: {} });
     expect(def.ok).toBe(true);
-    const dir = mkdtempSync(join(tmpdir(), 'mg-ex-'));
+    const dir = tmpDataDir('mg-ex-');
     mkdirSync(join(dir, 'secrets'));
     writeFileSync(join(dir, 'secrets/m365-client-secret'), 's\n');
     writeFileSync(join(dir, 'secrets/legacy-password'), 'p\n');

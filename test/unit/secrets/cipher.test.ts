@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SecretCipher } from '../../../src/secrets/cipher.js';
 import { loadSecretKey } from '../../../src/secrets/keyring.js';
 import { MailgateError } from '../../../src/errors.js';
+import { tmpDataDir } from '../../harness/tmp-dir.js';
 
 describe('SecretCipher', () => {
   const cipher = new SecretCipher(randomBytes(32));
@@ -43,7 +43,7 @@ describe('SecretCipher', () => {
 
 describe('loadSecretKey', () => {
   it('generates dataDir/secret.key with mode 0600 and reuses it', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mg-key-'));
+    const dir = tmpDataDir('mg-key-');
     const first = loadSecretKey(dir, {});
     expect(first.source).toBe('generated');
     const path = join(dir, 'secret.key');
@@ -55,7 +55,7 @@ describe('loadSecretKey', () => {
   });
 
   it('prefers MAILGATE_SECRET_KEY and explains a bad one', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mg-key-'));
+    const dir = tmpDataDir('mg-key-');
     const key = randomBytes(32).toString('base64');
     expect(loadSecretKey(dir, { MAILGATE_SECRET_KEY: key }).source).toBe('env');
     expect(() => loadSecretKey(dir, { MAILGATE_SECRET_KEY: 'c2hvcnQ=' })).toThrow(/decodes to 5 bytes, expected 32/);
@@ -63,7 +63,7 @@ describe('loadSecretKey', () => {
   });
 
   it('rejects a corrupt key file', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mg-key-'));
+    const dir = tmpDataDir('mg-key-');
     writeFileSync(join(dir, 'secret.key'), 'abc\n', { mode: 0o600 });
     expect(() => loadSecretKey(dir, {})).toThrow(/secret\.key decodes to 2 bytes/);
   });

@@ -1,15 +1,15 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SecretCipher } from '../../../src/secrets/cipher.js';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
 import { MIGRATIONS } from '../../../src/store/migrations/index.js';
+import { tmpDataDir } from '../../harness/tmp-dir.js';
 
 function freshDir(): string {
-  return mkdtempSync(join(tmpdir(), 'mg-store-'));
+  return tmpDataDir('mg-store-');
 }
 
 describe('SqliteStore', () => {
