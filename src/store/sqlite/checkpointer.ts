@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../log.js';
@@ -13,6 +13,8 @@ const STOP_TIMEOUT_MS = 2_000;
 export interface CheckpointerOptions {
   /** How often the thread looks at the log's size. */
   intervalMs?: number;
+  /** How often, before the thread exists, the main thread looks whether the log ever reached walBytes. */
+  watchMs?: number;
   /** Log size that starts a checkpoint (SQLite's default is ~4 MiB). */
   walBytes?: number;
 }
@@ -23,13 +25,16 @@ export interface CheckpointerOptions {
  * second time, then fsync) were about half of the main thread's database
  * time. The daemon's connection stops checkpointing and a thread with its
  * own connection does it instead; if that thread fails or stops, the
- * connection checkpoints for itself again. Without the compiled worker file
- * (tests running the TypeScript sources) nothing changes.
+ * connection checkpoints for itself again. The thread (a second V8 isolate,
+ * ~10 MiB) starts only once the log first reaches the threshold, so a daemon
+ * that never sees a burst of mail never carries it. Without the compiled
+ * worker file (tests running the TypeScript sources) nothing changes.
  */
 export class Checkpointer {
   readonly #db: Db;
   readonly #log: Logger;
   #worker: Worker | null = null;
+  #watch: NodeJS.Timeout | null = null;
   #checkpoints = 0;
   #frames = 0;
 
@@ -48,13 +53,36 @@ export class Checkpointer {
     return { checkpoints: this.#checkpoints, frames: this.#frames };
   }
 
+  /** Watches the log and starts the thread once it first reaches `walBytes`; false if it never can. */
   start(opts: CheckpointerOptions = {}): boolean {
-    if (this.#worker || this.#db.memory || !existsSync(WORKER_FILE)) return false;
+    if (this.#worker || this.#watch) return true;
+    if (this.#db.memory || !existsSync(WORKER_FILE)) return false;
     const workerData: CheckpointWorkerData = {
       path: this.#db.name,
       intervalMs: opts.intervalMs ?? 200,
       walBytes: opts.walBytes ?? 4 * 1024 * 1024,
     };
+    this.#watch = setInterval(() => {
+      let size: number;
+      try {
+        size = statSync(`${workerData.path}-wal`).size;
+      } catch {
+        return; // no log yet
+      }
+      if (size < workerData.walBytes) return;
+      this.#stopWatching();
+      this.#spawn(workerData);
+    }, opts.watchMs ?? 1_000);
+    this.#watch.unref();
+    return true;
+  }
+
+  #stopWatching(): void {
+    if (this.#watch) clearInterval(this.#watch);
+    this.#watch = null;
+  }
+
+  #spawn(workerData: CheckpointWorkerData): void {
     const worker = new Worker(WORKER_FILE, { workerData });
     worker.on('message', (msg: CheckpointReply) => {
       if (msg.type === 'checkpoint') {
@@ -73,11 +101,12 @@ export class Checkpointer {
     worker.unref(); // never what keeps the process alive
     this.#db.pragma('wal_autocheckpoint = 0');
     this.#worker = worker;
-    return true;
+    this.#log.debug('WAL checkpoints moved to a background thread');
   }
 
   /** Stops the thread and gives checkpoints back to the connection. */
   async stop(): Promise<void> {
+    this.#stopWatching();
     const worker = this.#worker;
     if (!worker) return;
     this.#fallBack();
