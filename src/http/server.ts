@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { bearerMatches } from './admin-auth.js';
@@ -21,7 +21,8 @@ export const HTTP_CLOSE_GRACE_MS = 5_000;
 export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: opts.logger.child({ component: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // No line per request (health checks and metrics scrapes would drown the log).
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
