@@ -12,6 +12,7 @@ export interface RetentionResult {
   rawMessages: number;
   deliveries: number;
   outbox: number;
+  adminSessions: number;
 }
 
 /**
@@ -19,7 +20,8 @@ export interface RetentionResult {
  * that are fully handled (delivered, afterDelivery applied), delivered
  * deliveries, and sent or failed outgoing messages go once they are older
  * than `retention`. Nothing still pending or failed on the webhook side is
- * touched, so a replay stays possible.
+ * touched, so a replay stays possible. Expired admin UI sessions go too
+ * (they are also removed when looked up and at each sign-in).
  */
 export class RetentionJob implements Component {
   readonly name = 'retention';
@@ -54,7 +56,9 @@ export class RetentionJob implements Component {
       rawMessages: await store.messages.pruneRaw(now - messagesMs),
       deliveries: await store.deliveries.pruneDelivered(now - messagesMs),
       outbox: await store.outbox.prune(now - outboxMs),
+      adminSessions: await store.adminSessions.pruneExpired(now),
     };
+    // Expired sessions are routine, not worth a log line of their own.
     if (result.rawMessages + result.deliveries + result.outbox > 0) {
       logger.info({ component: 'retention', ...result }, 'removed finished work older than the retention periods');
     }

@@ -27,6 +27,11 @@ export function attachSession(req: FastifyRequest, s: Session): void {
   sessions.set(req, s);
 }
 
+/** The session the guard attached, if any (none on the login routes and on refused requests). */
+export function attachedSession(req: FastifyRequest): Session | null {
+  return sessions.get(req) ?? null;
+}
+
 /** The signed-in session; the guard in index.ts guarantees one on every page but the login. */
 export function sessionOf(req: FastifyRequest): Session {
   const s = sessions.get(req);

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MailgateError } from '../../errors.js';
 import { registerAccountPages } from './accounts-page.js';
 import { CONTENT_SECURITY_POLICY } from './assets.js';
-import { attachSession, formOf, sendPage, type AdminUiDeps } from './context.js';
+import { attachedSession, attachSession, formOf, sendPage, type AdminUiDeps } from './context.js';
 import { registerCredentialPages } from './credentials-page.js';
 import { registerDeliveryPages } from './deliveries-page.js';
 import { html } from './html.js';
@@ -25,12 +25,12 @@ function problemPage(reply: FastifyReply, status: number, title: string, text: s
 
 /**
  * The admin web UI under /admin: server-rendered pages over the same services
- * as the /v1 API. Signing in with the admin token opens an in-memory session
- * (HttpOnly, SameSite=Strict cookie, Secure when publicUrl is https); every
- * POST carries the session's CSRF token.
+ * as the /v1 API. Signing in with the admin token opens a session kept in
+ * the store (HttpOnly, SameSite=Strict cookie, Secure when publicUrl is
+ * https); every POST carries the session's CSRF token.
  */
 export function registerAdminUi(http: FastifyInstance, deps: AdminUiDeps): void {
-  const sessions = new SessionStore();
+  const sessions = new SessionStore(deps.store.adminSessions);
 
   void http.register(
     async (admin) => {
@@ -51,7 +51,7 @@ export function registerAdminUi(http: FastifyInstance, deps: AdminUiDeps): void 
       admin.addHook('preHandler', async (req: FastifyRequest, reply: FastifyReply) => {
         const path = req.url.split('?')[0] ?? '';
         if (PUBLIC_PATHS.has(path)) return;
-        const session = sessions.get(readCookie(req, SESSION_COOKIE));
+        const session = await sessions.get(readCookie(req, SESSION_COOKIE));
         if (!session) {
           const next = req.method === 'GET' ? `?next=${encodeURIComponent(req.url)}` : '';
           return reply.code(303).header('location', `/admin/login${next}`).send();
@@ -61,6 +61,21 @@ export function registerAdminUi(http: FastifyInstance, deps: AdminUiDeps): void 
           return problemPage(reply, 403, 'Form refused', 'This form expired or was sent from another site. Reload the page and try again; nothing was changed.');
         }
         attachSession(req, session);
+      });
+
+      // Pages set and take the flash on the session object (post/redirect/get);
+      // it is written back before the response leaves, so the next request,
+      // after a restart or on another replica, sees it.
+      admin.addHook('onSend', async (req, _reply, payload) => {
+        const session = attachedSession(req);
+        if (session) {
+          try {
+            await sessions.saveFlash(session);
+          } catch (err) {
+            req.log.warn({ err }, 'admin UI message for the next page could not be stored');
+          }
+        }
+        return payload;
       });
 
       admin.setNotFoundHandler((_req, reply) => problemPage(reply, 404, 'Not found', 'There is no such page.'));

@@ -45,7 +45,7 @@ export function registerLoginRoutes(admin: FastifyInstance, deps: AdminUiDeps, s
       req.log.warn({ ip: req.ip }, 'admin UI sign-in with a wrong token');
       return loginPage(reply, deps, next, 'That is not the admin token.', 401);
     }
-    const s = sessions.create();
+    const s = await sessions.create();
     const secure = isSecure(deps);
     void reply.header('set-cookie', [
       serializeCookie(SESSION_COOKIE, s.id, { path: '/admin', maxAge: SESSION_TTL_MS / 1000, sameSite: 'Strict', secure }),
@@ -55,7 +55,7 @@ export function registerLoginRoutes(admin: FastifyInstance, deps: AdminUiDeps, s
   });
 
   admin.post('/logout', async (req, reply) => {
-    sessions.delete(sessionOf(req).id);
+    await sessions.delete(sessionOf(req).id);
     void reply.header('set-cookie', serializeCookie(SESSION_COOKIE, '', { path: '/admin', maxAge: 0, sameSite: 'Strict', secure: isSecure(deps) }));
     return reply.code(303).header('location', '/admin/login').send();
   });

@@ -1,5 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import type { AdminSessionFlash, AdminSessionRepo } from '../../store/types.js';
 
 /** A login lasts this long; then the admin signs in again. */
 export const SESSION_TTL_MS = 12 * 3_600_000;
@@ -7,10 +8,7 @@ export const SESSION_COOKIE = 'mailgate_session';
 /** Double-submit token for the login form (there is no session yet to bind it to). */
 export const LOGIN_CSRF_COOKIE = 'mailgate_login_csrf';
 
-export interface Flash {
-  kind: 'ok' | 'error';
-  text: string;
-}
+export type Flash = AdminSessionFlash;
 
 export interface Session {
   id: string;
@@ -34,39 +32,48 @@ export function csrfMatches(given: unknown, expected: string): boolean {
 }
 
 /**
- * Logins live in memory: a restart signs every admin out, which is fine for
- * a single daemon and means no session secret has to be stored anywhere.
+ * Logins live in the store (AdminSessionRepo), so a restart keeps admins
+ * signed in and replicas share them; the store keeps only a hash of the id.
+ * A session lasts SESSION_TTL_MS from sign-in (no sliding renewal). Expired
+ * sessions are deleted when looked up, at each sign-in and by the hourly
+ * retention job.
  */
 export class SessionStore {
-  readonly #sessions = new Map<string, Session>();
+  /** The flash each loaded session had in the store, to write back only a change. */
+  readonly #storedFlash = new WeakMap<Session, Flash | null>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly repo: AdminSessionRepo,
+    private readonly now: () => number = Date.now,
+  ) {}
 
-  create(): Session {
-    this.#prune();
-    const s: Session = { id: randomToken(), csrf: randomToken(), expiresAt: this.now() + SESSION_TTL_MS, flash: null };
-    this.#sessions.set(s.id, s);
-    return s;
-  }
-
-  get(id: string | undefined): Session | null {
-    if (!id) return null;
-    const s = this.#sessions.get(id);
-    if (!s) return null;
-    if (s.expiresAt <= this.now()) {
-      this.#sessions.delete(id);
-      return null;
-    }
-    return s;
-  }
-
-  delete(id: string): void {
-    this.#sessions.delete(id);
-  }
-
-  #prune(): void {
+  async create(): Promise<Session> {
     const now = this.now();
-    for (const [id, s] of this.#sessions) if (s.expiresAt <= now) this.#sessions.delete(id);
+    await this.repo.pruneExpired(now);
+    const s: Session = { id: randomToken(), csrf: randomToken(), expiresAt: now + SESSION_TTL_MS, flash: null };
+    await this.repo.create({ ...s, createdAt: now });
+    this.#storedFlash.set(s, null);
+    return s;
+  }
+
+  async get(id: string | undefined): Promise<Session | null> {
+    if (!id) return null;
+    const rec = await this.repo.get(id, this.now());
+    if (!rec) return null;
+    const s: Session = { id: rec.id, csrf: rec.csrf, expiresAt: rec.expiresAt, flash: rec.flash };
+    this.#storedFlash.set(s, s.flash);
+    return s;
+  }
+
+  /** Stores the flash a page set or took during the request, if it changed. */
+  async saveFlash(s: Session): Promise<void> {
+    if (this.#storedFlash.has(s) && this.#storedFlash.get(s) === s.flash) return;
+    await this.repo.setFlash(s.id, s.flash);
+    this.#storedFlash.set(s, s.flash);
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.repo.delete(id);
   }
 }
 

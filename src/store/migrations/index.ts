@@ -1,6 +1,7 @@
 import { sql as init } from './0001-init.js';
 import { sql as messageRaw } from './0002-message-raw.js';
 import { sql as claimIndex } from './0003-deliveries-claim-index.js';
+import { sql as adminSessions } from './0004-admin-sessions.js';
 
 /**
  * Ordered schema migrations. Append, never edit or reorder: the position in
@@ -10,4 +11,5 @@ export const MIGRATIONS: readonly { name: string; sql: string }[] = [
   { name: '0001-init', sql: init },
   { name: '0002-message-raw', sql: messageRaw },
   { name: '0003-deliveries-claim-index', sql: claimIndex },
+  { name: '0004-admin-sessions', sql: adminSessions },
 ];

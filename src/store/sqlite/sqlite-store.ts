@@ -3,6 +3,7 @@ import { MailgateError } from '../../errors.js';
 import type { SecretCipher } from '../../secrets/cipher.js';
 import type { Store } from '../types.js';
 import type { Logger } from '../../log.js';
+import { SqliteAdminSessionRepo } from './admin-session-repo.js';
 import { Checkpointer, type CheckpointerOptions } from './checkpointer.js';
 import { DB_FILE, openDatabase, type Db } from './db.js';
 import { SqliteDeliveryRepo } from './delivery-repo.js';
@@ -26,6 +27,7 @@ export class SqliteStore implements Store {
   readonly messages: SqliteIngestRepo;
   readonly deliveries: SqliteDeliveryRepo;
   readonly outbox: SqliteOutboxRepo;
+  readonly adminSessions: SqliteAdminSessionRepo;
   #checkpointer: Checkpointer | null = null;
 
   private constructor(db: Db, cipher: SecretCipher) {
@@ -39,6 +41,7 @@ export class SqliteStore implements Store {
     this.messages = this.ingest;
     this.deliveries = new SqliteDeliveryRepo(db);
     this.outbox = new SqliteOutboxRepo(db);
+    this.adminSessions = new SqliteAdminSessionRepo(db);
   }
 
   /** Opens (and migrates) dataDir/mailgate.db and checks that `cipher` is the database's key. */
