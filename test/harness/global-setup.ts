@@ -2,6 +2,7 @@ import type { TestProject } from 'vitest/node';
 import { startDovecot, type Dovecot } from './dovecot.js';
 import { startOAuthServer, type OAuthServerProcess } from './oauth-process.js';
 import { SmtpSink, startSinkControl } from './smtp-sink.js';
+import { sweepStaleTestTmp } from './sweep.js';
 import { createTestTmpRoot, removeTestTmp } from './tmp.js';
 import type { HarnessInfo } from './types.js';
 
@@ -9,9 +10,15 @@ import type { HarnessInfo } from './types.js';
  * Starts the real servers once per test run, on loopback high ports:
  * the OAuth2 server process, an SMTP sink for Dovecot's submission relay
  * (with an HTTP control port for the test workers), and Dovecot. Every
- * temporary file of the run goes under one root, removed last.
+ * temporary file of the run goes under one root, removed last. First it
+ * sweeps what runs killed before their teardown left behind (sweep.ts).
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  try {
+    await sweepStaleTestTmp();
+  } catch (err) {
+    console.error('harness: sweeping stale test dirs failed:', err);
+  }
   const tmpRoot = createTestTmpRoot();
   // First pushed, so last run: the servers have stopped writing into it.
   const stops: (() => Promise<void>)[] = [async () => removeTestTmp(tmpRoot)];

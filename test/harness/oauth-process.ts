@@ -12,9 +12,13 @@ export interface OAuthServerProcess {
   stop(): Promise<void>;
 }
 
-/** Spawns the test OAuth2 server as a real process and waits for its "listening" line. */
+/**
+ * Spawns the test OAuth2 server as a real process and waits for its
+ * "listening" line. Its stdin is a pipe only we hold: when this process
+ * ends, even by SIGKILL, the server reads EOF and exits (--exit-with-stdin).
+ */
 export async function startOAuthServer(): Promise<OAuthServerProcess> {
-  const child: ChildProcess = spawn(process.execPath, [SERVER_SCRIPT, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn(process.execPath, [SERVER_SCRIPT, '--port', '0', '--exit-with-stdin'], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('oauth server did not start')), START_TIMEOUT_MS);
     const rl = createInterface({ input: child.stdout! });

@@ -5,7 +5,7 @@
 // grant (RFC 8628), token introspection for Dovecot (RFC 7662), plus /admin/*
 // endpoints that let tests inject faults and read counters.
 //
-//   node test/harness/oauth-server.mjs [--port N]
+//   node test/harness/oauth-server.mjs [--port N] [--exit-with-stdin]
 // prints one JSON line {"listening":true,"port":N} when ready.
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -317,3 +317,17 @@ server.listen(PORT, '127.0.0.1', () => {
 const stop = () => server.close(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
+
+// --exit-with-stdin: our stdin is a pipe from the process that started us,
+// which never writes to it. However that process ends (SIGKILL, a CI
+// timeout, a closed terminal, or just exiting without stop()), the kernel
+// closes its end and we read EOF: then no test can reach us any more, so we
+// exit instead of holding a port forever. Event-driven, so nothing polls,
+// and unlike watching process.ppid it does not rely on Linux reparenting,
+// nor on a pid that may be reused by then.
+if (args.includes('--exit-with-stdin')) {
+  const orphaned = () => process.exit(0);
+  process.stdin.once('end', orphaned);
+  process.stdin.once('error', orphaned);
+  process.stdin.resume(); // read (and drop) until EOF
+}

@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -10,9 +10,15 @@ import { join } from 'node:path';
  */
 export const KEEP_TEST_TMP = process.env.MAILGATE_KEEP_TEST_TMP === '1';
 
+/** Left in a dir kept on purpose, so the next run's sweep (sweep.ts) leaves it for the developer. */
+export const KEPT_MARKER = '.mailgate-kept';
+
+/** Prefix of the per-run roots in os.tmpdir(); the pid after it is the run's. */
+export const RUN_ROOT_PREFIX = 'mailgate-test-';
+
 /** The per-run root, made by the global setup: /tmp/mailgate-test-<pid>-<random>. */
 export function createTestTmpRoot(): string {
-  const root = mkdtempSync(join(tmpdir(), `mailgate-test-${process.pid}-`));
+  const root = mkdtempSync(join(tmpdir(), `${RUN_ROOT_PREFIX}${process.pid}-`));
   chmodSync(root, 0o755); // Dovecot's mail processes (uid dovecot) must reach its base dir in here
   return root;
 }
@@ -21,6 +27,11 @@ export function createTestTmpRoot(): string {
 export function removeTestTmp(dir: string): void {
   if (KEEP_TEST_TMP) {
     console.log(`MAILGATE_KEEP_TEST_TMP=1: kept ${dir}`);
+    try {
+      writeFileSync(join(dir, KEPT_MARKER), '');
+    } catch {
+      // the dir is gone already: nothing to keep
+    }
     return;
   }
   // Retries: a process still on its way out (Dovecot, the daemon) may write one last file meanwhile (ENOTEMPTY).
