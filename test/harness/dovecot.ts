@@ -158,6 +158,15 @@ service anvil {
       throw new Error(`dovecot exited with ${code}: ${readFileSync(join(baseDir, 'master.out'), 'utf8')}${tail(logPath)}`);
     }
     await waitForPorts(ports, true, START_TIMEOUT_MS);
+    // The master may listen before it writes its pid file; stop() and the
+    // sweep of killed runs need the file, so start() waits for it too.
+    const pidFile = join(runDir, 'master.pid');
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    const written = () => existsSync(pidFile) && /^\d+/.test(readFileSync(pidFile, 'utf8'));
+    while (!written()) {
+      if (Date.now() > deadline) throw new Error(`dovecot listens but wrote no ${pidFile}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   };
 
   const stop = async () => {
