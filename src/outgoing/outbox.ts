@@ -203,8 +203,7 @@ export class OutboxWorker implements Component {
         const total = [...this.#inFlight.values()].reduce((a, b) => a + b, 0);
         const free = TOTAL_IN_FLIGHT - total;
         if (free <= 0) break;
-        const busy = [...this.#inFlight].filter(([, n]) => n >= PER_ACCOUNT_IN_FLIGHT).map(([a]) => a);
-        const claimed = await this.#deps.store.outbox.claimDue(Date.now(), Math.min(free, PER_ACCOUNT_IN_FLIGHT), busy);
+        const claimed = await this.#deps.store.outbox.claimDue(Date.now(), free, { perAccount: PER_ACCOUNT_IN_FLIGHT, inFlight: this.#inFlight });
         for (const r of claimed) this.#launch(r);
         if (claimed.length > 0) this.#pumpAgain = true;
       } while (this.#pumpAgain && !this.#stopped);

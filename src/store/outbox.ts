@@ -33,6 +33,12 @@ export interface NewOutboxItem {
   now: number;
 }
 
+/** Per-account send slots for claimDue: what each account may still take. */
+export interface ClaimRoom {
+  perAccount: number;
+  inFlight: ReadonlyMap<string, number>;
+}
+
 export interface OutboxRepo {
   /**
    * Queues the item, or returns the existing row when (account,
@@ -42,9 +48,10 @@ export interface OutboxRepo {
   get(id: string): Promise<OutboxRecord | null>;
   /**
    * Moves up to `limit` due queued rows to `sending` (attempts + 1) and
-   * returns them, skipping accounts in `busy` (their send slots are full).
+   * returns them, in due order. With `room`, an account gets at most
+   * `perAccount` minus its `inFlight` count of them (its send slots).
    */
-  claimDue(now: number, limit: number, busy?: readonly string[]): Promise<OutboxRecord[]>;
+  claimDue(now: number, limit: number, room?: ClaimRoom): Promise<OutboxRecord[]>;
   markSent(id: string, now: number): Promise<void>;
   /** Back to queued, to be tried again at `nextAttemptAt`. */
   markRetry(id: string, error: string, nextAttemptAt: number, now: number): Promise<void>;

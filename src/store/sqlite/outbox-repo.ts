@@ -1,4 +1,4 @@
-import type { NewOutboxItem, OutboxRecord, OutboxRepo, OutboxStatus } from '../outbox.js';
+import type { ClaimRoom, NewOutboxItem, OutboxRecord, OutboxRepo, OutboxStatus } from '../outbox.js';
 import type { Db } from './db.js';
 
 interface OutboxRow {
@@ -61,15 +61,21 @@ export class SqliteOutboxRepo implements OutboxRepo {
     return row ? toRecord(row) : null;
   }
 
-  async claimDue(now: number, limit: number, busy: readonly string[] = []): Promise<OutboxRecord[]> {
+  async claimDue(now: number, limit: number, room?: ClaimRoom): Promise<OutboxRecord[]> {
+    const perAccount = room?.perAccount ?? limit;
+    const inFlight = JSON.stringify(Object.fromEntries(room?.inFlight ?? []));
     const run = this.db.transaction(() => {
+      // Numbered per account in due order, so no account exceeds its free slots.
       const rows = this.db
         .prepare(
-          `SELECT * FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?
-             AND account NOT IN (SELECT value FROM json_each(?))
-           ORDER BY next_attempt_at, created_at LIMIT ?`,
+          `SELECT * FROM (
+             SELECT o.*, ROW_NUMBER() OVER (PARTITION BY o.account ORDER BY o.next_attempt_at, o.created_at) AS rn
+             FROM outbox o WHERE o.status = 'queued' AND o.next_attempt_at <= ?
+           ) c
+           WHERE c.rn <= ? - COALESCE((SELECT j.value FROM json_each(?) j WHERE j.key = c.account), 0)
+           ORDER BY c.next_attempt_at, c.created_at LIMIT ?`,
         )
-        .all(now, JSON.stringify(busy), limit) as OutboxRow[];
+        .all(now, perAccount, inFlight, limit) as OutboxRow[];
       const claim = this.db.prepare("UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ? WHERE id = ?");
       for (const r of rows) claim.run(now, r.id);
       return rows.map((r) => ({ ...toRecord(r), status: 'sending' as const, attempts: r.attempts + 1, updatedAt: now }));

@@ -35,14 +35,27 @@ describe('outbox repository', () => {
     await s.outbox.enqueue(item('out_1'));
     await s.outbox.enqueue(item('out_2', { account: 'busy' }));
     await s.outbox.enqueue(item('out_3', { now: 5_000 }));
-    const first = await s.outbox.claimDue(2_000, 10, ['busy']);
+    const busy = { perAccount: 1, inFlight: new Map([['busy', 1]]) };
+    const first = await s.outbox.claimDue(2_000, 10, busy);
     expect(first.map((r) => [r.id, r.status, r.attempts])).toEqual([['out_1', 'sending', 1]]);
-    expect(await s.outbox.claimDue(2_000, 10, ['busy'])).toEqual([]);
+    expect(await s.outbox.claimDue(2_000, 10, busy)).toEqual([]);
     await s.outbox.markRetry('out_1', '421 try later', 3_000, 2_000);
     expect(await s.outbox.nextDueAt()).toBe(1_000); // out_2 (busy account) is still due
     const again = await s.outbox.claimDue(6_000, 10);
     expect(again.map((r) => r.id).sort()).toEqual(['out_1', 'out_2', 'out_3']);
     expect(again.find((r) => r.id === 'out_1')?.attempts).toBe(2);
+  });
+
+  it('gives no account more than its free send slots, in due order', async () => {
+    const s = open();
+    for (let i = 0; i < 10; i++) await s.outbox.enqueue(item(`out_a${i}`, { account: 'a', now: 1_000 + i }));
+    for (let i = 0; i < 3; i++) await s.outbox.enqueue(item(`out_b${i}`, { account: 'b', now: 1_100 + i }));
+    // 'a' has 5 of its 6 slots in use: it gets one more; 'b' gets its three.
+    const claimed = await s.outbox.claimDue(2_000, 32, { perAccount: 6, inFlight: new Map([['a', 5]]) });
+    expect(claimed.map((r) => r.id)).toEqual(['out_a0', 'out_b0', 'out_b1', 'out_b2']);
+    const next = await s.outbox.claimDue(2_000, 32, { perAccount: 6, inFlight: new Map([['a', 6], ['b', 3]]) });
+    expect(next).toEqual([]);
+    expect((await s.outbox.claimDue(2_000, 2)).map((r) => r.id)).toEqual(['out_a1', 'out_a2']); // no room given: limit only
   });
 
   it('rows left sending by a stopped daemon become failed (uncertain) and can be requeued by hand', async () => {
