@@ -63,19 +63,29 @@ export class SqliteOutboxRepo implements OutboxRepo {
 
   async claimDue(now: number, limit: number, room?: ClaimRoom): Promise<OutboxRecord[]> {
     const perAccount = room?.perAccount ?? limit;
-    const inFlight = JSON.stringify(Object.fromEntries(room?.inFlight ?? []));
+    const used = new Map(room?.inFlight ?? []);
+    const full = [...used].filter(([, n]) => n >= perAccount).map(([a]) => a);
     const run = this.db.transaction(() => {
-      // Numbered per account in due order, so no account exceeds its free slots.
-      const rows = this.db
+      // Accounts without a free slot are left out in SQL; the others are
+      // capped here. Rows passed over (an account filling up mid-list) are
+      // taken by the next claim, which leaves that account out.
+      // Only ids here: a row's request body is read only if it is taken.
+      const candidates = this.db
         .prepare(
-          `SELECT * FROM (
-             SELECT o.*, ROW_NUMBER() OVER (PARTITION BY o.account ORDER BY o.next_attempt_at, o.created_at) AS rn
-             FROM outbox o WHERE o.status = 'queued' AND o.next_attempt_at <= ?
-           ) c
-           WHERE c.rn <= ? - COALESCE((SELECT j.value FROM json_each(?) j WHERE j.key = c.account), 0)
-           ORDER BY c.next_attempt_at, c.created_at LIMIT ?`,
+          `SELECT id, account FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?
+             AND account NOT IN (SELECT value FROM json_each(?))
+           ORDER BY next_attempt_at, created_at LIMIT ?`,
         )
-        .all(now, perAccount, inFlight, limit) as OutboxRow[];
+        .all(now, JSON.stringify(full), limit * 2) as { id: string; account: string }[];
+      const byId = this.db.prepare('SELECT * FROM outbox WHERE id = ?');
+      const rows: OutboxRow[] = [];
+      for (const c of candidates) {
+        if (rows.length >= limit) break;
+        const n = used.get(c.account) ?? 0;
+        if (n >= perAccount) continue;
+        used.set(c.account, n + 1);
+        rows.push(byId.get(c.id) as OutboxRow);
+      }
       const claim = this.db.prepare("UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ? WHERE id = ?");
       for (const r of rows) claim.run(now, r.id);
       return rows.map((r) => ({ ...toRecord(r), status: 'sending' as const, attempts: r.attempts + 1, updatedAt: now }));
