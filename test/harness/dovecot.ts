@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, waitForPorts } from './net.js';
+import { isRunning } from './sweep.js'; // a zombie master (not yet reaped) counts as stopped
 import { removeTestTmp } from './tmp.js';
 
 const run = promisify(execFile);
@@ -185,7 +186,7 @@ service anvil {
     }
     // Wait for the master itself so a restart does not race its exit.
     const deadline = Date.now() + STOP_TIMEOUT_MS;
-    while (pid && alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (pid && isRunning(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   };
 
   await start();
@@ -207,15 +208,6 @@ service anvil {
       await start();
     },
   };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function killQuietly(pid: number, signal: NodeJS.Signals): void {
