@@ -10,7 +10,7 @@ import { computeBackoff } from './backoff.js';
 import type { RawHandoff } from './handoff.js';
 import type { WebhookResult } from './webhook.js';
 import { postWebhook } from './webhook.js';
-import { WakeTimer } from '../scheduler/wake-timer.js';
+import { SerialPump } from '../scheduler/serial-pump.js';
 
 export interface DeliveryWorkerDeps {
   store: Store;
@@ -54,12 +54,15 @@ export class DeliveryWorker implements Component {
   /** Claimed due deliveries, per webhook, in due order, waiting for a free slot. */
   readonly #ready = new Map<string, DeliveryRecord[]>();
   readonly #running = new Set<Promise<void>>();
-  readonly #timer = new WakeTimer(() => this.wake());
+  readonly #pump: SerialPump = new SerialPump({
+    pass: () => this.#pass(),
+    settle: () => this.#settle(),
+    onError: (err) => this.#deps.logger.error({ err, component: 'delivery' }, 'delivery queue scan failed; retrying'),
+    idleRecheckMs: IDLE_RECHECK_MS,
+  });
   #gaugeTimer: NodeJS.Timeout | null = null;
-  #pumpScheduled = false;
-  #pumping = false;
-  #pumpAgain = false;
-  #stopped = true;
+  /** Whether a pass of the current run queried the store (settle then re-times the wake-up). */
+  #queried = false;
   #lastOrphanScan = 0;
 
   constructor(deps: DeliveryWorkerDeps) {
@@ -67,16 +70,14 @@ export class DeliveryWorker implements Component {
   }
 
   async start(): Promise<void> {
-    this.#stopped = false;
     this.#gaugeTimer = setInterval(() => void this.#updateGauges(), QUEUE_GAUGE_INTERVAL_MS);
     this.#gaugeTimer.unref();
-    this.wake();
+    this.#pump.start();
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
+    this.#pump.stop();
     this.#ready.clear();
-    this.#timer.cancel();
     if (this.#gaugeTimer) clearInterval(this.#gaugeTimer);
     this.#gaugeTimer = null;
     if (this.#running.size === 0) return;
@@ -97,12 +98,7 @@ export class DeliveryWorker implements Component {
 
   /** Something was queued or retried: look at the queue soon. */
   wake(): void {
-    if (this.#stopped || this.#pumpScheduled) return;
-    this.#pumpScheduled = true;
-    setImmediate(() => {
-      this.#pumpScheduled = false;
-      void this.#pump();
-    });
+    this.#pump.wake();
   }
 
   /** Number of deliveries being posted right now (for tests and status). */
@@ -110,46 +106,35 @@ export class DeliveryWorker implements Component {
     return this.#allInFlight.size;
   }
 
-  async #pump(): Promise<void> {
-    if (this.#stopped) return;
-    if (this.#pumping) {
-      this.#pumpAgain = true;
-      return;
-    }
-    this.#pumping = true;
-    try {
-      let now = Date.now();
-      let queried = false;
-      do {
-        this.#pumpAgain = false;
-        now = Date.now();
-        for (const wh of this.#deps.config().webhooks) {
-          const slots = this.#slots(wh.name);
-          const free = wh.concurrency - slots.size;
-          if (free <= 0) continue;
-          let ready = this.#ready.get(wh.name) ?? [];
-          if (ready.length < free) {
-            const exclude = new Set(this.#allInFlight);
-            for (const d of ready) exclude.add(d.id);
-            ready = ready.concat(await this.#deps.store.deliveries.claimDue(wh.name, now, Math.max(CLAIM_BATCH, free), exclude));
-            queried = true;
-          }
-          for (const d of ready.splice(0, free)) this.#launch(wh, d, slots);
-          this.#ready.set(wh.name, ready);
-        }
-      } while (this.#pumpAgain && !this.#stopped);
-      if (now - this.#lastOrphanScan >= IDLE_RECHECK_MS) {
-        this.#lastOrphanScan = now;
-        await this.#orphans(now);
+  /** Launches due deliveries into free slots, per webhook. */
+  async #pass(): Promise<void> {
+    const now = Date.now();
+    for (const wh of this.#deps.config().webhooks) {
+      const slots = this.#slots(wh.name);
+      const free = wh.concurrency - slots.size;
+      if (free <= 0) continue;
+      let ready = this.#ready.get(wh.name) ?? [];
+      if (ready.length < free) {
+        const exclude = new Set(this.#allInFlight);
+        for (const d of ready) exclude.add(d.id);
+        ready = ready.concat(await this.#deps.store.deliveries.claimDue(wh.name, now, Math.max(CLAIM_BATCH, free), exclude));
+        this.#queried = true;
       }
-      // Without a query there is nothing new to time: a completion wakes the pump again.
-      if (queried || this.#allInFlight.size === 0) await this.#armTimer();
-    } catch (err) {
-      this.#deps.logger.error({ err, component: 'delivery' }, 'delivery queue scan failed; retrying');
-      this.#arm(IDLE_RECHECK_MS);
-    } finally {
-      this.#pumping = false;
+      for (const d of ready.splice(0, free)) this.#launch(wh, d, slots);
+      this.#ready.set(wh.name, ready);
     }
+  }
+
+  async #settle(): Promise<void> {
+    const now = Date.now();
+    const queried = this.#queried;
+    this.#queried = false;
+    if (now - this.#lastOrphanScan >= IDLE_RECHECK_MS) {
+      this.#lastOrphanScan = now;
+      await this.#orphans(now);
+    }
+    // Without a query there is nothing new to time: a completion wakes the pump again.
+    if (queried || this.#allInFlight.size === 0) this.#pump.armAt(await this.#deps.store.deliveries.nextDueAt());
   }
 
   /** Deliveries whose webhook is no longer configured wait, visibly, instead of spinning. */
@@ -189,16 +174,6 @@ export class DeliveryWorker implements Component {
         this.wake();
       });
     this.#running.add(p);
-  }
-
-  async #armTimer(): Promise<void> {
-    const next = await this.#deps.store.deliveries.nextDueAt();
-    const delay = next === null ? IDLE_RECHECK_MS : Math.max(0, Math.min(next - Date.now(), IDLE_RECHECK_MS));
-    this.#arm(delay);
-  }
-
-  #arm(delay: number): void {
-    if (!this.#stopped) this.#timer.arm(delay);
   }
 
   async #deliver(wh: WebhookConfig, d: DeliveryRecord): Promise<void> {

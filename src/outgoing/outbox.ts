@@ -11,7 +11,7 @@ import type { OutboxRecord } from '../store/outbox.js';
 import type { Store } from '../store/types.js';
 import { bareAddress, parseSendRequest, recipientAddresses, type SendRequest } from './send-request.js';
 import { classifySmtpError, SmtpSender } from './smtp.js';
-import { WakeTimer } from '../scheduler/wake-timer.js';
+import { SerialPump } from '../scheduler/serial-pump.js';
 
 /** Transient failures are retried this many times (about 4 hours with the backoff below), then the message fails. */
 export const SEND_MAX_ATTEMPTS = 20;
@@ -145,10 +145,12 @@ export class OutboxWorker implements Component {
   readonly #senders = new Map<string, { out: string; sender: SmtpSender }>();
   readonly #inFlight = new Map<string, number>();
   readonly #running = new Set<Promise<void>>();
-  readonly #timer = new WakeTimer(() => this.wake());
-  #pumping = false;
-  #pumpAgain = false;
-  #stopped = true;
+  readonly #pump: SerialPump = new SerialPump({
+    pass: () => this.#pass(),
+    settle: async () => this.#pump.armAt(await this.#deps.store.outbox.nextDueAt()),
+    onError: (err) => this.#deps.logger.error({ err, component: 'outbox' }, 'outbox scan failed; retrying'),
+    idleRecheckMs: IDLE_RECHECK_MS,
+  });
 
   constructor(deps: OutboxWorkerDeps) {
     this.#deps = deps;
@@ -159,13 +161,11 @@ export class OutboxWorker implements Component {
     for (const id of ids) {
       this.#deps.logger.warn({ component: 'outbox', outbox: id }, 'a message was being sent when mailgate stopped; marked failed (uncertain), not resent');
     }
-    this.#stopped = false;
-    this.wake();
+    this.#pump.start();
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#timer.cancel();
+    this.#pump.stop();
     let grace: NodeJS.Timeout | undefined;
     await Promise.race([Promise.allSettled([...this.#running]), new Promise((r) => (grace = setTimeout(r, STOP_GRACE_MS)))]);
     clearTimeout(grace);
@@ -186,39 +186,17 @@ export class OutboxWorker implements Component {
   }
 
   wake(): void {
-    if (this.#stopped) return;
-    setImmediate(() => void this.#pump());
+    this.#pump.wake();
   }
 
-  async #pump(): Promise<void> {
-    if (this.#stopped) return;
-    if (this.#pumping) {
-      this.#pumpAgain = true;
-      return;
-    }
-    this.#pumping = true;
-    try {
-      do {
-        this.#pumpAgain = false;
-        const total = [...this.#inFlight.values()].reduce((a, b) => a + b, 0);
-        const free = TOTAL_IN_FLIGHT - total;
-        if (free <= 0) break;
-        const claimed = await this.#deps.store.outbox.claimDue(Date.now(), free, { perAccount: PER_ACCOUNT_IN_FLIGHT, inFlight: this.#inFlight });
-        for (const r of claimed) this.#launch(r);
-        if (claimed.length > 0) this.#pumpAgain = true;
-      } while (this.#pumpAgain && !this.#stopped);
-      const next = await this.#deps.store.outbox.nextDueAt();
-      this.#arm(next === null ? IDLE_RECHECK_MS : Math.max(0, Math.min(next - Date.now(), IDLE_RECHECK_MS)));
-    } catch (err) {
-      this.#deps.logger.error({ err, component: 'outbox' }, 'outbox scan failed; retrying');
-      this.#arm(IDLE_RECHECK_MS);
-    } finally {
-      this.#pumping = false;
-    }
-  }
-
-  #arm(delay: number): void {
-    if (!this.#stopped) this.#timer.arm(delay);
+  /** Claims due messages into free send slots; true when it claimed some (there may be more). */
+  async #pass(): Promise<boolean> {
+    const total = [...this.#inFlight.values()].reduce((a, b) => a + b, 0);
+    const free = TOTAL_IN_FLIGHT - total;
+    if (free <= 0) return false;
+    const claimed = await this.#deps.store.outbox.claimDue(Date.now(), free, { perAccount: PER_ACCOUNT_IN_FLIGHT, inFlight: this.#inFlight });
+    for (const r of claimed) this.#launch(r);
+    return claimed.length > 0;
   }
 
   #launch(r: OutboxRecord): void {
