@@ -8,6 +8,7 @@ import type * as CipherSource from '../../../src/secrets/cipher.js';
 import type * as LogSource from '../../../src/log.js';
 import type { NewMessage } from '../../../src/store/ingest.js';
 import { assertBuilt, ROOT } from './run-daemon.js';
+import { until } from '../../harness/until.js';
 
 /*
  * The checkpoint thread runs the compiled worker (dist/store/sqlite/
@@ -39,14 +40,6 @@ const message = (uid: number): NewMessage => ({
   autoSubmitted: false,
   webhook: 'pipeline',
 });
-
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('background checkpoints', () => {
   it('start once the log first fills, then copy it into the database file on the thread while the connection never checkpoints, and lose nothing', async () => {

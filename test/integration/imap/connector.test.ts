@@ -15,6 +15,7 @@ import { deliveryIdForMessage } from '../../../src/store/sqlite/ingest-repo.js';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
 import type { OAuthAdmin} from '../../harness/index.js';
 import { appendMessages, getHarness, listMessages, makeMessage, oauthAdmin, setUidValidity, startDovecot, uniqueUser } from '../../harness/index.js';
+import { until } from '../../harness/until.js';
 
 const h = getHarness();
 const admin = oauthAdmin(h);
@@ -60,14 +61,6 @@ function pipeline(acc: AccountConfig) {
   const config = { accounts: [acc], webhooks: [] } as unknown as Config;
   const ingest = new IngestService({ store, config: () => config, metrics: createMetrics(), inspect: inspectMessage, onQueued: () => undefined });
   return { store, ingest };
-}
-
-async function until(cond: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const pendingCount = async (store: SqliteStore) => (await store.deliveries.countByStatus()).pending;

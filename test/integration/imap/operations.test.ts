@@ -3,20 +3,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { appendMessages, getHarness, listMessages, makeMessage, uniqueUser } from '../../harness/index.js';
 import { ADMIN, authorizeThroughDaemon, e2eLifecycle, writeE2EConfig } from './e2e-helpers.js';
+import { until } from '../../harness/until.js';
 
 const h = getHarness();
 const CLIENT = 'e2e-ops';
 const e2e = e2eLifecycle(CLIENT);
 
 const sink = () => e2e.sink();
-
-async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 /** A second account block (own user, webhook) appended to a config written by writeE2EConfig. */
 function secondAccount(user: string, webhookUrl: string): { account: string; webhook: string } {

@@ -12,6 +12,7 @@ import { inspectMessage } from '../../../src/parse/auto-submitted.js';
 import { renderMessageReceived } from '../../../src/parse/parse-message.js';
 import { SecretCipher } from '../../../src/secrets/cipher.js';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
+import { until } from '../../harness/until.js';
 
 /*
  * The delivery worker on a real (in-memory) SQLite store, posting over HTTP
@@ -86,14 +87,6 @@ const message = (uid: number) => ({
   internalDate: null,
   raw: Buffer.from(`From: c${uid}@example.com\r\nSubject: ticket ${uid}\r\nMessage-ID: <t${uid}@example.com>\r\n\r\nbody ${uid}\r\n`),
 });
-
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('delivery worker', () => {
   it('drains a backlog of 300 once each, claiming due deliveries in batches rather than one query per delivery', async () => {
