@@ -36,8 +36,9 @@ config
   .action(async (opts: { config?: string }) => {
     const path = configPathFrom(opts.config, process.env);
     const result = await checkConfigFile(path, process.env, readCredentialNames);
+    for (const line of result.warnings) console.error(line);
     if (result.ok) {
-      console.log(`${path}: ok`);
+      console.log(`${path}: ok${result.warnings.length ? ` (${result.warnings.length} warning${result.warnings.length > 1 ? 's' : ''})` : ''}`);
       process.exitCode = EXIT_OK;
     } else {
       for (const line of result.issues) console.error(line);

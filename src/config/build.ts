@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import type { RawConfig } from './schema.js';
+import { isCleartextRemote, isLoopbackHost } from './hosts.js';
+import { MIN_TOKEN_CHARS, type RawConfig } from './schema.js';
 import type { AccountConfig, AuthConfig, Config, CredentialConfig, WebhookConfig } from './types.js';
 import { parseDuration, parseSize } from './units.js';
 
@@ -16,6 +17,8 @@ export interface BuildContext {
   at: (path: Path, message: string) => void;
   /** Report a problem at the key at path. */
   atKey: (path: Path, message: string) => void;
+  /** A setting that works but exposes something (cleartext to another host): reported, not refused. */
+  warn: (path: Path, message: string) => void;
   /**
    * A credential name an account uses that the YAML does not define: it may
    * live in the database (`mailgate credentials add`, the admin UI), which
@@ -85,7 +88,16 @@ export async function buildConfig(raw: RawConfig, ctx: BuildContext): Promise<Co
   if (!listen) at(['server', 'listen'], `server.listen must be host:port (e.g. 127.0.0.1:8025 or [::1]:8025), got "${listenText}"`);
   const hostForUrl = listen ? (listen.host.includes(':') ? `[${listen.host}]` : listen.host) : '127.0.0.1';
   const publicUrl = (raw.server?.publicUrl ?? `http://${hostForUrl}:${listen?.port ?? 8025}`).replace(/\/+$/, '');
-  const adminToken = raw.server ? await secret(raw.server, ['server'], 'adminToken', false) : undefined;
+  const token = async (key: 'adminToken' | 'metricsToken') => {
+    const value = raw.server ? await secret(raw.server, ['server'], key, false) : undefined;
+    // The schema checks a token written in the file; one read from a file is checked here.
+    if (value !== undefined && value.length < MIN_TOKEN_CHARS && raw.server?.[`${key}File`] !== undefined) {
+      at(['server', `${key}File`], `the ${key} in ${raw.server[`${key}File`]} must be at least ${MIN_TOKEN_CHARS} characters (e.g. openssl rand -base64 24)`);
+    }
+    return value;
+  };
+  const adminToken = await token('adminToken');
+  const metricsToken = await token('metricsToken');
 
   // ---- credentials ----
   const rawCreds = raw.credentials ?? [];
@@ -100,6 +112,10 @@ export async function buildConfig(raw: RawConfig, ctx: BuildContext): Promise<Co
       if (!c.scopes) at(base, `credential "${c.name}": provider custom needs scopes`);
     }
     if (c.tenant !== undefined && !c.provider.startsWith('microsoft')) at([...base, 'tenant'], 'tenant only applies to microsoft providers');
+    for (const key of ['tokenEndpoint', 'deviceAuthorizationEndpoint'] as const) {
+      const url = c[key];
+      if (url && isCleartextRemote(url)) ctx.warn([...base, key], `${key} is http:// to another host: the client secret and tokens would cross the network unencrypted; use https`);
+    }
     credentials.push({
       name: c.name,
       provider: c.provider,
@@ -124,6 +140,7 @@ export async function buildConfig(raw: RawConfig, ctx: BuildContext): Promise<Co
     const maxMs = ms(w.backoff?.max, DEFAULTS.webhook.max);
     if (initialMs > maxMs) at([...base, 'backoff'], 'backoff.initial must not exceed backoff.max');
     const maxInline = parseSize(w.maxInlineAttachmentBytes ?? DEFAULTS.webhook.maxInline);
+    if (isCleartextRemote(w.url)) ctx.warn([...base, 'url'], 'webhook url is http:// to another host: mail content would cross the network unencrypted; use https');
     webhooks.push({
       name: w.name,
       url: w.url,
@@ -171,9 +188,18 @@ export async function buildConfig(raw: RawConfig, ctx: BuildContext): Promise<Co
     if (after !== 'move' && inc.moveTo !== undefined) at([...base, 'incoming', 'moveTo'], 'moveTo applies only with afterDelivery: move');
     if (!imap && after === 'move') at([...base, 'incoming', 'afterDelivery'], 'pop3 cannot move messages (use delete, seen or none)');
     const tls = inc.tls ?? true;
+    const requireTLS = inc.requireTLS ?? !isLoopbackHost(inc.host);
+    const outTls = a.outgoing?.tls ?? true;
+    const outRequireTLS = a.outgoing ? (a.outgoing.requireTLS ?? !isLoopbackHost(a.outgoing.host)) : false;
+    const cleartext = (side: 'incoming' | 'outgoing', host: string, tlsOn: boolean, required: boolean, method: string) => {
+      if (tlsOn || required || isLoopbackHost(host)) return;
+      const what = method === 'password' ? 'the password' : 'the access token';
+      ctx.warn([...base, side, 'tls'], `tls: false with requireTLS: false: if ${host} does not offer STARTTLS, ${what} is sent unencrypted`);
+    };
+    cleartext('incoming', inc.host, tls, requireTLS, inc.auth.method);
+    if (a.outgoing) cleartext('outgoing', a.outgoing.host, outTls, outRequireTLS, a.outgoing.auth.method);
     const incomingAuth = (await buildAuth(a, 'incoming', base)) as AuthConfig;
     const outgoingAuth = a.outgoing ? ((await buildAuth(a, 'outgoing', base)) as AuthConfig) : undefined;
-    const outTls = a.outgoing?.tls ?? true;
     accounts.push({
       name: a.name,
       email: a.email,
@@ -183,6 +209,7 @@ export async function buildConfig(raw: RawConfig, ctx: BuildContext): Promise<Co
         host: inc.host,
         port: inc.port ?? (imap ? (tls ? 993 : 143) : tls ? 995 : 110),
         tls,
+        requireTLS: !tls && requireTLS,
         user: inc.user ?? a.email,
         auth: incomingAuth,
         mailboxes: inc.mailboxes ?? ['INBOX'],
@@ -198,6 +225,7 @@ export async function buildConfig(raw: RawConfig, ctx: BuildContext): Promise<Co
               host: a.outgoing.host,
               port: a.outgoing.port ?? (outTls ? 465 : 587),
               tls: outTls,
+              requireTLS: !outTls && outRequireTLS,
               user: a.outgoing.user ?? a.email,
               from: a.outgoing.from ?? a.email,
               auth: outgoingAuth,
@@ -210,7 +238,14 @@ export async function buildConfig(raw: RawConfig, ctx: BuildContext): Promise<Co
   return {
     configPath: ctx.configPath,
     configDir: ctx.configDir,
-    server: { listen: listen ?? { host: '127.0.0.1', port: 8025 }, publicUrl, adminToken },
+    server: {
+      listen: listen ?? { host: '127.0.0.1', port: 8025 },
+      publicUrl,
+      adminToken,
+      metricsToken,
+      allowedHosts: raw.server?.allowedHosts ?? [],
+      trustProxy: raw.server?.trustProxy ?? [],
+    },
     dataDir: abs(raw.dataDir ?? DEFAULTS.dataDir),
     logLevel: raw.logLevel ?? 'info',
     credentials,

@@ -5,7 +5,9 @@ export async function checkConfigFile(
   path: string,
   env: Record<string, string | undefined> = process.env,
   databaseCredentials?: LoadOptions['databaseCredentials'],
-): Promise<{ ok: boolean; issues: string[] }> {
+): Promise<{ ok: boolean; issues: string[]; warnings: string[] }> {
   const result = await loadConfig(path, databaseCredentials ? { env, databaseCredentials } : { env });
-  return result.ok ? { ok: true, issues: [] } : { ok: false, issues: result.errors.map(formatIssue) };
+  return result.ok
+    ? { ok: true, issues: [], warnings: result.warnings.map(formatIssue) }
+    : { ok: false, issues: result.errors.map(formatIssue), warnings: [] };
 }

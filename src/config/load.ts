@@ -10,7 +10,8 @@ import { typeOf } from './units.js';
 
 export type { ConfigIssue } from './types.js';
 
-export type LoadResult = { ok: true; config: Config } | { ok: false; errors: ConfigIssue[] };
+/** `warnings`: settings that work but expose something (cleartext to another host); never a refusal. */
+export type LoadResult = { ok: true; config: Config; warnings: ConfigIssue[] } | { ok: false; errors: ConfigIssue[] };
 
 export class ConfigError extends MailgateError {
   readonly issues: ConfigIssue[];
@@ -67,6 +68,7 @@ export interface LoadOptions {
 export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<LoadResult> {
   const env = opts.env ?? process.env;
   const issues: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
   const at = (pos: { line: number; col: number }, message: string) => issues.push({ file: path, ...pos, message });
 
   let text: string;
@@ -109,12 +111,14 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
     if (isSeq(node)) return node.items.map((item, i) => walk(item, [...path, i]));
     if (isScalar(node)) {
       const v = node.value;
-      return typeof v === 'string' ? substitute(v, pos ?? { line: 1, col: 1 }) : v;
+      return typeof v === 'string' ? substitute(v, pos ?? { line: 1, col: 1 }, path) : v;
     }
     return node ?? null;
   };
 
-  const substitute = (value: string, pos: { line: number; col: number }): string =>
+  /** Values with an unset variable: already reported, so the schema's view of them is not. */
+  const unresolved = new Set<string>();
+  const substitute = (value: string, pos: { line: number; col: number }, path: Path): string =>
     value.replace(ENV_REF, (match, name: string | undefined) => {
       if (match === '$${') return '${';
       if (name === undefined || !ENV_NAME.test(name)) {
@@ -124,6 +128,7 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
       const v = env[name];
       if (v === undefined) {
         at(pos, `environment variable ${name} is not set`);
+        unresolved.add(keyOf(path));
         // Keep the reference so later checks do not add a second, confusing error.
         return match;
       }
@@ -133,29 +138,32 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
   const raw = walk(doc.contents, []) ?? {};
   const parsed = rawConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) reportZodIssue(issue, raw, positions, at);
+    for (const issue of parsed.error.issues) {
+      if (!unresolved.has(keyOf(issue.path))) reportZodIssue(issue, raw, positions, at);
+    }
   }
   if (!parsed.success || issues.length > 0) return { ok: false, errors: sortIssues(issues) };
 
-  const unresolved: { path: Path; name: string }[] = [];
+  const unresolvedCredentials: { path: Path; name: string }[] = [];
   const config = await buildConfig(parsed.data as RawConfig, {
     configPath: resolve(path),
     configDir: dirname(resolve(path)),
     at: (p, message) => at(positions.of(p), message),
     atKey: (p, message) => at(positions.keyOf(p), message),
-    unresolvedCredential: (p, name) => unresolved.push({ path: p, name }),
+    warn: (p, message) => warnings.push({ file: path, ...positions.of(p), message: `warning: ${message}` }),
+    unresolvedCredential: (p, name) => unresolvedCredentials.push({ path: p, name }),
   });
-  if (unresolved.length > 0) {
+  if (unresolvedCredentials.length > 0) {
     const dataDir = config?.dataDir ?? resolve(dirname(resolve(path)), (parsed.data as RawConfig).dataDir ?? DEFAULT_DATA_DIR);
     const known = opts.databaseCredentials ? await opts.databaseCredentials(dataDir) : new Set<string>();
-    for (const u of unresolved) {
+    for (const u of unresolvedCredentials) {
       if (!known.has(u.name)) {
         at(positions.of(u.path), `credential "${u.name}" is not defined in credentials, nor in the database (mailgate credentials add)`);
       }
     }
   }
   if (issues.length > 0 || !config) return { ok: false, errors: sortIssues(issues) };
-  return { ok: true, config: deepFreeze(config) };
+  return { ok: true, config: deepFreeze(config), warnings: sortIssues(warnings) };
 }
 
 function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {

@@ -19,6 +19,9 @@ const size = z.union([z.string(), z.number()]).superRefine((v, ctx) => {
 const port = z.number().int().min(1).max(65535);
 const email = z.email('invalid email address');
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
+/** Bearer tokens guard the API: long enough that guessing is hopeless even without the lockout. */
+export const MIN_TOKEN_CHARS = 24;
+const bearerToken = z.string().min(MIN_TOKEN_CHARS, `must be at least ${MIN_TOKEN_CHARS} characters (e.g. openssl rand -base64 24), or leave adminToken unset to have one generated`);
 
 const auth = z.strictObject({
   method: z.enum(['xoauth2', 'oauthbearer', 'password']),
@@ -35,6 +38,7 @@ const incoming = z.strictObject({
   user: z.string().min(1).optional(),
   auth,
   mailboxes: z.array(z.string().min(1)).min(1).optional(),
+  requireTLS: z.boolean().optional(),
   mode: z.enum(['idle', 'poll']).optional(),
   pollInterval: duration.optional(),
   idleResync: duration.optional(),
@@ -46,6 +50,7 @@ const outgoing = z.strictObject({
   host: z.string().min(1),
   port: port.optional(),
   tls: z.boolean().optional(),
+  requireTLS: z.boolean().optional(),
   user: z.string().min(1).optional(),
   from: email.optional(),
   auth,
@@ -56,8 +61,12 @@ export const rawConfigSchema = z.strictObject({
     .strictObject({
       listen: z.string().optional(),
       publicUrl: httpUrl.optional(),
-      adminToken: z.string().min(1).optional(),
+      adminToken: bearerToken.optional(),
       adminTokenFile: z.string().optional(),
+      metricsToken: bearerToken.optional(),
+      metricsTokenFile: z.string().optional(),
+      allowedHosts: z.array(z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[^:[\]/\s]+)(:\d{1,5})?$/, 'expected a host name or host:port')).optional(),
+      trustProxy: z.array(z.string().min(1)).optional(),
     })
     .optional(),
   dataDir: z.string().min(1).optional(),

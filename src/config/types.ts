@@ -13,6 +13,12 @@ export interface ServerConfig {
   /** No trailing slash. The OAuth2 redirect URL is `${publicUrl}/oauth2/callback`. */
   publicUrl: string;
   adminToken: string | undefined;
+  /** When set, GET /metrics needs `Authorization: Bearer <metricsToken>`. */
+  metricsToken: string | undefined;
+  /** Extra Host names (or host:port) /v1, /admin and /oauth2 answer to, besides listen and publicUrl. */
+  allowedHosts: string[];
+  /** Addresses (or CIDRs) of reverse proxies whose X-Forwarded-For is believed (client address for lockouts and logs). */
+  trustProxy: string[];
 }
 
 export interface CredentialConfig {
@@ -39,6 +45,8 @@ export interface IncomingConfig {
   host: string;
   port: number;
   tls: boolean;
+  /** With tls: false, refuse to log in unless STARTTLS is offered (default: true for non-loopback hosts). */
+  requireTLS: boolean;
   user: string;
   auth: AuthConfig;
   mailboxes: string[];
@@ -53,6 +61,7 @@ export interface OutgoingConfig {
   host: string;
   port: number;
   tls: boolean;
+  requireTLS: boolean;
   user: string;
   from: string;
   auth: AuthConfig;

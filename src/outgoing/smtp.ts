@@ -40,6 +40,8 @@ export function classifySmtpError(err: unknown): SmtpFailure {
   const e = (typeof err === 'object' && err !== null ? err : {}) as NodemailerError;
   const message = e.response && !(e.message ?? '').includes(e.response) ? `${e.message ?? ''}: ${e.response}` : (e.message ?? describeError(err));
   if (e.code === 'EAUTH') return { kind: 'auth', message };
+  // requireTLS and the upgrade failed (not offered, refused): nothing was sent; retried with backoff like a connection problem.
+  if (e.code === 'ETLS') return { kind: 'transient', message: `refused to send without TLS (requireTLS): ${message}` };
   const code = e.responseCode ?? 0;
   if (code >= 500 && code < 600) return { kind: 'permanent', message };
   return { kind: 'transient', message };
@@ -58,8 +60,10 @@ export function createSmtpTransport(out: OutgoingConfig, secret: Secret): Transp
     pool: true as const,
     host: out.host,
     port: out.port,
-    // tls: false = plain connect, upgraded with STARTTLS when offered (nodemailer's default).
+    // tls: false = plain connect, upgraded with STARTTLS when offered (nodemailer's default);
+    // requireTLS: refuse to authenticate if the upgrade does not happen.
     secure: out.tls,
+    requireTLS: !out.tls && out.requireTLS,
     maxConnections: POOL_CONNECTIONS,
     maxMessages: 100,
     connectionTimeout: CONNECTION_TIMEOUT_MS,

@@ -33,8 +33,10 @@ export function createImapClient(incoming: IncomingConfig, secret: { accessToken
   const options: ImapFlowOptions = {
     host: incoming.host,
     port: incoming.port,
-    // tls: false leaves doSTARTTLS unset: imapflow upgrades when the server offers STARTTLS (contract).
+    // tls: false: imapflow upgrades when the server offers STARTTLS (contract);
+    // requireTLS makes it refuse to log in over a connection that stayed plain.
     secure: incoming.tls,
+    ...(!incoming.tls && incoming.requireTLS ? { doSTARTTLS: true } : {}),
     auth: secret.accessToken ? { user: incoming.user, accessToken: secret.accessToken } : { user: incoming.user, pass: secret.password ?? '' },
     logger: false,
     disableAutoIdle: true,
@@ -74,6 +76,10 @@ export function classifyImapError(err: unknown): { kind: 'auth' | 'auth-transien
     return { kind: 'auth-transient', message: `the server could not check the login right now: ${text}`, retryAfterMs: null };
   }
   if (err instanceof MailgateError && err.code === 'AUTH_FAILED') return { kind: 'auth', message: err.message, retryAfterMs: null };
+  // doSTARTTLS: true and no STARTTLS: nothing was sent; a retry will not change the server, so wait as for a refused login.
+  if ((err as { tlsFailed?: boolean }).tlsFailed === true) {
+    return { kind: 'auth', message: `refused to log in without TLS (requireTLS): ${text}`, retryAfterMs: null };
+  }
   if (e.authenticationFailed || e.serverResponseCode === 'AUTHENTICATIONFAILED') {
     return { kind: 'auth', message: `the server refused the login: ${text}`, retryAfterMs: null };
   }

@@ -90,6 +90,9 @@ export class Pop3Connector extends ConnectorBase {
     } catch (err) {
       // Only a server that does not offer STLS: an -ERR to STLS, or plaintext injected after its +OK (CVE-2011-0411), stays an error.
       if (incoming.tls || !(err instanceof Pop3Error) || err.kind !== 'tls' || !err.message.includes('does not offer STLS')) throw err;
+      if (incoming.requireTLS) {
+        throw new MailgateError('AUTH_FAILED', `refused to log in without TLS (requireTLS): ${err.message}`, { cause: err });
+      }
       this.log.warn('the server does not offer STLS; using a plain connection (tls: false)');
       this.#plainFallback = true;
       return Pop3Client.connect({ ...opts, security: 'none' });

@@ -60,7 +60,7 @@ describe('loadConfig', () => {
     const r = await loadConfig(path, { env: { HOOK_HOST: 'hooks.example.com', SUFFIX: 'x' } });
     if (!r.ok) throw new Error(r.errors.map(formatIssue).join('\n'));
     const c = r.config;
-    expect(c.server).toEqual({ listen: { host: '0.0.0.0', port: 9025 }, publicUrl: 'https://mg.example.com', adminToken: undefined });
+    expect(c.server).toEqual({ listen: { host: '0.0.0.0', port: 9025 }, publicUrl: 'https://mg.example.com', adminToken: undefined, metricsToken: undefined, allowedHosts: [], trustProxy: [] });
     expect(c.dataDir).toBe(resolve(path, '../state'));
     expect(c.credentials[0]).toMatchObject({ clientSecret: 'from-file', tenant: 'common', grant: 'authorization_code' });
     const [imap, pop] = c.accounts;
@@ -204,10 +204,10 @@ webhooks:
   });
 
   it('accepts IPv6 listen, $${ escapes and the shipped configs', async () => {
-    const path = write('server:\n  listen: "[::1]:8025"\n  adminToken: "a$${b}"\n');
+    const path = write('server:\n  listen: "[::1]:8025"\n  adminToken: "a$${b}-0123456789abcdefghijkl"\n');
     const r = await loadConfig(path, { env: {} });
     if (!r.ok) throw new Error(r.errors.map(formatIssue).join('\n'));
-    expect(r.config.server).toEqual({ listen: { host: '::1', port: 8025 }, publicUrl: 'http://[::1]:8025', adminToken: 'a${b}' });
+    expect(r.config.server).toEqual({ listen: { host: '::1', port: 8025 }, publicUrl: 'http://[::1]:8025', adminToken: 'a${b}-0123456789abcdefghijkl', metricsToken: undefined, allowedHosts: [], trustProxy: [] });
 
     const def = await loadConfig('config/mailgate.yaml', { env: {} });
     expect(def.ok).toBe(true);
@@ -218,7 +218,7 @@ webhooks:
     const { readFileSync } = await import('node:fs');
     writeFileSync(join(dir, 'example.yaml'), readFileSync('config/example.yaml'));
     const ex = await loadConfig(join(dir, 'example.yaml'), {
-      env: { MAILGATE_ADMIN_TOKEN: 't', GOOGLE_CLIENT_SECRET: 'g', M365_APP_SECRET: 'm', CORP_CLIENT_SECRET: 'c', WEBHOOK_SECRET: 'w' },
+      env: { MAILGATE_ADMIN_TOKEN: 't'.repeat(24), GOOGLE_CLIENT_SECRET: 'g', M365_APP_SECRET: 'm', CORP_CLIENT_SECRET: 'c', WEBHOOK_SECRET: 'w' },
     });
     if (!ex.ok) throw new Error(ex.errors.map(formatIssue).join('\n'));
     expect(ex.config.accounts.map((a) => a.name)).toEqual(['support', 'helpdesk-m365', 'legacy']);
