@@ -5,6 +5,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { createMetrics } from '../metrics.js';
 import { OAuthFlows } from '../oauth/flows.js';
 import { TokenService } from '../oauth/token-service.js';
+import { prepareDataDir } from '../data-dir.js';
 import { loadSecretKey } from '../secrets/keyring.js';
 import { readCredentialNames } from '../store/sqlite/credential-names.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
@@ -31,6 +32,7 @@ export async function openContext(
   const result = await loadConfig(configPath, { env, databaseCredentials });
   if (!result.ok) throw new ConfigError(result.errors);
   const config = result.config;
+  prepareDataDir(config.dataDir);
   const key = loadSecretKey(config.dataDir, env);
   const store = SqliteStore.open(config.dataDir, key.cipher);
   const logger = silentLogger();

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { MailgateError } from '../errors.js';
 import type { Store } from '../store/types.js';
-import { TokenEndpointError, tokenRequest } from './token-client.js';
+import { redirectRefused, TokenEndpointError, tokenRequest } from './token-client.js';
 import type { TokenService } from './token-service.js';
 
 /** An authorization request is valid this long (one consent screen). */
@@ -123,7 +123,12 @@ export class OAuthFlows {
     }
     const body = new URLSearchParams({ client_id: cred.clientId, scope: cred.scopes.join(' ') });
     if (cred.clientSecret) body.set('client_secret', cred.clientSecret);
-    const r = await fetch(cred.deviceAuthorizationEndpoint, { method: 'POST', body, headers: { Accept: 'application/json' } });
+    // No redirects: the body carries the client secret (see token-client.ts).
+    const r = await fetch(cred.deviceAuthorizationEndpoint, { method: 'POST', body, headers: { Accept: 'application/json' }, redirect: 'manual' });
+    if (r.status >= 300 && r.status < 400) {
+      await r.body?.cancel();
+      throw new MailgateError('BAD_REQUEST', `device authorization failed: ${redirectRefused(cred.deviceAuthorizationEndpoint, r)}`);
+    }
     const j = (await r.json().catch(() => ({}))) as Record<string, unknown>;
     if (!r.ok || typeof j.device_code !== 'string') {
       throw new MailgateError('BAD_REQUEST', `device authorization failed: HTTP ${r.status} ${String(j.error ?? '')}`);

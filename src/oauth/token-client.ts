@@ -52,9 +52,15 @@ export async function tokenRequest(cred: ResolvedCredential, params: Record<stri
   if (cred.clientSecret) body.set('client_secret', cred.clientSecret);
   let res: Response;
   try {
-    res = await fetch(cred.tokenEndpoint, { method: 'POST', headers, body, signal: AbortSignal.timeout(TOKEN_REQUEST_TIMEOUT_MS) });
+    // redirect: 'manual': a redirect would re-send the client secret and the
+    // refresh token to wherever the Location points (fetch re-POSTs on 307/308).
+    res = await fetch(cred.tokenEndpoint, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(TOKEN_REQUEST_TIMEOUT_MS) });
   } catch (err) {
     throw new TokenEndpointError('transient', null, `cannot reach ${new URL(cred.tokenEndpoint).host}: ${describeError((err as { cause?: unknown }).cause ?? err)}`, null, null, { cause: err });
+  }
+  if (res.status >= 300 && res.status < 400) {
+    await res.body?.cancel();
+    throw new TokenEndpointError('transient', null, redirectRefused(cred.tokenEndpoint, res), res.status, null);
   }
   const text = await res.text();
   let json: Record<string, unknown> = {};
@@ -78,4 +84,10 @@ export async function tokenRequest(cred: ResolvedCredential, params: Record<stri
   if (error && PERMANENT_ERRORS.has(error)) throw new TokenEndpointError('permanent', error, description, res.status, null);
   if (res.status === 401 && !error) throw new TokenEndpointError('permanent', 'invalid_client', 'HTTP 401', res.status, null);
   throw new TokenEndpointError('transient', error, description ?? (res.ok ? 'answer had no access_token' : null), res.status, retryAfter);
+}
+
+/** What an admin reads when a token endpoint redirects: mailgate never follows it with a secret. */
+export function redirectRefused(endpoint: string, res: Response): string {
+  const location = res.headers.get('location');
+  return `${new URL(endpoint).host} answered HTTP ${res.status} with a redirect${location ? ` to ${location}` : ''}; mailgate does not send the client secret or tokens on to another address: set the endpoint to the final URL`;
 }

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MailgateError } from '../../errors.js';
 import { MIGRATIONS } from '../migrations/index.js';
@@ -12,7 +12,12 @@ const BUSY_TIMEOUT_MS = 5_000;
 const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
 export function openDatabase(path: string): Db {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    // SQLite gives the -wal and -shm files the mode of the database file
+    // (unix VFS, robust_open): creating it 0600 first keeps all three private.
+    closeSync(openSync(path, 'a', 0o600));
+  }
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   // NORMAL is durable across application crashes in WAL mode; only an OS
