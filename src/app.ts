@@ -1,7 +1,7 @@
-import { mkdirSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { resolveAdminToken } from './admin-token.js';
-import { ConfigError, loadConfig } from './config/load.js';
+import { ConfigError, formatIssue, loadConfig } from './config/load.js';
+import { prepareDataDir } from './data-dir.js';
 import type { Config } from './config/types.js';
 import { createHttpServer } from './http/server.js';
 import { registerHealthRoutes } from './http/routes/health.js';
@@ -63,8 +63,10 @@ export class App {
     if (!result.ok) throw new ConfigError(result.errors);
     const config = result.config;
     const logger = opts.logger ?? createLogger({ level: config.logLevel });
+    for (const w of result.warnings) logger.warn({ where: `${w.file}:${w.line}:${w.col}` }, formatIssue(w));
 
-    mkdirSync(config.dataDir, { recursive: true });
+    const tightened = prepareDataDir(config.dataDir);
+    if (tightened.length > 0) logger.warn({ paths: tightened }, 'dataDir or files in it were readable by others; made them private (0700/0600)');
     const key = loadSecretKey(config.dataDir, env);
     if (key.source === 'generated') logger.warn({ path: key.path }, 'generated a new secret key; back it up with the database');
     const store = SqliteStore.open(config.dataDir, key.cipher);
@@ -74,14 +76,26 @@ export class App {
       logger.info({ path: admin.path }, 'server.adminToken is not set; using the token kept in this file');
     }
     const metrics = createMetrics();
-    const http = createHttpServer({ logger, adminToken: admin.token });
+    // The server section of the running config, which a reload replaces.
+    const current: { app: App | null } = { app: null };
+    const http = createHttpServer({
+      logger,
+      adminToken: admin.token,
+      server: () => (current.app ? current.app.config.server : config.server),
+      authEvents: {
+        failed: (surface) => metrics.authFailures.inc({ surface }),
+        lockedOut: (surface) => metrics.authLockouts.inc({ surface }),
+      },
+    });
     const ctx: AppContext = { config, env, logger, store, metrics, http, adminToken: admin.token };
-    const app = new App(ctx);
+    const created = new App(ctx);
+    current.app = created;
     registerHealthRoutes(http, {
       registry: metrics.registry,
-      ready: async () => !app.#stopping && (await store.ping()),
+      ready: async () => !created.#stopping && (await store.ping()),
+      metricsToken: () => created.config.server.metricsToken,
     });
-    return app;
+    return created;
   }
 
   /** Components are added before start(), in start order. */

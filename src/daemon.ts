@@ -6,9 +6,10 @@ import { DeliveryWorker } from './delivery/worker.js';
 import { registerAdminUi, returnToAccounts } from './http/admin/index.js';
 import { registerAccountRoutes, type AccountRouteDeps } from './http/routes/accounts.js';
 import { registerDeliveryRoutes } from './http/routes/deliveries.js';
-import { registerOAuthRoutes } from './http/routes/oauth.js';
+import { registerAuthorizeRoute, registerOAuthCallback } from './http/routes/oauth.js';
 import { registerOutboxRoutes } from './http/routes/outbox.js';
 import { registerReloadRoute } from './http/routes/reload.js';
+import { registerApi } from './http/server.js';
 import { createConnector } from './incoming/factory.js';
 import { IngestService } from './incoming/ingest.js';
 import { ConnectorManager } from './incoming/manager.js';
@@ -73,9 +74,6 @@ export function buildDaemon(app: App) {
 
   app.add(parser).add(worker).add(scheduler).add(sender).add(new RetentionJob({ store, config, logger })).add(manager);
 
-  registerReloadRoute(http, () => app.reload());
-  registerDeliveryRoutes(http, { store, wake });
-  registerOutboxRoutes(http, outbox);
   const accountDeps: AccountRouteDeps = {
     config,
     incoming: (name) => manager.status(name),
@@ -95,9 +93,16 @@ export function buildDaemon(app: App) {
       return acc ? testSmtp(acc, tokens) : null;
     },
   };
-  registerAccountRoutes(http, accountDeps);
+  // Every /v1 route is registered in this one scope, behind the admin token.
+  registerApi(http, (api) => {
+    registerReloadRoute(api, () => app.reload());
+    registerDeliveryRoutes(api, { store, wake });
+    registerOutboxRoutes(api, outbox);
+    registerAccountRoutes(api, accountDeps);
+    registerAuthorizeRoute(api, flows);
+  });
   const adminUi = { config, adminToken: app.ctx.adminToken, store, flows, tokens, accounts: accountDeps, wake };
-  registerOAuthRoutes(http, flows, [returnToAccounts(adminUi)]);
+  registerOAuthCallback(http, flows, { https: app.config.server.publicUrl.startsWith('https:'), returns: [returnToAccounts(adminUi)] });
   registerAdminUi(http, adminUi);
   return { ingest, worker, tokens, flows, scheduler, incoming: manager, events, outbox, sender };
 }

@@ -59,6 +59,18 @@ export function createMetrics() {
       labelNames: ['account'],
       registers: [registry],
     }),
+    authFailures: new Counter({
+      name: 'mailgate_auth_failures_total',
+      help: 'Requests refused for a missing or wrong token, by where (api, admin sign-in, metrics)',
+      labelNames: ['surface'],
+      registers: [registry],
+    }),
+    authLockouts: new Counter({
+      name: 'mailgate_auth_lockouts_total',
+      help: 'Lockouts of a client address after repeated wrong tokens',
+      labelNames: ['surface'],
+      registers: [registry],
+    }),
     outbox: new Counter({
       name: 'mailgate_outbox_total',
       help: 'Outgoing messages by outcome (sent, retry, failed)',

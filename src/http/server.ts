@@ -1,11 +1,18 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import fastifyCookie from '@fastify/cookie';
+import fastifyRateLimit from '@fastify/rate-limit';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { ServerConfig } from '../config/types.js';
 import { MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { bearerMatches } from './admin-auth.js';
+import { AuthThrottle, hostGuard, hostPolicyFor, TokenGate, type AuthEvents, type HostPolicy } from './guards.js';
 
 export interface HttpServerOptions {
   logger: Logger;
   adminToken: string;
+  /** The server section of the running config (reloads change allowedHosts and publicUrl). */
+  server: () => ServerConfig;
+  /** Counted in metrics (mailgate_auth_failures_total, mailgate_auth_lockouts_total). */
+  authEvents?: AuthEvents;
   /** Largest accepted request body (the send API carries base64 attachments). */
   bodyLimitBytes?: number;
 }
@@ -13,12 +20,42 @@ export interface HttpServerOptions {
 const DEFAULT_BODY_LIMIT_BYTES = 50 * 1024 * 1024;
 /** Fastify waits this long for in-flight requests on close before cutting them. */
 export const HTTP_CLOSE_GRACE_MS = 5_000;
+/** Path parameters longer than this are no name or id of ours (fastify's default is 100). */
+const MAX_PARAM_LENGTH = 200;
+
+/** A route as registered, for the security regression suite and the API description. */
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+}
+
+/** What the route scopes share: the admin token check, the Host check, the route table. */
+export interface HttpEdge {
+  readonly app: FastifyInstance;
+  readonly gate: TokenGate;
+  readonly adminToken: string;
+  readonly routes: readonly RegisteredRoute[];
+  /** The current Host policy (recomputed when the config's server section changes). */
+  hostPolicy(): HostPolicy;
+}
+
+const edges = new WeakMap<FastifyInstance, HttpEdge>();
+
+/** The edge of a server made by createHttpServer. */
+export function edgeOf(app: FastifyInstance): HttpEdge {
+  const e = edges.get(app);
+  if (!e) throw new Error('not a mailgate HTTP server (createHttpServer)');
+  return e;
+}
 
 /**
  * The daemon's one HTTP server: health, metrics, the /v1 API (admin token),
- * the OAuth2 callback and the admin UI. Routes are registered by the caller.
+ * the OAuth2 callback and the admin UI. Each guarded part is its own fastify
+ * scope (registerApi, registerPublicPages, the admin UI's plugin) whose hooks
+ * run for every route registered in it, however the URL was spelled.
  */
 export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
+  const trustProxy = opts.server().trustProxy;
   const app = Fastify({
     loggerInstance: opts.logger.child({ component: 'http' }) as FastifyBaseLogger,
     // No line per request (health checks and metrics scrapes would drown the log).
@@ -26,32 +63,73 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
     bodyLimit: opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // Only the configured proxies may set the client address (lockouts and logs are keyed by it).
+    ...(trustProxy.length > 0 ? { trustProxy } : {}),
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+  });
+  const routes: RegisteredRoute[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
+  });
+  let cached: { server: ServerConfig; policy: HostPolicy } | null = null;
+  const hostPolicy = () => {
+    const server = opts.server();
+    if (cached?.server !== server) cached = { server, policy: hostPolicyFor(server) };
+    return cached.policy;
+  };
+  const gate = new TokenGate({ throttle: new AuthThrottle(), logger: opts.logger.child({ component: 'http' }), ...(opts.authEvents ? { events: opts.authEvents } : {}) });
+  edges.set(app, { app, gate, adminToken: opts.adminToken, routes, hostPolicy });
+
+  // Cookies: parsed by @fastify/cookie (an undecodable value is kept raw, never a 500).
+  void app.register(fastifyCookie);
+  // Per-address request caps, only on the routes that opt in (config.rateLimit).
+  void app.register(fastifyRateLimit, { global: false });
+
+  app.setNotFoundHandler((_req, reply) => {
+    // Never echo the path: the answer must not differ between unknown routes.
+    void reply.code(404).send({ error: 'not found', code: 'NOT_FOUND' });
   });
 
-  app.addHook('onRequest', async (req, reply) => {
-    if (!req.url.startsWith('/v1/')) return;
-    if (!bearerMatches(req.headers.authorization, opts.adminToken)) {
-      return reply.code(401).header('WWW-Authenticate', 'Bearer').send({ error: 'missing or wrong admin token' });
-    }
-  });
-
-  app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` });
-  });
-
-  app.setErrorHandler((err: unknown, req: FastifyRequest, reply) => {
-    if (err instanceof MailgateError) {
-      if (err.status >= 500) req.log.error({ err }, 'request failed');
-      return reply.code(err.status).send({ error: err.message, code: err.code, ...(err.details ?? {}) });
-    }
-    const e = err as { statusCode?: number; message?: string; validation?: unknown };
-    if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-      // Fastify's own 4xx: body too large, bad JSON, unsupported media type.
-      return reply.code(e.statusCode).send({ error: e.message ?? 'bad request' });
-    }
-    req.log.error({ err }, 'unhandled error in request');
-    return reply.code(500).send({ error: 'internal error' });
-  });
-
+  app.setErrorHandler((err: unknown, req: FastifyRequest, reply) => sendError(err, req, reply));
   return app;
+}
+
+/** The JSON error answer of every scope but the admin UI's (which renders a page). */
+export function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (err instanceof MailgateError) {
+    if (err.status >= 500) req.log.error({ err }, 'request failed');
+    return reply.code(err.status).send({ error: err.message, code: err.code, ...(err.details ?? {}) });
+  }
+  const e = err as { statusCode?: number; message?: string; code?: string };
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    // Fastify's own 4xx: body too large, bad JSON, failed schema validation, rate limit.
+    return reply.code(e.statusCode).send({ error: e.message ?? 'bad request', code: e.code ?? 'BAD_REQUEST' });
+  }
+  req.log.error({ err }, 'unhandled error in request');
+  return reply.code(500).send({ error: 'internal error', code: 'INTERNAL' });
+}
+
+/**
+ * The /v1 API: every route registered by `routes` lives in this scope, whose
+ * onRequest hooks check the Host and the admin bearer token before anything
+ * else. Unknown paths under /v1 answer 401 without a token too, so the
+ * answer never tells which routes exist.
+ */
+export function registerApi(app: FastifyInstance, routes: (api: FastifyInstance) => void): void {
+  const edge = edgeOf(app);
+  void app.register(
+    async (api) => {
+      api.addHook('onRequest', hostGuard(edge.hostPolicy, api.log));
+      api.addHook('onRequest', edge.gate.bearer('api', () => edge.adminToken));
+      api.addHook('onSend', async (_req, reply, payload) => {
+        void reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff');
+        return payload;
+      });
+      api.setNotFoundHandler((_req, reply) => {
+        void reply.code(404).send({ error: 'not found', code: 'NOT_FOUND' });
+      });
+      routes(api);
+    },
+    { prefix: '/v1' },
+  );
 }

@@ -7,7 +7,7 @@ import { isSecure, redirectWith, sendPage, sessionOf, takeFlash, type AdminUiDep
 import { html, type SafeHtml } from './html.js';
 import { page, postForm } from './layout.js';
 import { accountProblem, duration, when } from './plain-words.js';
-import { readCookie, serializeCookie, type Session } from './session.js';
+import { readCookie, setCookie, type Session } from './session.js';
 
 /** Set when Authorize is clicked here; sends the browser back here after /oauth2/callback. */
 const RETURN_COOKIE = 'mailgate_authorize_return';
@@ -73,7 +73,8 @@ export function registerAccountPages(admin: FastifyInstance, deps: AdminUiDeps):
       rows.push(row(a, cfg, extra, session, now));
     }
     // Arriving from /oauth2/callback (see returnToAccounts).
-    const authorized = (req.query as { authorized?: string }).authorized;
+    const q = (req.query as { authorized?: unknown }).authorized;
+    const authorized = typeof q === 'string' ? q : undefined;
     const flash =
       takeFlash(req) ??
       (authorized && accounts.some((a) => a.name === authorized) ? { kind: 'ok' as const, text: `Account ${authorized} is authorized; its tokens are stored.` } : null);
@@ -97,7 +98,7 @@ export function registerAccountPages(admin: FastifyInstance, deps: AdminUiDeps):
       return redirectWith(req, reply, '/admin/accounts', { kind: 'error', text: `Cannot authorize ${name}: ${(err as Error).message}` });
     }
     // Lax, not Strict: the provider's redirect to the callback is a cross-site navigation.
-    void reply.header('set-cookie', serializeCookie(RETURN_COOKIE, name, { path: CALLBACK_PATH, maxAge: STATE_TTL_MS / 1000, sameSite: 'Lax', secure: isSecure(deps) }));
+    setCookie(reply, RETURN_COOKIE, name, { path: CALLBACK_PATH, maxAge: STATE_TTL_MS / 1000, sameSite: 'lax', secure: isSecure(deps) });
     return reply.code(303).header('location', url).send();
   });
 
@@ -122,7 +123,7 @@ export function registerAccountPages(admin: FastifyInstance, deps: AdminUiDeps):
 export function returnToAccounts(deps: AdminUiDeps): CallbackReturn {
   return (req, reply, account) => {
     if (!readCookie(req, RETURN_COOKIE)) return false;
-    void reply.header('set-cookie', serializeCookie(RETURN_COOKIE, '', { path: CALLBACK_PATH, maxAge: 0, sameSite: 'Lax', secure: isSecure(deps) }));
+    setCookie(reply, RETURN_COOKIE, '', { path: CALLBACK_PATH, maxAge: 0, sameSite: 'lax', secure: isSecure(deps) });
     if (account === null) return false;
     void reply.code(303).header('location', `/admin/accounts?authorized=${encodeURIComponent(account)}`).send();
     return true;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Source, type CspDirectives } from '../page-headers.js';
 
 /** The whole stylesheet: plain, readable, high contrast, visible focus. */
 export const STYLE = `
@@ -59,18 +59,12 @@ document.querySelectorAll('button[data-copy]').forEach(function (b) {
 });
 `;
 
-const sha256 = (s: string) => `'sha256-${createHash('sha256').update(s).digest('base64')}'`;
-
 /**
  * Only the stylesheet and script above may run (by hash); no other origin is
- * contacted. No form-action: the Authorize form is answered with a redirect
- * to the provider, which form-action 'self' would block.
+ * contacted (see page-headers.ts for the rest of the policy).
  */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  `style-src ${sha256(STYLE)}`,
-  `script-src ${sha256(COPY_SCRIPT)}`,
-  "img-src 'self'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+export const ADMIN_CSP: CspDirectives = {
+  styleSrc: [sha256Source(STYLE)],
+  scriptSrc: [sha256Source(COPY_SCRIPT)],
+  imgSrc: ["'self'"],
+};

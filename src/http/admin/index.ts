@@ -1,8 +1,12 @@
+import fastifyFormbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MailgateError } from '../../errors.js';
+import { hostGuard } from '../guards.js';
+import { registerPageHeaders } from '../page-headers.js';
+import { edgeOf } from '../server.js';
 import { registerAccountPages } from './accounts-page.js';
-import { CONTENT_SECURITY_POLICY } from './assets.js';
-import { attachedSession, attachSession, formOf, sendPage, type AdminUiDeps } from './context.js';
+import { ADMIN_CSP } from './assets.js';
+import { attachedSession, attachSession, formOf, isSecure, sendPage, type AdminUiDeps } from './context.js';
 import { registerCredentialPages } from './credentials-page.js';
 import { registerDeliveryPages } from './deliveries-page.js';
 import { html } from './html.js';
@@ -10,12 +14,18 @@ import { page } from './layout.js';
 import { registerLoginRoutes } from './login-page.js';
 import { csrfMatches, readCookie, SESSION_COOKIE, SessionStore } from './session.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** An admin UI route that needs no session (the sign-in page). */
+    public?: boolean;
+  }
+}
+
 export type { AdminUiDeps } from './context.js';
 export { returnToAccounts } from './accounts-page.js';
 
 /** Admin forms are a few fields; anything larger is not from these pages. */
 const FORM_BODY_LIMIT_BYTES = 64 * 1024;
-const PUBLIC_PATHS = new Set(['/admin/login']);
 
 /** A page for what went wrong; "Back" leads to the sign-in page if the session is gone. */
 function problemPage(reply: FastifyReply, status: number, title: string, text: string): FastifyReply {
@@ -32,32 +42,24 @@ function problemPage(reply: FastifyReply, status: number, title: string, text: s
 export function registerAdminUi(http: FastifyInstance, deps: AdminUiDeps): void {
   const sessions = new SessionStore(deps.store.adminSessions);
 
+  const edge = edgeOf(http);
   void http.register(
     async (admin) => {
-      admin.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_BODY_LIMIT_BYTES }, (_req, body, done) => {
-        done(null, Object.fromEntries(new URLSearchParams(body as string)));
-      });
+      // A repeated field keeps its last value, as the pages expect one string per field.
+      await admin.register(fastifyFormbody, { bodyLimit: FORM_BODY_LIMIT_BYTES, parser: (body) => Object.fromEntries(new URLSearchParams(body)) });
+      await registerPageHeaders(admin, { csp: ADMIN_CSP, https: isSecure(deps) });
+      admin.addHook('onRequest', hostGuard(edge.hostPolicy, admin.log));
 
-      admin.addHook('onRequest', async (_req, reply) => {
-        void reply.headers({
-          'content-security-policy': CONTENT_SECURITY_POLICY,
-          'cache-control': 'no-store',
-          'x-content-type-options': 'nosniff',
-          'x-frame-options': 'DENY',
-          'referrer-policy': 'same-origin',
-        });
-      });
-
+      // Decided by the route that matched (its config), never by the URL's text.
       admin.addHook('preHandler', async (req: FastifyRequest, reply: FastifyReply) => {
-        const path = req.url.split('?')[0] ?? '';
-        if (PUBLIC_PATHS.has(path)) return;
+        if (req.routeOptions.config.public === true) return;
         const session = await sessions.get(readCookie(req, SESSION_COOKIE));
         if (!session) {
           const next = req.method === 'GET' ? `?next=${encodeURIComponent(req.url)}` : '';
           return reply.code(303).header('location', `/admin/login${next}`).send();
         }
         if (req.method === 'POST' && !csrfMatches(formOf(req)._csrf, session.csrf)) {
-          req.log.warn({ path }, 'admin UI form without a valid CSRF token refused');
+          req.log.warn({ route: req.routeOptions.url }, 'admin UI form without a valid CSRF token refused');
           return problemPage(reply, 403, 'Form refused', 'This form expired or was sent from another site. Reload the page and try again; nothing was changed.');
         }
         attachSession(req, session);
@@ -90,7 +92,7 @@ export function registerAdminUi(http: FastifyInstance, deps: AdminUiDeps): void 
         return problemPage(reply, 500, 'Something went wrong', 'The request failed; the daemon log has the details.');
       });
 
-      registerLoginRoutes(admin, deps, sessions);
+      registerLoginRoutes(admin, deps, sessions, edge.gate);
       registerAccountPages(admin, deps);
       registerCredentialPages(admin, deps);
       registerDeliveryPages(admin, deps);

@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AdminSessionFlash, AdminSessionRepo } from '../../store/types.js';
 
 /** A login lasts this long; then the admin signs in again. */
@@ -77,32 +77,20 @@ export class SessionStore {
   }
 }
 
+/** A cookie of the request, as parsed by @fastify/cookie (an undecodable value stays raw: no session, never a 500). */
 export function readCookie(req: FastifyRequest, name: string): string | undefined {
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
-  }
-  return undefined;
+  return req.cookies[name];
 }
 
 export interface CookieOptions {
   path: string;
   /** Seconds; 0 deletes the cookie. Omitted: ends with the browser session. */
   maxAge?: number;
-  sameSite: 'Strict' | 'Lax';
+  sameSite: 'strict' | 'lax';
   secure: boolean;
 }
 
-/** Always HttpOnly: no script on the page ever needs these cookies. */
-export function serializeCookie(name: string, value: string, o: CookieOptions): string {
-  return [
-    `${name}=${encodeURIComponent(value)}`,
-    `Path=${o.path}`,
-    o.maxAge !== undefined ? `Max-Age=${o.maxAge}` : null,
-    'HttpOnly',
-    `SameSite=${o.sameSite}`,
-    o.secure ? 'Secure' : null,
-  ]
-    .filter(Boolean)
-    .join('; ');
+/** Always HttpOnly: no script on the page ever needs these cookies. Several calls add several Set-Cookie headers. */
+export function setCookie(reply: FastifyReply, name: string, value: string, o: CookieOptions): void {
+  void reply.setCookie(name, value, { path: o.path, httpOnly: true, sameSite: o.sameSite, secure: o.secure, ...(o.maxAge !== undefined ? { maxAge: o.maxAge } : {}) });
 }

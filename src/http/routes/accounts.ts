@@ -51,9 +51,9 @@ export async function accountsView(deps: AccountRouteDeps) {
 }
 
 export function registerAccountRoutes(app: FastifyInstance, deps: AccountRouteDeps): void {
-  app.get('/v1/accounts', async () => accountsView(deps));
+  app.get('/accounts', async () => accountsView(deps));
 
-  app.post('/v1/accounts/:name/test', async (req) => {
+  app.post('/accounts/:name/test', async (req) => {
     const { name } = req.params as { name: string };
     if (!deps.config().accounts.some((a) => a.name === name)) throw new MailgateError('NOT_FOUND', `no account ${name}`);
     const [incoming, outgoing] = await Promise.all([deps.testIncoming(name), deps.testOutgoing(name)]);

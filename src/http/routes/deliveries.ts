@@ -32,7 +32,7 @@ export interface DeliveryRouteDeps {
 
 /** Webhook deliveries (inspect, replay) and the raw message endpoint. */
 export function registerDeliveryRoutes(app: FastifyInstance, deps: DeliveryRouteDeps): void {
-  app.get('/v1/deliveries', async (req) => {
+  app.get('/deliveries', async (req) => {
     const q = req.query as { status?: string; limit?: string };
     if (q.status !== undefined && !STATUSES.includes(q.status as DeliveryStatus)) {
       throw new MailgateError('BAD_REQUEST', `status must be one of ${STATUSES.join(', ')}`);
@@ -47,7 +47,7 @@ export function registerDeliveryRoutes(app: FastifyInstance, deps: DeliveryRoute
     return { deliveries: list.map(deliveryView) };
   });
 
-  app.post('/v1/deliveries/:id/retry', async (req) => {
+  app.post('/deliveries/:id/retry', async (req) => {
     const { id } = req.params as { id: string };
     const existing = await deps.store.deliveries.get(id);
     if (!existing) throw new MailgateError('NOT_FOUND', `no delivery ${id}`);
@@ -58,13 +58,13 @@ export function registerDeliveryRoutes(app: FastifyInstance, deps: DeliveryRoute
     return now ? deliveryView(now) : { id };
   });
 
-  app.post('/v1/deliveries/retry-failed', async () => {
+  app.post('/deliveries/retry-failed', async () => {
     const n = await deps.store.deliveries.retryAllFailed(Date.now());
     deps.wake();
     return { retried: n };
   });
 
-  app.get('/v1/messages/:id/raw', async (req, reply) => {
+  app.get('/messages/:id/raw', async (req, reply) => {
     const { id } = req.params as { id: string };
     const raw = await deps.store.messages.getRaw(id);
     if (!raw) {

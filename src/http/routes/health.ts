@@ -1,13 +1,20 @@
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import { edgeOf } from '../server.js';
 
 export interface HealthDeps {
   registry: Registry;
   /** True when the database answers and a config is loaded. */
   ready: () => Promise<boolean>;
+  /** When set, /metrics needs `Authorization: Bearer <token>` (it names every account and webhook). */
+  metricsToken: () => string | undefined;
 }
 
+/** Liveness, readiness and metrics: outside /v1, for probes and Prometheus. */
 export function registerHealthRoutes(app: FastifyInstance, deps: HealthDeps): void {
+  const gate = edgeOf(app).gate;
+  const bearer = gate.bearer('metrics', () => deps.metricsToken() ?? '');
+
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_req, reply) => {
@@ -15,8 +22,18 @@ export function registerHealthRoutes(app: FastifyInstance, deps: HealthDeps): vo
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
   });
 
-  app.get('/metrics', async (_req, reply) => {
-    const body = await deps.registry.metrics();
-    return reply.header('Content-Type', deps.registry.contentType).send(body);
-  });
+  app.get(
+    '/metrics',
+    {
+      // Open by default (the Prometheus convention); server.metricsToken closes it.
+      onRequest: async (req, reply) => {
+        if (deps.metricsToken() === undefined) return;
+        return bearer.call(app, req, reply);
+      },
+    },
+    async (_req, reply) => {
+      const body = await deps.registry.metrics();
+      return reply.header('Content-Type', deps.registry.contentType).send(body);
+    },
+  );
 }

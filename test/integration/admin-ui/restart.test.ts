@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseSetCookie } from '../../harness/http-headers.js';
 import { tmpDataDir } from '../../harness/tmp-dir.js';
 import { freePort, startDaemon, type Daemon } from '../daemon/run-daemon.js';
 
@@ -51,7 +52,7 @@ async function signIn(d: Daemon): Promise<string> {
   const r = await post(d, '/admin/login', loginCookie, { _csrf: formToken(await form.text()), token: TOKEN });
   expect(r.status).toBe(303);
   const session = r.headers.getSetCookie().find((c) => c.startsWith('mailgate_session='));
-  expect(session).toMatch(/; Path=\/admin; Max-Age=43200; HttpOnly; SameSite=Strict$/);
+  expect(parseSetCookie(session ?? '').attrs).toEqual({ path: '/admin', 'max-age': '43200', httponly: true, samesite: 'Strict' });
   return session?.split(';')[0] ?? '';
 }
 
@@ -93,7 +94,8 @@ describe('admin UI sessions across daemon restarts', () => {
 
     const out = await post(d, '/admin/logout', cookie, { _csrf: csrf });
     expect(out.headers.get('location')).toBe('/admin/login');
-    expect(out.headers.getSetCookie()[0]).toMatch(/^mailgate_session=; Path=\/admin; Max-Age=0;/);
+    const cleared = parseSetCookie(out.headers.getSetCookie()[0] ?? '');
+    expect(cleared).toMatchObject({ name: 'mailgate_session', value: '', attrs: { path: '/admin', 'max-age': '0' } });
     expect((await deliveriesPage(d, cookie)).headers.get('location')).toBe('/admin/login?next=%2Fadmin%2Fdeliveries');
 
     d = await restart(s);

@@ -33,7 +33,7 @@ describe('mailgate serve (a real process)', () => {
 
       const noAuth = await fetch(`${daemon.url}/v1/deliveries`);
       expect(noAuth.status).toBe(401);
-      expect(await noAuth.json()).toEqual({ error: 'missing or wrong admin token' });
+      expect(await noAuth.json()).toEqual({ error: 'missing or wrong admin token', code: 'UNAUTHORIZED' });
       const wrong = await fetch(`${daemon.url}/v1/deliveries`, { headers: { authorization: 'Bearer nope' } });
       expect(wrong.status).toBe(401);
       const right = await fetch(`${daemon.url}/v1/deliveries`, { headers: { authorization: `Bearer ${token}` } });
@@ -51,12 +51,12 @@ describe('mailgate serve (a real process)', () => {
   it('reloads on SIGHUP and POST /v1/reload, keeping the running config when the new one is invalid', async () => {
     const dir = tempDir();
     const port = await freePort();
-    const cfg = writeConfig(dir, port, 'server:\n  adminToken: t0ken-for-tests\n'.replace('server:\n', ''));
-    writeFileSync(cfg, `server:\n  listen: 127.0.0.1:${port}\n  adminToken: t0ken-for-tests\ndataDir: ./data\n`);
+    const cfg = writeConfig(dir, port, 'server:\n  adminToken: t0ken-for-tests-0123456789abcdef\n'.replace('server:\n', ''));
+    writeFileSync(cfg, `server:\n  listen: 127.0.0.1:${port}\n  adminToken: t0ken-for-tests-0123456789abcdef\ndataDir: ./data\n`);
     const daemon = await startDaemon(cfg, port);
-    const auth = { authorization: 'Bearer t0ken-for-tests' };
+    const auth = { authorization: 'Bearer t0ken-for-tests-0123456789abcdef' };
     try {
-      writeFileSync(cfg, `server:\n  listen: 127.0.0.1:${port}\n  adminToken: t0ken-for-tests\ndataDir: ./data\nbogus: 1\n`);
+      writeFileSync(cfg, `server:\n  listen: 127.0.0.1:${port}\n  adminToken: t0ken-for-tests-0123456789abcdef\ndataDir: ./data\nbogus: 1\n`);
       const bad = await fetch(`${daemon.url}/v1/reload`, { method: 'POST', headers: auth });
       expect(bad.status).toBe(400);
       const body = (await bad.json()) as { errors: string[] };
@@ -67,7 +67,7 @@ describe('mailgate serve (a real process)', () => {
       expect(daemon.output()).toContain('config reload rejected; keeping the running config');
       expect((await fetch(`${daemon.url}/readyz`)).status).toBe(200);
 
-      writeFileSync(cfg, `server:\n  listen: 127.0.0.1:${port}\n  adminToken: t0ken-for-tests\ndataDir: ./data\n`);
+      writeFileSync(cfg, `server:\n  listen: 127.0.0.1:${port}\n  adminToken: t0ken-for-tests-0123456789abcdef\ndataDir: ./data\n`);
       const good = await fetch(`${daemon.url}/v1/reload`, { method: 'POST', headers: auth });
       expect(good.status).toBe(200);
       expect(await good.json()).toEqual({ status: 'reloaded' });

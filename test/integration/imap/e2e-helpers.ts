@@ -4,7 +4,7 @@ import { afterEach, beforeAll } from 'vitest';
 import { getHarness, oauthAdmin, tmpDataDir, WebhookSink, type HarnessInfo } from '../../harness/index.js';
 import { freePort, startDaemon, type Daemon } from '../daemon/run-daemon.js';
 
-export const ADMIN = 't0ken-e2e';
+export const ADMIN = 't0ken-e2e-0123456789abcdef';
 export const WEBHOOK_SECRET = 'whsec-e2e';
 
 export interface E2EOptions {

@@ -50,7 +50,7 @@ describe('IMAP ingest end to end (daemon process, Dovecot, webhook sink)', () =>
     expect((failed[0]?.json as { error: string; size: number }).error).toMatch(/does not start with a header field/);
 
     // The raw message is served as received.
-    const raw = await fetch(`${d.url}/v1/messages/${utf8?.id}/raw`, { headers: { authorization: 'Bearer t0ken-e2e' } });
+    const raw = await fetch(`${d.url}/v1/messages/${utf8?.id}/raw`, { headers: { authorization: 'Bearer t0ken-e2e-0123456789abcdef' } });
     expect(Buffer.from(await raw.arrayBuffer()).equals(loadFixture('multipart-utf8'))).toBe(true);
 
     // afterDelivery: seen, applied after the acks.
@@ -121,7 +121,7 @@ describe('IMAP ingest end to end (daemon process, Dovecot, webhook sink)', () =>
     // wait until the connector is idle
     const deadline = Date.now() + 15_000;
     for (;;) {
-      const r = await fetch(`${d.url}/v1/accounts`, { headers: { authorization: 'Bearer t0ken-e2e' } });
+      const r = await fetch(`${d.url}/v1/accounts`, { headers: { authorization: 'Bearer t0ken-e2e-0123456789abcdef' } });
       const body = (await r.json()) as { accounts: { incoming: { state: string } }[] };
       if (body.accounts[0]?.incoming.state === 'idle') break;
       if (Date.now() > deadline) throw new Error(`connector never idle: ${JSON.stringify(body)}`);
