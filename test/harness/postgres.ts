@@ -17,7 +17,9 @@ export const POSTGRES_LIB_DIR = '/usr/lib/postgresql';
 const INSTALL_HINT = 'apt-get install -y postgresql';
 const INITDB_TIMEOUT_MS = 30_000;
 const START_TIMEOUT_MS = 20_000;
+/** A readiness probe gives up fast and tries again; createDatabase() waits longer on a busy machine. */
 const CONNECT_TIMEOUT_MS = 1_000;
+const ADMIN_CONNECT_TIMEOUT_MS = 5_000;
 const POLL_MS = 25;
 /** A free port can be taken by someone else before the postmaster binds it. */
 const START_ATTEMPTS = 3;
@@ -162,7 +164,7 @@ function handle(s: { port: number; socketDir: string; dataDir: string; baseDir: 
     createDatabase: async (name = `db_${randomBytes(6).toString('hex')}`) => {
       // Quoted below, so only a plain identifier: a test's typo must not become SQL.
       if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`not a plain database name: ${JSON.stringify(name)}`);
-      const client = new pg.Client({ connectionString: urlOf('postgres'), connectionTimeoutMillis: CONNECT_TIMEOUT_MS * 5 });
+      const client = new pg.Client({ connectionString: urlOf('postgres'), connectionTimeoutMillis: ADMIN_CONNECT_TIMEOUT_MS });
       await client.connect();
       try {
         // FILE_COPY (PostgreSQL 15+) copies the template's files instead of

@@ -46,8 +46,9 @@ export interface SweptDir {
  * and, the same way, Dovecot and PostgreSQL dirs made directly in `dir`
  * (older harness, or a run without the global setup) whose starting
  * process is gone. Only a process provably started on that dir is
- * signalled (its /proc comm and command line), never a system server. A dir whose pid is alive is
- * never touched: another run (a benchmark, CI) may be using it right now.
+ * signalled (its /proc comm and command line), never a system server. A
+ * dir whose pid is alive is never touched: another run (a benchmark, CI)
+ * may be using it right now.
  * Dirs kept with MAILGATE_KEEP_TEST_TMP=1 stay. Leftover OAuth2 server
  * processes need no sweep: they exit with their parent (oauth-server.mjs).
  */
