@@ -2,11 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { startDovecot as startDovecotIn, type Dovecot, type DovecotOptions } from './dovecot.js';
 import { OAuthAdmin } from './oauth-process.js';
+import { startPostgres as startPostgresIn, type Postgres, type PostgresOptions } from './postgres.js';
 import type { HarnessInfo } from './types.js';
 
 export type { HarnessInfo } from './types.js';
 export { OAuthAdmin, startOAuthServer } from './oauth-process.js';
 export { TEST_PASSWORD } from './dovecot.js';
+export type { Postgres, PostgresOptions } from './postgres.js';
 export { tmpDataDir } from './tmp-dir.js';
 export { WebhookSink, verifySignature } from './webhook-sink.js';
 export { SmtpSink } from './smtp-sink.js';
@@ -33,6 +35,15 @@ export function uniqueUser(prefix = 'user'): string {
 /** A private Dovecot (see dovecot.ts) whose base dir is under the run's root; stop() removes it. */
 export function startDovecot(opts: DovecotOptions): Promise<Dovecot> {
   return startDovecotIn({ parentDir: inject('testTmpRoot'), ...opts });
+}
+
+/**
+ * A private PostgreSQL (see postgres.ts) whose dir is under the run's root;
+ * stop() removes it. One per test file is the idea: createDatabase() gives
+ * each test its own database on it.
+ */
+export function startPostgres(opts: PostgresOptions = {}): Promise<Postgres> {
+  return startPostgresIn({ parentDir: inject('testTmpRoot'), ...opts });
 }
 
 /** The SMTP sink Dovecot's submission relays to (it runs in the setup process). */

@@ -1,14 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Dovecot } from '../../harness/dovecot.js';
-import { getHarness, startDovecot } from '../../harness/index.js';
+import { getHarness, startDovecot, startPostgres, type Postgres } from '../../harness/index.js';
 import { canConnect } from '../../harness/net.js';
 import { isRunning, sweepStaleTestTmp } from '../../harness/sweep.js';
 import { KEPT_MARKER } from '../../harness/tmp.js';
+import { until } from '../../harness/until.js';
 
 const h = getHarness();
 
@@ -63,6 +65,36 @@ function fakeDovecotDir(parent: string, name: string, pid: number): string {
   return base;
 }
 
+/** A PostgreSQL dir whose data/postmaster.pid names `pid`, as postgres.ts (and PostgreSQL) lay it out. */
+function fakePostgresDir(parent: string, name: string, pid: number): string {
+  const base = join(parent, name);
+  mkdirSync(join(base, 'data'), { recursive: true });
+  writeFileSync(join(base, 'data', 'postmaster.pid'), `${pid}\n${join(base, 'data')}\n`);
+  return base;
+}
+
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .filter((n) => {
+      try {
+        const stat = readFileSync(`/proc/${n}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** System V segments created by `pid` (a postmaster's interlock segment is one). */
+function shmCreatedBy(pid: number): string[] {
+  return readFileSync('/proc/sysvipc/shm', 'utf8')
+    .split('\n')
+    .slice(1)
+    .filter((row) => row.trim().split(/\s+/)[4] === String(pid));
+}
+
 function masterPid(d: Dovecot): number {
   return Number(readFileSync(join(d.baseDir, 'run', 'master.pid'), 'utf8').trim());
 }
@@ -106,7 +138,56 @@ describe('sweepStaleTestTmp', () => {
     }
   });
 
-  it('kills only a process that is provably the dir’s Dovecot, and keeps live, own and kept dirs', async () => {
+  it('stops the PostgreSQL of a run that is gone and removes its root, and leaves every other postmaster alone', async () => {
+    const livePid = live.pid ?? 0;
+    const staleRoot = runRoot(await deadPid());
+    const stale = await startPostgres({ parentDir: staleRoot });
+    let alive: Postgres | undefined;
+    let killed: Postgres | undefined;
+    try {
+      alive = await startPostgres({ parentDir: runRoot(livePid) });
+      // A gone run whose postmaster died by SIGKILL long ago: no process, but its interlock segment is left.
+      const killedRoot = runRoot(await deadPid());
+      killed = await startPostgres({ parentDir: killedRoot });
+      const killedChildren = childrenOf(killed.pid);
+      process.kill(killed.pid, 'SIGKILL');
+      await until(() => [killed!.pid, ...killedChildren].every((p) => !isRunning(p)), 10_000, 'the killed postmaster and its children to exit');
+      expect(shmCreatedBy(killed.pid)).toHaveLength(1);
+      // A gone run whose postmaster.pid now names a running postmaster of
+      // another data dir (as after pid reuse): a system PostgreSQL looks just
+      // like it, and must not be stopped.
+      const reusedRoot = runRoot(await deadPid());
+      fakePostgresDir(reusedRoot, 'mailgate-postgres-1-x', alive.pid);
+      const staleChildren = childrenOf(stale.pid);
+      expect(staleChildren.length).toBeGreaterThan(0);
+      const lines: string[] = [];
+
+      const swept = await sweepStaleTestTmp(fakeTmp, (l) => lines.push(l));
+
+      expect(swept.map((s) => s.path).sort()).toEqual([killedRoot, reusedRoot, staleRoot].sort());
+      expect(swept.find((s) => s.path === staleRoot)?.stoppedPostmasters).toEqual([stale.pid]);
+      expect(swept.find((s) => s.path === killedRoot)?.stoppedPostmasters).toEqual([]);
+      expect(swept.find((s) => s.path === reusedRoot)?.stoppedPostmasters).toEqual([]);
+      expect(lines.find((l) => l.includes(staleRoot))).toContain(`stopped PostgreSQL postmaster ${stale.pid}`);
+      for (const root of [staleRoot, killedRoot, reusedRoot]) expect(existsSync(root)).toBe(false);
+      for (const p of [stale.pid, ...staleChildren]) expect(isRunning(p)).toBe(false);
+      expect(await canConnect(stale.port)).toBe(false);
+      expect(shmCreatedBy(stale.pid)).toEqual([]);
+      expect(shmCreatedBy(killed.pid)).toEqual([]);
+
+      expect(isRunning(alive.pid)).toBe(true);
+      const client = new pg.Client(alive.url);
+      await client.connect();
+      expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+      await client.end();
+    } finally {
+      await alive?.stop();
+      await killed?.stop();
+      await stale.stop(); // a no-op unless the sweep failed: do not leak it
+    }
+  });
+
+  it('kills only a process that is provably the dir’s Dovecot or postmaster, and keeps live, own and kept dirs', async () => {
     const livePid = live.pid ?? 0;
     // Gone run; its master.pid names a live process that is no Dovecot.
     const reused = runRoot(await deadPid());
@@ -120,6 +201,11 @@ describe('sweepStaleTestTmp', () => {
     // Base dirs made directly in tmp (older harness): the starter gone, or alive.
     const legacyGone = fakeDovecotDir(fakeTmp, `mailgate-dovecot-${await deadPid()}-1`, await deadPid());
     const legacyLive = fakeDovecotDir(fakeTmp, `mailgate-dovecot-${livePid}-2`, await deadPid());
+    // The same for PostgreSQL: a gone run whose postmaster.pid names a live non-postgres process, and legacy dirs.
+    const reusedPg = runRoot(await deadPid());
+    fakePostgresDir(reusedPg, `mailgate-postgres-${livePid}-a`, livePid);
+    const legacyPgGone = fakePostgresDir(fakeTmp, `mailgate-postgres-${await deadPid()}-b`, await deadPid());
+    const legacyPgLive = fakePostgresDir(fakeTmp, `mailgate-postgres-${livePid}-c`, livePid);
     // Not ours: a plain file with a run root's name, another name.
     const notADir = join(fakeTmp, `mailgate-test-${await deadPid()}-file`);
     writeFileSync(notADir, '');
@@ -128,10 +214,10 @@ describe('sweepStaleTestTmp', () => {
 
     const swept = await sweepStaleTestTmp(fakeTmp, () => {});
 
-    expect(swept.map((s) => s.path).sort()).toEqual([legacyGone, reused].sort());
-    expect(swept.every((s) => s.stoppedMasters.length === 0)).toBe(true);
+    expect(swept.map((s) => s.path).sort()).toEqual([legacyGone, legacyPgGone, reused, reusedPg].sort());
+    expect(swept.every((s) => s.stoppedMasters.length === 0 && s.stoppedPostmasters.length === 0)).toBe(true);
     expect(isRunning(livePid)).toBe(true);
-    for (const path of [kept, liveRoot, ownRoot, legacyLive, notADir, other]) expect(existsSync(path)).toBe(true);
-    for (const path of [reused, legacyGone]) expect(existsSync(path)).toBe(false);
+    for (const path of [kept, liveRoot, ownRoot, legacyLive, legacyPgLive, notADir, other]) expect(existsSync(path)).toBe(true);
+    for (const path of [reused, legacyGone, reusedPg, legacyPgGone]) expect(existsSync(path)).toBe(false);
   });
 });
