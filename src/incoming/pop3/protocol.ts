@@ -1,9 +1,9 @@
 /**
  * The pure half of the POP3 client: an incremental response reader over raw
- * socket bytes, parsers for CAPA/UIDL/LIST listings, and the SASL initial
- * responses. No I/O here, so every byte-split case is unit-testable.
+ * socket bytes and parsers for CAPA/UIDL/LIST listings. No I/O here, so
+ * every byte-split case is unit-testable.
  *
- * RFC 1939 (POP3), RFC 2449 (CAPA, extended response codes), RFC 5034 (AUTH).
+ * RFC 1939 (POP3), RFC 2449 (CAPA, extended response codes).
  */
 
 /** What the command in flight answers: one status line, or a status line plus a dot-terminated body. */
@@ -20,16 +20,29 @@ export interface Pop3Response {
   body: Buffer | null;
 }
 
+type StatusLine = Omit<Pop3Response, 'body'>;
+
 /**
  * A status line longer than this is not POP3 (RFC 2449 §4 caps responses at
- * 512 octets; servers exceed it with long texts, hence the headroom). Bodies
- * have no cap: a message line can be as long as the message.
+ * 512 octets; servers exceed it with long texts, hence the headroom). A body
+ * line has no cap of its own (a line can be as long as the message); bodies
+ * have a size limit per command instead.
  */
 export const MAX_STATUS_LINE_BYTES = 64 * 1024;
+/**
+ * Bytes the server may send while no command is in flight (we never
+ * pipeline, so any such byte is unsolicited); beyond this the stream is
+ * hostile, not late.
+ */
+export const MAX_UNSOLICITED_BYTES = 64 * 1024;
 
 const LF = 0x0a;
 const CR = 0x0d;
 const DOT = 0x2e;
+/** A dot at the start of a line: either byte-stuffing or the terminator. */
+const LF_DOT = Buffer.from('\n.', 'latin1');
+/** The CR of ".CR" held back at the end of a chunk, emitted when no LF follows. */
+const CR_BYTE = Buffer.from('\r', 'latin1');
 
 export class Pop3ProtocolError extends Error {
   constructor(message: string) {
@@ -38,37 +51,74 @@ export class Pop3ProtocolError extends Error {
   }
 }
 
+/** A multi-line body grew past the limit its command set; the rest of the stream is unread. */
+export class ResponseTooLargeError extends Error {
+  constructor(readonly limitBytes: number) {
+    super(`the answer is larger than the limit of ${limitBytes} bytes`);
+    this.name = 'ResponseTooLargeError';
+  }
+}
+
 /**
- * Reads one response at a time from socket chunks, in one pass. Lines are kept
- * as subarrays of the chunks they arrived in; a body is copied once, by the
- * final Buffer.concat. A response may be split anywhere (inside CRLF, inside
- * the `CRLF.CRLF` terminator). Bytes after a complete response stay buffered
- * for the next `start`.
+ * Where the body scan stands between two bytes:
+ * - `inLine`: inside a line; only "LF ." can matter next;
+ * - `lineStart`: the next byte starts a line;
+ * - `afterDot`: a line began with "." (dropped): LF ends the body, CR may, anything else was stuffing;
+ * - `afterDotCr`: ".CR" seen: LF ends the body, anything else makes the CR body.
+ */
+type ScanState = 'inLine' | 'lineStart' | 'afterDot' | 'afterDotCr';
+
+/**
+ * Reads one response at a time from socket chunks. A body is scanned in
+ * place: each chunk contributes one Buffer to it, a view of the chunk when
+ * no stuffed dot sits inside, else one compact copy with the dots left out,
+ * so a hostile body (millions of empty or dot-led lines) costs its bytes
+ * plus a constant per chunk, never an object per line. The scan state
+ * survives chunk boundaries, so a response may be split anywhere (inside
+ * CRLF, between "LF" and ".", inside ".CRLF"). Bytes after a complete
+ * response stay buffered for the next `start`.
  */
 export class ResponseReader {
   private expect: Expect | null = null;
+  private maxBodyBytes = Infinity;
   /** Chunks that arrived while no response was expected (invariant: empty while `expect` is set). */
   private pending: Buffer[] = [];
-  /** The current, not yet LF-terminated line. */
-  private line: Buffer[] = [];
-  private lineBytes = 0;
-  private status: Omit<Pop3Response, 'body'> | null = null;
+  private pendingBytes = 0;
+  /** The status line so far (it may arrive in pieces). */
+  private statusPieces: Buffer[] = [];
+  private statusBytes = 0;
+  /** Set once the status line of a multi-line `+OK` is read: the body follows. */
+  private status: StatusLine | null = null;
   private body: Buffer[] = [];
   private bodyBytes = 0;
+  private state: ScanState = 'lineStart';
+  /** The last chunk ended in ".CR": that CR is body unless the next chunk starts with LF. */
+  private heldCr = false;
+  /** This chunk's contribution to the body: a view [outStart, outEnd), or a copy once a dot splits it. */
+  private outStart = 0;
+  private outEnd = 0;
+  private outCopy: Buffer | null = null;
+  private outCopyBytes = 0;
 
-  /** Begins reading the next response; returns it at once if already buffered. */
-  start(expect: Expect): Pop3Response | null {
+  /**
+   * Begins reading the next response; returns it at once if already buffered.
+   * A multi-line body longer than `maxBodyBytes` (after unstuffing) throws
+   * ResponseTooLargeError; the reader must then be dropped with its stream.
+   */
+  start(expect: Expect, maxBodyBytes = Infinity): Pop3Response | null {
     if (this.expect !== null) throw new Error('ResponseReader: a response is already being read');
     this.expect = expect;
+    this.maxBodyBytes = maxBodyBytes;
     const buffered = this.pending;
     this.pending = [];
+    this.pendingBytes = 0;
     for (let i = 0; i < buffered.length; i++) {
       const chunk = buffered[i];
       if (chunk === undefined) continue;
       const response = this.push(chunk);
       if (response) {
         // push() re-buffered the rest of this chunk; keep the later ones behind it.
-        this.pending.push(...buffered.slice(i + 1));
+        for (const later of buffered.slice(i + 1)) this.keep(later);
         return response;
       }
     }
@@ -77,89 +127,178 @@ export class ResponseReader {
 
   /** Feeds bytes; returns the response when it completes (at most one per call). */
   push(chunk: Buffer): Pop3Response | null {
+    if (chunk.length === 0) return null;
     if (this.expect === null) {
-      if (chunk.length > 0) this.pending.push(chunk);
+      this.keep(chunk);
+      if (this.pendingBytes > MAX_UNSOLICITED_BYTES) {
+        throw new Pop3ProtocolError(`the server sent more than ${MAX_UNSOLICITED_BYTES} bytes while no command was in flight`);
+      }
       return null;
     }
-    let pos = 0;
-    while (pos < chunk.length) {
-      const lf = chunk.indexOf(LF, pos);
-      if (lf === -1) {
-        this.appendToLine(chunk.subarray(pos));
-        return null;
-      }
-      this.appendToLine(chunk.subarray(pos, lf + 1));
-      pos = lf + 1;
-      const response = this.endLine();
-      if (response) {
-        if (pos < chunk.length) this.pending.push(chunk.subarray(pos));
-        return response;
-      }
+    try {
+      if (this.status !== null) return this.scanBody(chunk, 0);
+      return this.readStatus(chunk);
+    } catch (err) {
+      this.reset();
+      throw err;
     }
-    return null;
   }
 
   /** True when bytes arrived that no response has consumed (after STLS this means injection). */
   hasBuffered(): boolean {
-    return this.pending.length > 0 || this.lineBytes > 0;
+    return this.pendingBytes > 0 || this.statusBytes > 0;
   }
 
-  private appendToLine(piece: Buffer): void {
-    this.line.push(piece);
-    this.lineBytes += piece.length;
-    if (this.status === null && this.lineBytes > MAX_STATUS_LINE_BYTES) {
-      throw new Pop3ProtocolError(`status line longer than ${MAX_STATUS_LINE_BYTES} bytes`);
+  /** Bytes of the response in flight read so far: status line, then unstuffed body. */
+  progress(): number {
+    return this.statusBytes + this.bodyBytes;
+  }
+
+  private keep(chunk: Buffer): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+  }
+
+  private readStatus(chunk: Buffer): Pop3Response | null {
+    const lf = chunk.indexOf(LF);
+    const piece = lf === -1 ? chunk : chunk.subarray(0, lf + 1);
+    this.statusPieces.push(piece);
+    this.statusBytes += piece.length;
+    if (this.statusBytes > MAX_STATUS_LINE_BYTES) throw new Pop3ProtocolError(`status line longer than ${MAX_STATUS_LINE_BYTES} bytes`);
+    if (lf === -1) return null;
+    const raw = Buffer.concat(this.statusPieces, this.statusBytes);
+    this.statusPieces = [];
+    this.statusBytes = 0;
+    const status = parseStatusLine(stripLineEnd(raw).toString('utf8'));
+    if (status.status !== 'ok' || this.expect !== 'multi') return this.finish(status, null, chunk, lf + 1);
+    this.status = status;
+    this.state = 'lineStart';
+    return lf + 1 < chunk.length ? this.scanBody(chunk, lf + 1) : null;
+  }
+
+  /**
+   * One pass over a chunk, from `from`. Between dots the scan is a native
+   * search for "LF ."; only a dot at the start of a line costs JS work.
+   */
+  private scanBody(chunk: Buffer, from: number): Pop3Response | null {
+    const end = chunk.length;
+    let state = this.state;
+    /** Start of the body bytes of this chunk not yet emitted. */
+    let seg = from;
+    let pos = from;
+    this.outStart = this.outEnd = from;
+    while (pos < end) {
+      if (state === 'inLine') {
+        const found = chunk.indexOf(LF_DOT, pos);
+        if (found === -1) {
+          state = chunk[end - 1] === LF ? 'lineStart' : 'inLine';
+          break;
+        }
+        pos = found + 1;
+        state = 'lineStart';
+      }
+      const byte = chunk[pos];
+      if (state === 'lineStart') {
+        if (byte !== DOT) {
+          state = 'inLine';
+          continue;
+        }
+        // RFC 1939 §3: a line-leading dot is dropped, whether it stuffs a line or starts the terminator.
+        this.emit(chunk, seg, pos);
+        seg = ++pos;
+        state = 'afterDot';
+        continue;
+      }
+      // `.CRLF` ends the body; a bare `.LF` is accepted from sloppy servers.
+      if (byte === LF) return this.endBody(chunk, pos + 1);
+      if (state === 'afterDot' && byte === CR) {
+        pos++;
+        state = 'afterDotCr';
+        continue;
+      }
+      // A stuffed line (".x", or ".CR" without LF): its bytes from `seg` on are body.
+      if (this.heldCr) this.emitHeldCr();
+      state = 'inLine';
     }
-  }
-
-  private endLine(): Pop3Response | null {
-    const pieces = this.line;
-    const length = this.lineBytes;
-    this.line = [];
-    this.lineBytes = 0;
-    if (this.status === null) return this.onStatusLine(Buffer.concat(pieces, length));
-    if (isTerminator(pieces, length)) return this.finish(Buffer.concat(this.body, this.bodyBytes));
-    this.appendBodyLine(pieces);
+    if (state === 'afterDotCr' && !this.heldCr) {
+      // The chunk ends in ".CR"; keep the CR back until we know whether LF follows.
+      this.emit(chunk, seg, end - 1);
+      this.heldCr = true;
+    } else {
+      this.emit(chunk, seg, end);
+    }
+    this.flushChunk(chunk);
+    this.state = state;
     return null;
   }
 
-  private onStatusLine(raw: Buffer): Pop3Response | null {
-    const status = parseStatusLine(stripLineEnd(raw).toString('utf8'));
-    if (status.status === 'ok' && this.expect === 'multi') {
-      this.status = status;
-      return null;
+  /** Adds chunk[start, end) to this chunk's contribution. */
+  private emit(chunk: Buffer, start: number, end: number): void {
+    const length = end - start;
+    if (length <= 0) return;
+    if (this.bodyBytes + length > this.maxBodyBytes) throw new ResponseTooLargeError(this.maxBodyBytes);
+    this.bodyBytes += length;
+    if (this.outCopy === null && this.outEnd === this.outStart) {
+      this.outStart = start;
+      this.outEnd = end;
+      return;
     }
-    this.status = status;
-    return this.finish(null);
+    if (this.outCopy === null) {
+      // A dropped dot splits the chunk: from here on it is copied, compactly, into one buffer.
+      this.outCopy = Buffer.allocUnsafe(chunk.length - this.outStart);
+      this.outCopyBytes = chunk.copy(this.outCopy, 0, this.outStart, this.outEnd);
+    }
+    this.outCopyBytes += chunk.copy(this.outCopy, this.outCopyBytes, start, end);
   }
 
-  /** RFC 1939 §3: a line starting with "." was byte-stuffed; drop that first dot. */
-  private appendBodyLine(pieces: Buffer[]): void {
-    const first = pieces[0];
-    if (first !== undefined && first[0] === DOT) pieces[0] = first.subarray(1);
-    for (const piece of pieces) {
-      if (piece.length === 0) continue;
-      this.body.push(piece);
-      this.bodyBytes += piece.length;
-    }
+  private emitHeldCr(): void {
+    this.heldCr = false;
+    if (this.bodyBytes + 1 > this.maxBodyBytes) throw new ResponseTooLargeError(this.maxBodyBytes);
+    this.bodyBytes += 1;
+    // Nothing of this chunk is emitted yet (the held CR is settled by its first byte), so order holds.
+    this.body.push(CR_BYTE);
   }
 
-  private finish(body: Buffer | null): Pop3Response {
+  private flushChunk(chunk: Buffer): void {
+    if (this.outCopy !== null) this.body.push(this.outCopy.subarray(0, this.outCopyBytes));
+    else if (this.outEnd > this.outStart) this.body.push(chunk.subarray(this.outStart, this.outEnd));
+    this.outCopy = null;
+    this.outCopyBytes = 0;
+    this.outStart = this.outEnd = 0;
+  }
+
+  private endBody(chunk: Buffer, rest: number): Pop3Response {
+    this.flushChunk(chunk);
+    // A held CR belonged to the terminator.
+    this.heldCr = false;
+    // The one copy of the body: the caller gets a Buffer of its own, and the chunks can go.
+    const body = Buffer.concat(this.body, this.bodyBytes);
     const status = this.status;
-    if (status === null) throw new Error('ResponseReader: finish without a status line');
-    this.expect = null;
-    this.status = null;
-    this.body = [];
-    this.bodyBytes = 0;
+    if (status === null) throw new Error('ResponseReader: a body without a status line');
+    return this.finish(status, body, chunk, rest);
+  }
+
+  private finish(status: StatusLine, body: Buffer | null, chunk: Buffer, rest: number): Pop3Response {
+    this.reset();
+    if (rest < chunk.length) this.keep(chunk.subarray(rest));
     return { ...status, body };
   }
-}
 
-/** `.CRLF` ends a multi-line response; a bare `.LF` is accepted from sloppy servers. */
-function isTerminator(pieces: Buffer[], length: number): boolean {
-  if (length !== 3 && length !== 2) return false;
-  const bytes = pieces.length === 1 && pieces[0] ? pieces[0] : Buffer.concat(pieces, length);
-  return bytes[0] === DOT && (length === 2 || bytes[1] === CR);
+  /** Forgets the response in flight (done, or the stream is being dropped). */
+  private reset(): void {
+    this.expect = null;
+    this.maxBodyBytes = Infinity;
+    this.status = null;
+    this.statusPieces = [];
+    this.statusBytes = 0;
+    this.body = [];
+    this.bodyBytes = 0;
+    this.state = 'lineStart';
+    this.heldCr = false;
+    this.outCopy = null;
+    this.outCopyBytes = 0;
+    this.outStart = this.outEnd = 0;
+  }
 }
 
 function stripLineEnd(line: Buffer): Buffer {
@@ -228,34 +367,4 @@ export function parseScanListing(lines: string[]): Array<{ n: number; size: numb
     if (!m?.[1] || !m[2]) throw new Pop3ProtocolError(`malformed LIST line: ${JSON.stringify(line.slice(0, 80))}`);
     return { n: Number(m[1]), size: Number(m[2]) };
   });
-}
-
-// The SASL builders live with the other OAuth code; re-exported for the client and its tests.
-export { oauthbearerResponse, plainResponse, xoauth2Response } from '../../oauth/sasl.js';
-
-export interface OAuthErrorChallenge {
-  status?: string;
-  schemes?: string;
-  scope?: string;
-}
-
-/**
- * The JSON a server sends as a SASL challenge when an OAuth token is refused
- * (RFC 7628 §3.2.2; Google's XOAUTH2 does the same). Null when it is not JSON.
- */
-export function decodeOAuthChallenge(base64: string): OAuthErrorChallenge | null {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(base64, 'base64').toString('utf8'));
-  } catch {
-    return null;
-  }
-  if (typeof parsed !== 'object' || parsed === null) return null;
-  const out: OAuthErrorChallenge = {};
-  for (const key of ['status', 'schemes', 'scope'] as const) {
-    const value: unknown = (parsed as Record<string, unknown>)[key];
-    if (typeof value === 'string') out[key] = value;
-    else if (typeof value === 'number') out[key] = String(value);
-  }
-  return out;
 }
