@@ -8,11 +8,10 @@ import {
   parseUidlListing,
   Pop3ProtocolError,
   ResponseReader,
-  saslMechanisms,
   type Expect,
   type Pop3Response,
 } from '../../src/incoming/pop3/protocol.js';
-import { decodeOAuthChallenge } from '../../src/incoming/pop3/sasl.js';
+import { decodeOAuthChallenge, saslMechanisms } from '../../src/incoming/pop3/sasl.js';
 import { oauthbearerResponse, plainResponse, xoauth2Response } from '../../src/oauth/sasl.js';
 
 const b = (s: string) => Buffer.from(s, 'latin1');

@@ -24,25 +24,21 @@ type StatusLine = Omit<Pop3Response, 'body'>;
 
 /**
  * A status line longer than this is not POP3 (RFC 2449 §4 caps responses at
- * 512 octets; servers exceed it with long texts, hence the headroom). A body
- * line has no cap of its own (a line can be as long as the message); bodies
- * have a size limit per command instead.
+ * 512 octets; servers exceed it with long texts, hence the headroom). Body
+ * lines have no cap: a body has a size limit per command instead.
  */
 export const MAX_STATUS_LINE_BYTES = 64 * 1024;
-/**
- * Bytes the server may send while no command is in flight (we never
- * pipeline, so any such byte is unsolicited); beyond this the stream is
- * hostile, not late.
- */
+/** Bytes the server may send while no command is in flight (we never pipeline: all unsolicited). */
 export const MAX_UNSOLICITED_BYTES = 64 * 1024;
 
 const LF = 0x0a;
 const CR = 0x0d;
 const DOT = 0x2e;
-/** A dot at the start of a line: either byte-stuffing or the terminator. */
-const LF_DOT = Buffer.from('\n.', 'latin1');
-/** The CR of ".CR" held back at the end of a chunk, emitted when no LF follows. */
 const CR_BYTE = Buffer.from('\r', 'latin1');
+/** Body pieces shorter than this are copied into a shared block instead of kept as views of their chunks. */
+const COALESCE_BELOW_BYTES = 4 * 1024;
+const COALESCE_BLOCK_BYTES = 64 * 1024;
+const SMALL_COPY_BYTES = 64;
 
 export class Pop3ProtocolError extends Error {
   constructor(message: string) {
@@ -60,23 +56,21 @@ export class ResponseTooLargeError extends Error {
 }
 
 /**
- * Where the body scan stands between two bytes:
- * - `inLine`: inside a line; only "LF ." can matter next;
- * - `lineStart`: the next byte starts a line;
- * - `afterDot`: a line began with "." (dropped): LF ends the body, CR may, anything else was stuffing;
- * - `afterDotCr`: ".CR" seen: LF ends the body, anything else makes the CR body.
+ * Where the body scan stands: `inLine` (only a dot after an LF matters next), `lineStart`,
+ * `afterDot` (a line-leading "." was dropped: LF ends the body, CR may, else it was stuffing),
+ * `afterDotCr` (".CR" seen: LF ends the body, else the CR is body).
  */
 type ScanState = 'inLine' | 'lineStart' | 'afterDot' | 'afterDotCr';
 
 /**
  * Reads one response at a time from socket chunks. A body is scanned in
- * place: each chunk contributes one Buffer to it, a view of the chunk when
- * no stuffed dot sits inside, else one compact copy with the dots left out,
- * so a hostile body (millions of empty or dot-led lines) costs its bytes
- * plus a constant per chunk, never an object per line. The scan state
- * survives chunk boundaries, so a response may be split anywhere (inside
- * CRLF, between "LF" and ".", inside ".CRLF"). Bytes after a complete
- * response stay buffered for the next `start`.
+ * place: a chunk without a line-leading dot adds one view of itself, a
+ * chunk split by dropped dots is copied compactly, and small pieces are
+ * packed into shared blocks, so a hostile body (millions of empty or
+ * dot-led lines, a trickle of tiny chunks) costs about its bytes, never an
+ * object per line. The scan state survives chunk boundaries, so a response
+ * may be split anywhere (inside CRLF, between LF and ".", inside ".CRLF").
+ * Bytes after a complete response stay buffered for the next `start`.
  */
 export class ResponseReader {
   private expect: Expect | null = null;
@@ -88,22 +82,14 @@ export class ResponseReader {
   private statusPieces: Buffer[] = [];
   private statusBytes = 0;
   /** Set once the status line of a multi-line `+OK` is read: the body follows. */
-  private status: StatusLine | null = null;
-  private body: Buffer[] = [];
-  private bodyBytes = 0;
+  private body: BodyBuilder | null = null;
   private state: ScanState = 'lineStart';
   /** The last chunk ended in ".CR": that CR is body unless the next chunk starts with LF. */
   private heldCr = false;
-  /** This chunk's contribution to the body: a view [outStart, outEnd), or a copy once a dot splits it. */
-  private outStart = 0;
-  private outEnd = 0;
-  private outCopy: Buffer | null = null;
-  private outCopyBytes = 0;
 
   /**
-   * Begins reading the next response; returns it at once if already buffered.
-   * A multi-line body longer than `maxBodyBytes` (after unstuffing) throws
-   * ResponseTooLargeError; the reader must then be dropped with its stream.
+   * Begins reading the next response; returns it at once if already buffered. A body longer than
+   * `maxBodyBytes` (unstuffed) throws ResponseTooLargeError: drop the reader with its stream.
    */
   start(expect: Expect, maxBodyBytes = Infinity): Pop3Response | null {
     if (this.expect !== null) throw new Error('ResponseReader: a response is already being read');
@@ -112,9 +98,7 @@ export class ResponseReader {
     const buffered = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
-    for (let i = 0; i < buffered.length; i++) {
-      const chunk = buffered[i];
-      if (chunk === undefined) continue;
+    for (const [i, chunk] of buffered.entries()) {
       const response = this.push(chunk);
       if (response) {
         // push() re-buffered the rest of this chunk; keep the later ones behind it.
@@ -130,13 +114,11 @@ export class ResponseReader {
     if (chunk.length === 0) return null;
     if (this.expect === null) {
       this.keep(chunk);
-      if (this.pendingBytes > MAX_UNSOLICITED_BYTES) {
-        throw new Pop3ProtocolError(`the server sent more than ${MAX_UNSOLICITED_BYTES} bytes while no command was in flight`);
-      }
+      if (this.pendingBytes > MAX_UNSOLICITED_BYTES) throw new Pop3ProtocolError(`more than ${MAX_UNSOLICITED_BYTES} bytes arrived while no command was in flight`);
       return null;
     }
     try {
-      if (this.status !== null) return this.scanBody(chunk, 0);
+      if (this.body !== null) return this.scanBody(this.body, chunk, 0);
       return this.readStatus(chunk);
     } catch (err) {
       this.reset();
@@ -151,7 +133,7 @@ export class ResponseReader {
 
   /** Bytes of the response in flight read so far: status line, then unstuffed body. */
   progress(): number {
-    return this.statusBytes + this.bodyBytes;
+    return this.statusBytes + (this.body?.bytes ?? 0);
   }
 
   private keep(chunk: Buffer): void {
@@ -169,32 +151,28 @@ export class ResponseReader {
     const raw = Buffer.concat(this.statusPieces, this.statusBytes);
     this.statusPieces = [];
     this.statusBytes = 0;
-    const status = parseStatusLine(stripLineEnd(raw).toString('utf8'));
+    const status = parseStatusLine(raw.toString('utf8').replace(/\r?\n$/, ''));
     if (status.status !== 'ok' || this.expect !== 'multi') return this.finish(status, null, chunk, lf + 1);
-    this.status = status;
+    this.body = new BodyBuilder(status, this.maxBodyBytes);
     this.state = 'lineStart';
-    return lf + 1 < chunk.length ? this.scanBody(chunk, lf + 1) : null;
+    return lf + 1 < chunk.length ? this.scanBody(this.body, chunk, lf + 1) : null;
   }
 
-  /**
-   * One pass over a chunk, from `from`. Between dots the scan is a native
-   * search for "LF ."; only a dot at the start of a line costs JS work.
-   */
-  private scanBody(chunk: Buffer, from: number): Pop3Response | null {
+  /** One pass over a chunk, from `from`; only a line-leading dot costs JS work per line. */
+  private scanBody(body: BodyBuilder, chunk: Buffer, from: number): Pop3Response | null {
     const end = chunk.length;
     let state = this.state;
-    /** Start of the body bytes of this chunk not yet emitted. */
+    /** Start of the body bytes of this chunk not yet added. */
     let seg = from;
     let pos = from;
-    this.outStart = this.outEnd = from;
     while (pos < end) {
       if (state === 'inLine') {
-        const found = chunk.indexOf(LF_DOT, pos);
-        if (found === -1) {
+        const dot = lineLeadingDot(chunk, pos);
+        if (dot === -1) {
           state = chunk[end - 1] === LF ? 'lineStart' : 'inLine';
           break;
         }
-        pos = found + 1;
+        pos = dot;
         state = 'lineStart';
       }
       const byte = chunk[pos];
@@ -204,78 +182,42 @@ export class ResponseReader {
           continue;
         }
         // RFC 1939 §3: a line-leading dot is dropped, whether it stuffs a line or starts the terminator.
-        this.emit(chunk, seg, pos);
+        body.add(chunk, seg, pos);
         seg = ++pos;
         state = 'afterDot';
         continue;
       }
       // `.CRLF` ends the body; a bare `.LF` is accepted from sloppy servers.
-      if (byte === LF) return this.endBody(chunk, pos + 1);
+      if (byte === LF) return this.endBody(body, chunk, pos + 1);
       if (state === 'afterDot' && byte === CR) {
         pos++;
         state = 'afterDotCr';
         continue;
       }
       // A stuffed line (".x", or ".CR" without LF): its bytes from `seg` on are body.
-      if (this.heldCr) this.emitHeldCr();
+      if (this.heldCr) {
+        // Nothing of this chunk is added yet (its first byte settles the held CR), so order holds.
+        body.addCr();
+        this.heldCr = false;
+      }
       state = 'inLine';
     }
     if (state === 'afterDotCr' && !this.heldCr) {
       // The chunk ends in ".CR"; keep the CR back until we know whether LF follows.
-      this.emit(chunk, seg, end - 1);
+      body.add(chunk, seg, end - 1);
       this.heldCr = true;
     } else {
-      this.emit(chunk, seg, end);
+      body.add(chunk, seg, end);
     }
-    this.flushChunk(chunk);
+    body.endChunk(chunk);
     this.state = state;
     return null;
   }
 
-  /** Adds chunk[start, end) to this chunk's contribution. */
-  private emit(chunk: Buffer, start: number, end: number): void {
-    const length = end - start;
-    if (length <= 0) return;
-    if (this.bodyBytes + length > this.maxBodyBytes) throw new ResponseTooLargeError(this.maxBodyBytes);
-    this.bodyBytes += length;
-    if (this.outCopy === null && this.outEnd === this.outStart) {
-      this.outStart = start;
-      this.outEnd = end;
-      return;
-    }
-    if (this.outCopy === null) {
-      // A dropped dot splits the chunk: from here on it is copied, compactly, into one buffer.
-      this.outCopy = Buffer.allocUnsafe(chunk.length - this.outStart);
-      this.outCopyBytes = chunk.copy(this.outCopy, 0, this.outStart, this.outEnd);
-    }
-    this.outCopyBytes += chunk.copy(this.outCopy, this.outCopyBytes, start, end);
-  }
-
-  private emitHeldCr(): void {
-    this.heldCr = false;
-    if (this.bodyBytes + 1 > this.maxBodyBytes) throw new ResponseTooLargeError(this.maxBodyBytes);
-    this.bodyBytes += 1;
-    // Nothing of this chunk is emitted yet (the held CR is settled by its first byte), so order holds.
-    this.body.push(CR_BYTE);
-  }
-
-  private flushChunk(chunk: Buffer): void {
-    if (this.outCopy !== null) this.body.push(this.outCopy.subarray(0, this.outCopyBytes));
-    else if (this.outEnd > this.outStart) this.body.push(chunk.subarray(this.outStart, this.outEnd));
-    this.outCopy = null;
-    this.outCopyBytes = 0;
-    this.outStart = this.outEnd = 0;
-  }
-
-  private endBody(chunk: Buffer, rest: number): Pop3Response {
-    this.flushChunk(chunk);
-    // A held CR belonged to the terminator.
-    this.heldCr = false;
-    // The one copy of the body: the caller gets a Buffer of its own, and the chunks can go.
-    const body = Buffer.concat(this.body, this.bodyBytes);
-    const status = this.status;
-    if (status === null) throw new Error('ResponseReader: a body without a status line');
-    return this.finish(status, body, chunk, rest);
+  /** The body ends; a held CR belonged to the terminator. */
+  private endBody(body: BodyBuilder, chunk: Buffer, rest: number): Pop3Response {
+    body.endChunk(chunk);
+    return this.finish(body.status, body.concat(), chunk, rest);
   }
 
   private finish(status: StatusLine, body: Buffer | null, chunk: Buffer, rest: number): Pop3Response {
@@ -288,28 +230,121 @@ export class ResponseReader {
   private reset(): void {
     this.expect = null;
     this.maxBodyBytes = Infinity;
-    this.status = null;
     this.statusPieces = [];
     this.statusBytes = 0;
-    this.body = [];
-    this.bodyBytes = 0;
+    this.body = null;
     this.state = 'lineStart';
     this.heldCr = false;
-    this.outCopy = null;
-    this.outCopyBytes = 0;
-    this.outStart = this.outEnd = 0;
   }
 }
 
-function stripLineEnd(line: Buffer): Buffer {
-  let end = line.length;
-  if (end > 0 && line[end - 1] === LF) end--;
-  if (end > 0 && line[end - 1] === CR) end--;
-  return line.subarray(0, end);
+/**
+ * The body of a multi-line `+OK` under construction, within its size limit. Each chunk adds one
+ * view of itself, unless dropped dots split it: then its pieces are copied.
+ * Copies and views shorter than COALESCE_BELOW_BYTES go into shared blocks,
+ * so tiny chunks and dot-split ones cost their bytes, not a Buffer each.
+ */
+class BodyBuilder {
+  bytes = 0;
+  private readonly parts: Buffer[] = [];
+  private block: Buffer | null = null;
+  /** block[blockStart, blockEnd) is filled but not yet a part. */
+  private blockStart = 0;
+  private blockEnd = 0;
+  /** The chunk being scanned adds chunk[viewStart, viewEnd), until a second piece makes it copy. */
+  private viewStart = 0;
+  private viewEnd = 0;
+  private copying = false;
+
+  constructor(
+    readonly status: StatusLine,
+    private readonly maxBytes: number,
+  ) {}
+
+  /** Adds chunk[start, end): the next body bytes of the chunk being scanned. */
+  add(chunk: Buffer, start: number, end: number): void {
+    if (end <= start) return;
+    this.count(end - start);
+    if (!this.copying && this.viewEnd === this.viewStart) {
+      this.viewStart = start;
+      this.viewEnd = end;
+      return;
+    }
+    if (!this.copying) {
+      this.copying = true;
+      this.copy(chunk, this.viewStart, this.viewEnd);
+    }
+    this.copy(chunk, start, end);
+  }
+
+  /** The CR of a ".CR" that ended the previous chunk and turned out not to start the terminator. */
+  addCr(): void {
+    this.count(1);
+    this.copy(CR_BYTE, 0, 1);
+  }
+
+  endChunk(chunk: Buffer): void {
+    if (!this.copying && this.viewEnd > this.viewStart) this.keep(chunk.subarray(this.viewStart, this.viewEnd));
+    this.copying = false;
+    this.viewStart = this.viewEnd = 0;
+  }
+
+  /** The one copy of the body: the caller owns it, and the chunks can go. */
+  concat(): Buffer {
+    this.seal();
+    return Buffer.concat(this.parts, this.bytes);
+  }
+
+  private count(bytes: number): void {
+    if (this.bytes + bytes > this.maxBytes) throw new ResponseTooLargeError(this.maxBytes);
+    this.bytes += bytes;
+  }
+
+  private keep(piece: Buffer): void {
+    if (piece.length < COALESCE_BELOW_BYTES) return this.copy(piece, 0, piece.length);
+    this.seal();
+    this.parts.push(piece);
+  }
+
+  private copy(source: Buffer, start: number, end: number): void {
+    const block = this.block;
+    if (block !== null && end - start <= SMALL_COPY_BYTES && this.blockEnd + (end - start) <= block.length) {
+      // A stuffed line's few bytes: a loop is cheaper than a call into Buffer.copy.
+      for (let i = start; i < end; i++) block[this.blockEnd++] = source[i] as number;
+      return;
+    }
+    while (start < end) {
+      if (this.block === null || this.blockEnd === this.block.length) {
+        this.seal();
+        this.block = Buffer.allocUnsafeSlow(COALESCE_BLOCK_BYTES);
+        this.blockStart = this.blockEnd = 0;
+      }
+      const copied = source.copy(this.block, this.blockEnd, start, end);
+      this.blockEnd += copied;
+      start += copied;
+    }
+  }
+
+  /** Makes the filled bytes of the block a part; the rest of the block stays in use. */
+  private seal(): void {
+    if (this.block !== null && this.blockEnd > this.blockStart) this.parts.push(this.block.subarray(this.blockStart, this.blockEnd));
+    this.blockStart = this.blockEnd;
+  }
+}
+
+/**
+ * The next dot after `pos` (inside a line) that starts a line, or -1. A native search for the dot
+ * alone, not for "LF .": LFs are everywhere in a body of empty lines, dots rarely start a line.
+ */
+function lineLeadingDot(chunk: Buffer, pos: number): number {
+  for (let dot = chunk.indexOf(DOT, pos + 1); dot !== -1; dot = chunk.indexOf(DOT, dot + 1)) {
+    if (chunk[dot - 1] === LF) return dot;
+  }
+  return -1;
 }
 
 /** Splits a status line into indicator, RFC 2449 response code and text. */
-export function parseStatusLine(line: string): Omit<Pop3Response, 'body'> {
+export function parseStatusLine(line: string): StatusLine {
   const ok = /^\+OK(?:\s+(.*))?$/is.exec(line);
   if (ok) return { status: 'ok', text: ok[1] ?? '', code: null };
   const err = /^-ERR(?:\s+(.*))?$/is.exec(line);
@@ -342,13 +377,6 @@ export function parseCapabilities(lines: string[]): string[] {
       const space = line.indexOf(' ');
       return space === -1 ? line.toUpperCase() : line.slice(0, space).toUpperCase() + line.slice(space);
     });
-}
-
-/** The SASL mechanisms of the CAPA `SASL` line (upper-cased), or null when the server lists none. */
-export function saslMechanisms(capabilities: string[]): string[] | null {
-  const line = capabilities.find((c) => c === 'SASL' || c.startsWith('SASL '));
-  if (line === undefined) return null;
-  return line.split(/\s+/).slice(1).filter(Boolean).map((m) => m.toUpperCase());
 }
 
 /** RFC 1939 §7 unique-id listing: `n uid` per line; uid is 1–70 printable characters. */

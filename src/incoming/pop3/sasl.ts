@@ -1,6 +1,6 @@
 import { OAUTHBEARER_ERROR_ACK, oauthbearerResponse, plainResponse, xoauth2Response } from '../../oauth/sasl.js';
 import { Pop3Error, serverError, type Connection, type OAuthErrorChallenge } from './connection.js';
-import { saslMechanisms, type Pop3Response } from './protocol.js';
+import type { Pop3Response } from './protocol.js';
 
 /**
  * POP3 login: RFC 1939 §7 USER/PASS, and RFC 5034 AUTH with PLAIN, Google's
@@ -33,6 +33,13 @@ export async function authenticate(conn: Connection, auth: Pop3Auth, capabilitie
     case 'OAUTHBEARER':
       return sasl(conn, 'OAUTHBEARER', oauthbearerResponse(auth.user, auth.accessToken), timeoutMs);
   }
+}
+
+/** The SASL mechanisms of the CAPA `SASL` line (upper-cased), or null when the server lists none. */
+export function saslMechanisms(capabilities: string[]): string[] | null {
+  const line = capabilities.find((c) => c === 'SASL' || c.startsWith('SASL '));
+  if (line === undefined) return null;
+  return line.split(/\s+/).slice(1).filter(Boolean).map((m) => m.toUpperCase());
 }
 
 /**
