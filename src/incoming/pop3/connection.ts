@@ -135,7 +135,7 @@ export class Connection {
     if (line !== null && /[\r\n]/.test(line)) {
       return Promise.reject(new Pop3Error('protocol', `POP3 ${verb}: a line break inside a command argument`));
     }
-    if (this.failure) return Promise.reject(this.failure);
+    if (this.failure) return Promise.reject(closedAfter(this.failure));
     return new Promise((resolve, reject) => {
       this.queue.push({ line, verb, opts, resolve, reject, timer: null, overallTimer: null });
       this.pump();
@@ -226,10 +226,18 @@ export class Connection {
     this.current = null;
     if (current) clearTimers(current);
     current?.reject(err);
-    // Queued commands were never sent; they fail because the connection is gone, whatever killed it.
-    const rest = err.kind === 'connection' ? err : new Pop3Error('connection', `POP3 connection closed after: ${err.message}`, { cause: err });
+    const rest = closedAfter(err);
     for (const queued of this.queue.splice(0)) queued.reject(rest);
   }
+}
+
+/**
+ * The error for a command never sent (queued, or asked for later): it fails
+ * because the connection is gone, whatever killed it, so a `too_large` or
+ * `timeout` is not blamed on the next message.
+ */
+function closedAfter(err: Pop3Error): Pop3Error {
+  return err.kind === 'connection' ? err : new Pop3Error('connection', `POP3 connection closed after: ${err.message}`, { cause: err });
 }
 
 function clearTimers(pending: Pending): void {
