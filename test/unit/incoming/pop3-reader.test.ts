@@ -64,7 +64,7 @@ describe('ResponseReader body scan across chunk splits', () => {
   const lines = '\r\n..\r\n...\r\n.\rX\r\n.\r\r\n.a\nb\r\n\n..\n\r\n';
   const terminators = ['.\r\n', '.\n'];
 
-  it('matches the line-by-line reference for every cut into two and three pieces', () => {
+  it('matches the line-by-line reference for every cut into two and three pieces', { timeout: 30_000 }, () => {
     for (const terminator of terminators) {
       const wire = b(`+OK\r\n${lines}${terminator}${NEXT}`);
       const { body } = reference(wire.subarray(5));
@@ -154,21 +154,29 @@ function collector(): () => void {
   return runInNewContext('gc') as () => void;
 }
 
+/** Collects until freed ArrayBuffers are accounted for: V8 releases their memory after gc() returns. */
+async function settle(gc: () => void): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 describe('ResponseReader memory', () => {
   const MiB = 1024 * 1024;
 
-  it('holds a body of millions of stuffed-dot lines in about its size, not an object per line', () => {
+  it('holds a body of millions of stuffed-dot lines in about its size, not an object per line', { timeout: 60_000 }, async () => {
     const gc = collector();
     const BODY_WIRE_BYTES = 32 * MiB;
     const CHUNK_BYTES = 16 * 1024;
     const reader = new ResponseReader();
     reader.start('multi');
     reader.push(b('+OK\r\n'));
-    gc();
+    await settle(gc);
     const before = process.memoryUsage();
     // "..CRLF" is a stuffed "." line: every line splits its chunk (8 M lines in all).
     for (let sent = 0; sent < BODY_WIRE_BYTES; sent += CHUNK_BYTES) expect(reader.push(Buffer.alloc(CHUNK_BYTES, '..\r\n'))).toBeNull();
-    gc();
+    await settle(gc);
     const during = process.memoryUsage();
     const body = reader.push(b('.\r\n'))?.body;
     expect(body?.length).toBe((BODY_WIRE_BYTES / 4) * 3);
@@ -179,17 +187,17 @@ describe('ResponseReader memory', () => {
     expect(during.arrayBuffers - before.arrayBuffers).toBeLessThan((BODY_WIRE_BYTES / 4) * 3 + 2 * MiB);
   });
 
-  it('packs a trickle of tiny chunks into blocks instead of keeping a Buffer per chunk', () => {
+  it('packs a trickle of tiny chunks into blocks instead of keeping a Buffer per chunk', { timeout: 60_000 }, async () => {
     const gc = collector();
     const BODY_BYTES = 8 * MiB;
     const CHUNK_BYTES = 16;
     const reader = new ResponseReader();
     reader.start('multi');
     reader.push(b('+OK\r\n'));
-    gc();
+    await settle(gc);
     const before = process.memoryUsage();
     for (let sent = 0; sent < BODY_BYTES; sent += CHUNK_BYTES) reader.push(Buffer.alloc(CHUNK_BYTES, '\r\n'));
-    gc();
+    await settle(gc);
     const during = process.memoryUsage();
     expect(reader.push(b('.\r\n'))?.body?.length).toBe(BODY_BYTES);
     // Half a million chunks: kept as views they would cost ~100 MB of heap.
