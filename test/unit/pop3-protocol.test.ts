@@ -1,21 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import {
   bodyLines,
-  decodeOAuthChallenge,
   MAX_STATUS_LINE_BYTES,
-  oauthbearerResponse,
   parseCapabilities,
   parseScanListing,
   parseStatusLine,
   parseUidlListing,
-  plainResponse,
   Pop3ProtocolError,
   ResponseReader,
-  saslMechanisms,
-  xoauth2Response,
   type Expect,
   type Pop3Response,
 } from '../../src/incoming/pop3/protocol.js';
+import { decodeOAuthChallenge, saslMechanisms } from '../../src/incoming/pop3/sasl.js';
+import { oauthbearerResponse, plainResponse, xoauth2Response } from '../../src/oauth/sasl.js';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 

@@ -1,9 +1,9 @@
 /**
  * The pure half of the POP3 client: an incremental response reader over raw
- * socket bytes, parsers for CAPA/UIDL/LIST listings, and the SASL initial
- * responses. No I/O here, so every byte-split case is unit-testable.
+ * socket bytes and parsers for CAPA/UIDL/LIST listings. No I/O here, so
+ * every byte-split case is unit-testable.
  *
- * RFC 1939 (POP3), RFC 2449 (CAPA, extended response codes), RFC 5034 (AUTH).
+ * RFC 1939 (POP3), RFC 2449 (CAPA, extended response codes).
  */
 
 /** What the command in flight answers: one status line, or a status line plus a dot-terminated body. */
@@ -20,16 +20,25 @@ export interface Pop3Response {
   body: Buffer | null;
 }
 
+type StatusLine = Omit<Pop3Response, 'body'>;
+
 /**
  * A status line longer than this is not POP3 (RFC 2449 §4 caps responses at
- * 512 octets; servers exceed it with long texts, hence the headroom). Bodies
- * have no cap: a message line can be as long as the message.
+ * 512 octets; servers exceed it with long texts, hence the headroom). Body
+ * lines have no cap: a body has a size limit per command instead.
  */
 export const MAX_STATUS_LINE_BYTES = 64 * 1024;
+/** Bytes the server may send while no command is in flight (we never pipeline: all unsolicited). */
+export const MAX_UNSOLICITED_BYTES = 64 * 1024;
 
 const LF = 0x0a;
 const CR = 0x0d;
 const DOT = 0x2e;
+const CR_BYTE = Buffer.from('\r', 'latin1');
+/** Body pieces shorter than this are copied into a shared block instead of kept as views of their chunks. */
+const COALESCE_BELOW_BYTES = 4 * 1024;
+const COALESCE_BLOCK_BYTES = 64 * 1024;
+const SMALL_COPY_BYTES = 64;
 
 export class Pop3ProtocolError extends Error {
   constructor(message: string) {
@@ -38,37 +47,62 @@ export class Pop3ProtocolError extends Error {
   }
 }
 
+/** A multi-line body grew past the limit its command set; the rest of the stream is unread. */
+export class ResponseTooLargeError extends Error {
+  constructor(readonly limitBytes: number) {
+    super(`the answer is larger than the limit of ${limitBytes} bytes`);
+    this.name = 'ResponseTooLargeError';
+  }
+}
+
 /**
- * Reads one response at a time from socket chunks, in one pass. Lines are kept
- * as subarrays of the chunks they arrived in; a body is copied once, by the
- * final Buffer.concat. A response may be split anywhere (inside CRLF, inside
- * the `CRLF.CRLF` terminator). Bytes after a complete response stay buffered
- * for the next `start`.
+ * Where the body scan stands: `inLine` (only a dot after an LF matters next), `lineStart`,
+ * `afterDot` (a line-leading "." was dropped: LF ends the body, CR may, else it was stuffing),
+ * `afterDotCr` (".CR" seen: LF ends the body, else the CR is body).
+ */
+type ScanState = 'inLine' | 'lineStart' | 'afterDot' | 'afterDotCr';
+
+/**
+ * Reads one response at a time from socket chunks. A body is scanned in
+ * place: a chunk without a line-leading dot adds one view of itself, a
+ * chunk split by dropped dots is copied compactly, and small pieces are
+ * packed into shared blocks, so a hostile body (millions of empty or
+ * dot-led lines, a trickle of tiny chunks) costs about its bytes, never an
+ * object per line. The scan state survives chunk boundaries, so a response
+ * may be split anywhere (inside CRLF, between LF and ".", inside ".CRLF").
+ * Bytes after a complete response stay buffered for the next `start`.
  */
 export class ResponseReader {
   private expect: Expect | null = null;
+  private maxBodyBytes = Infinity;
   /** Chunks that arrived while no response was expected (invariant: empty while `expect` is set). */
   private pending: Buffer[] = [];
-  /** The current, not yet LF-terminated line. */
-  private line: Buffer[] = [];
-  private lineBytes = 0;
-  private status: Omit<Pop3Response, 'body'> | null = null;
-  private body: Buffer[] = [];
-  private bodyBytes = 0;
+  private pendingBytes = 0;
+  /** The status line so far (it may arrive in pieces). */
+  private statusPieces: Buffer[] = [];
+  private statusBytes = 0;
+  /** Set once the status line of a multi-line `+OK` is read: the body follows. */
+  private body: BodyBuilder | null = null;
+  private state: ScanState = 'lineStart';
+  /** The last chunk ended in ".CR": that CR is body unless the next chunk starts with LF. */
+  private heldCr = false;
 
-  /** Begins reading the next response; returns it at once if already buffered. */
-  start(expect: Expect): Pop3Response | null {
+  /**
+   * Begins reading the next response; returns it at once if already buffered. A body longer than
+   * `maxBodyBytes` (unstuffed) throws ResponseTooLargeError: drop the reader with its stream.
+   */
+  start(expect: Expect, maxBodyBytes = Infinity): Pop3Response | null {
     if (this.expect !== null) throw new Error('ResponseReader: a response is already being read');
     this.expect = expect;
+    this.maxBodyBytes = maxBodyBytes;
     const buffered = this.pending;
     this.pending = [];
-    for (let i = 0; i < buffered.length; i++) {
-      const chunk = buffered[i];
-      if (chunk === undefined) continue;
+    this.pendingBytes = 0;
+    for (const [i, chunk] of buffered.entries()) {
       const response = this.push(chunk);
       if (response) {
         // push() re-buffered the rest of this chunk; keep the later ones behind it.
-        this.pending.push(...buffered.slice(i + 1));
+        for (const later of buffered.slice(i + 1)) this.keep(later);
         return response;
       }
     }
@@ -77,100 +111,240 @@ export class ResponseReader {
 
   /** Feeds bytes; returns the response when it completes (at most one per call). */
   push(chunk: Buffer): Pop3Response | null {
+    if (chunk.length === 0) return null;
     if (this.expect === null) {
-      if (chunk.length > 0) this.pending.push(chunk);
+      this.keep(chunk);
+      if (this.pendingBytes > MAX_UNSOLICITED_BYTES) throw new Pop3ProtocolError(`more than ${MAX_UNSOLICITED_BYTES} bytes arrived while no command was in flight`);
       return null;
     }
-    let pos = 0;
-    while (pos < chunk.length) {
-      const lf = chunk.indexOf(LF, pos);
-      if (lf === -1) {
-        this.appendToLine(chunk.subarray(pos));
-        return null;
-      }
-      this.appendToLine(chunk.subarray(pos, lf + 1));
-      pos = lf + 1;
-      const response = this.endLine();
-      if (response) {
-        if (pos < chunk.length) this.pending.push(chunk.subarray(pos));
-        return response;
-      }
+    try {
+      if (this.body !== null) return this.scanBody(this.body, chunk, 0);
+      return this.readStatus(chunk);
+    } catch (err) {
+      this.reset();
+      throw err;
     }
-    return null;
   }
 
   /** True when bytes arrived that no response has consumed (after STLS this means injection). */
   hasBuffered(): boolean {
-    return this.pending.length > 0 || this.lineBytes > 0;
+    return this.pendingBytes > 0 || this.statusBytes > 0;
   }
 
-  private appendToLine(piece: Buffer): void {
-    this.line.push(piece);
-    this.lineBytes += piece.length;
-    if (this.status === null && this.lineBytes > MAX_STATUS_LINE_BYTES) {
-      throw new Pop3ProtocolError(`status line longer than ${MAX_STATUS_LINE_BYTES} bytes`);
+  /** Bytes of the response in flight read so far: status line, then unstuffed body. */
+  progress(): number {
+    return this.statusBytes + (this.body?.bytes ?? 0);
+  }
+
+  private keep(chunk: Buffer): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+  }
+
+  private readStatus(chunk: Buffer): Pop3Response | null {
+    const lf = chunk.indexOf(LF);
+    const piece = lf === -1 ? chunk : chunk.subarray(0, lf + 1);
+    this.statusPieces.push(piece);
+    this.statusBytes += piece.length;
+    if (this.statusBytes > MAX_STATUS_LINE_BYTES) throw new Pop3ProtocolError(`status line longer than ${MAX_STATUS_LINE_BYTES} bytes`);
+    if (lf === -1) return null;
+    const raw = Buffer.concat(this.statusPieces, this.statusBytes);
+    this.statusPieces = [];
+    this.statusBytes = 0;
+    const status = parseStatusLine(raw.toString('utf8').replace(/\r?\n$/, ''));
+    if (status.status !== 'ok' || this.expect !== 'multi') return this.finish(status, null, chunk, lf + 1);
+    this.body = new BodyBuilder(status, this.maxBodyBytes);
+    this.state = 'lineStart';
+    return lf + 1 < chunk.length ? this.scanBody(this.body, chunk, lf + 1) : null;
+  }
+
+  /** One pass over a chunk, from `from`; only a line-leading dot costs JS work per line. */
+  private scanBody(body: BodyBuilder, chunk: Buffer, from: number): Pop3Response | null {
+    const end = chunk.length;
+    let state = this.state;
+    /** Start of the body bytes of this chunk not yet added. */
+    let seg = from;
+    let pos = from;
+    while (pos < end) {
+      if (state === 'inLine') {
+        const dot = lineLeadingDot(chunk, pos);
+        if (dot === -1) {
+          state = chunk[end - 1] === LF ? 'lineStart' : 'inLine';
+          break;
+        }
+        pos = dot;
+        state = 'lineStart';
+      }
+      const byte = chunk[pos];
+      if (state === 'lineStart') {
+        if (byte !== DOT) {
+          state = 'inLine';
+          continue;
+        }
+        // RFC 1939 §3: a line-leading dot is dropped, whether it stuffs a line or starts the terminator.
+        body.add(chunk, seg, pos);
+        seg = ++pos;
+        state = 'afterDot';
+        continue;
+      }
+      // `.CRLF` ends the body; a bare `.LF` is accepted from sloppy servers.
+      if (byte === LF) return this.endBody(body, chunk, pos + 1);
+      if (state === 'afterDot' && byte === CR) {
+        pos++;
+        state = 'afterDotCr';
+        continue;
+      }
+      // A stuffed line (".x", or ".CR" without LF): its bytes from `seg` on are body.
+      if (this.heldCr) {
+        // Nothing of this chunk is added yet (its first byte settles the held CR), so order holds.
+        body.addCr();
+        this.heldCr = false;
+      }
+      state = 'inLine';
     }
-  }
-
-  private endLine(): Pop3Response | null {
-    const pieces = this.line;
-    const length = this.lineBytes;
-    this.line = [];
-    this.lineBytes = 0;
-    if (this.status === null) return this.onStatusLine(Buffer.concat(pieces, length));
-    if (isTerminator(pieces, length)) return this.finish(Buffer.concat(this.body, this.bodyBytes));
-    this.appendBodyLine(pieces);
+    if (state === 'afterDotCr' && !this.heldCr) {
+      // The chunk ends in ".CR"; keep the CR back until we know whether LF follows.
+      body.add(chunk, seg, end - 1);
+      this.heldCr = true;
+    } else {
+      body.add(chunk, seg, end);
+    }
+    body.endChunk(chunk);
+    this.state = state;
     return null;
   }
 
-  private onStatusLine(raw: Buffer): Pop3Response | null {
-    const status = parseStatusLine(stripLineEnd(raw).toString('utf8'));
-    if (status.status === 'ok' && this.expect === 'multi') {
-      this.status = status;
-      return null;
-    }
-    this.status = status;
-    return this.finish(null);
+  /** The body ends; a held CR belonged to the terminator. */
+  private endBody(body: BodyBuilder, chunk: Buffer, rest: number): Pop3Response {
+    body.endChunk(chunk);
+    return this.finish(body.status, body.concat(), chunk, rest);
   }
 
-  /** RFC 1939 §3: a line starting with "." was byte-stuffed; drop that first dot. */
-  private appendBodyLine(pieces: Buffer[]): void {
-    const first = pieces[0];
-    if (first !== undefined && first[0] === DOT) pieces[0] = first.subarray(1);
-    for (const piece of pieces) {
-      if (piece.length === 0) continue;
-      this.body.push(piece);
-      this.bodyBytes += piece.length;
-    }
-  }
-
-  private finish(body: Buffer | null): Pop3Response {
-    const status = this.status;
-    if (status === null) throw new Error('ResponseReader: finish without a status line');
-    this.expect = null;
-    this.status = null;
-    this.body = [];
-    this.bodyBytes = 0;
+  private finish(status: StatusLine, body: Buffer | null, chunk: Buffer, rest: number): Pop3Response {
+    this.reset();
+    if (rest < chunk.length) this.keep(chunk.subarray(rest));
     return { ...status, body };
   }
+
+  /** Forgets the response in flight (done, or the stream is being dropped). */
+  private reset(): void {
+    this.expect = null;
+    this.maxBodyBytes = Infinity;
+    this.statusPieces = [];
+    this.statusBytes = 0;
+    this.body = null;
+    this.state = 'lineStart';
+    this.heldCr = false;
+  }
 }
 
-/** `.CRLF` ends a multi-line response; a bare `.LF` is accepted from sloppy servers. */
-function isTerminator(pieces: Buffer[], length: number): boolean {
-  if (length !== 3 && length !== 2) return false;
-  const bytes = pieces.length === 1 && pieces[0] ? pieces[0] : Buffer.concat(pieces, length);
-  return bytes[0] === DOT && (length === 2 || bytes[1] === CR);
+/**
+ * The body of a multi-line `+OK` under construction, within its size limit. Each chunk adds one
+ * view of itself, unless dropped dots split it: then its pieces are copied.
+ * Copies and views shorter than COALESCE_BELOW_BYTES go into shared blocks,
+ * so tiny chunks and dot-split ones cost their bytes, not a Buffer each.
+ */
+class BodyBuilder {
+  bytes = 0;
+  private readonly parts: Buffer[] = [];
+  private block: Buffer | null = null;
+  /** block[blockStart, blockEnd) is filled but not yet a part. */
+  private blockStart = 0;
+  private blockEnd = 0;
+  /** The chunk being scanned adds chunk[viewStart, viewEnd), until a second piece makes it copy. */
+  private viewStart = 0;
+  private viewEnd = 0;
+  private copying = false;
+
+  constructor(
+    readonly status: StatusLine,
+    private readonly maxBytes: number,
+  ) {}
+
+  /** Adds chunk[start, end): the next body bytes of the chunk being scanned. */
+  add(chunk: Buffer, start: number, end: number): void {
+    if (end <= start) return;
+    this.count(end - start);
+    if (!this.copying && this.viewEnd === this.viewStart) {
+      this.viewStart = start;
+      this.viewEnd = end;
+      return;
+    }
+    if (!this.copying) {
+      this.copying = true;
+      this.copy(chunk, this.viewStart, this.viewEnd);
+    }
+    this.copy(chunk, start, end);
+  }
+
+  /** The CR of a ".CR" that ended the previous chunk and turned out not to start the terminator. */
+  addCr(): void {
+    this.count(1);
+    this.copy(CR_BYTE, 0, 1);
+  }
+
+  endChunk(chunk: Buffer): void {
+    if (!this.copying && this.viewEnd > this.viewStart) this.keep(chunk.subarray(this.viewStart, this.viewEnd));
+    this.copying = false;
+    this.viewStart = this.viewEnd = 0;
+  }
+
+  /** The one copy of the body: the caller owns it, and the chunks can go. */
+  concat(): Buffer {
+    this.seal();
+    return Buffer.concat(this.parts, this.bytes);
+  }
+
+  private count(bytes: number): void {
+    if (this.bytes + bytes > this.maxBytes) throw new ResponseTooLargeError(this.maxBytes);
+    this.bytes += bytes;
+  }
+
+  private keep(piece: Buffer): void {
+    if (piece.length < COALESCE_BELOW_BYTES) return this.copy(piece, 0, piece.length);
+    this.seal();
+    this.parts.push(piece);
+  }
+
+  private copy(source: Buffer, start: number, end: number): void {
+    const block = this.block;
+    if (block !== null && end - start <= SMALL_COPY_BYTES && this.blockEnd + (end - start) <= block.length) {
+      // A stuffed line's few bytes: a loop is cheaper than a call into Buffer.copy.
+      for (let i = start; i < end; i++) block[this.blockEnd++] = source[i] as number;
+      return;
+    }
+    while (start < end) {
+      if (this.block === null || this.blockEnd === this.block.length) {
+        this.seal();
+        this.block = Buffer.allocUnsafeSlow(COALESCE_BLOCK_BYTES);
+        this.blockStart = this.blockEnd = 0;
+      }
+      const copied = source.copy(this.block, this.blockEnd, start, end);
+      this.blockEnd += copied;
+      start += copied;
+    }
+  }
+
+  /** Makes the filled bytes of the block a part; the rest of the block stays in use. */
+  private seal(): void {
+    if (this.block !== null && this.blockEnd > this.blockStart) this.parts.push(this.block.subarray(this.blockStart, this.blockEnd));
+    this.blockStart = this.blockEnd;
+  }
 }
 
-function stripLineEnd(line: Buffer): Buffer {
-  let end = line.length;
-  if (end > 0 && line[end - 1] === LF) end--;
-  if (end > 0 && line[end - 1] === CR) end--;
-  return line.subarray(0, end);
+/**
+ * The next dot after `pos` (inside a line) that starts a line, or -1. A native search for the dot
+ * alone, not for "LF .": LFs are everywhere in a body of empty lines, dots rarely start a line.
+ */
+function lineLeadingDot(chunk: Buffer, pos: number): number {
+  for (let dot = chunk.indexOf(DOT, pos + 1); dot !== -1; dot = chunk.indexOf(DOT, dot + 1)) {
+    if (chunk[dot - 1] === LF) return dot;
+  }
+  return -1;
 }
 
 /** Splits a status line into indicator, RFC 2449 response code and text. */
-export function parseStatusLine(line: string): Omit<Pop3Response, 'body'> {
+export function parseStatusLine(line: string): StatusLine {
   const ok = /^\+OK(?:\s+(.*))?$/is.exec(line);
   if (ok) return { status: 'ok', text: ok[1] ?? '', code: null };
   const err = /^-ERR(?:\s+(.*))?$/is.exec(line);
@@ -205,13 +379,6 @@ export function parseCapabilities(lines: string[]): string[] {
     });
 }
 
-/** The SASL mechanisms of the CAPA `SASL` line (upper-cased), or null when the server lists none. */
-export function saslMechanisms(capabilities: string[]): string[] | null {
-  const line = capabilities.find((c) => c === 'SASL' || c.startsWith('SASL '));
-  if (line === undefined) return null;
-  return line.split(/\s+/).slice(1).filter(Boolean).map((m) => m.toUpperCase());
-}
-
 /** RFC 1939 §7 unique-id listing: `n uid` per line; uid is 1–70 printable characters. */
 export function parseUidlListing(lines: string[]): Array<{ n: number; uidl: string }> {
   return lines.map((line) => {
@@ -228,34 +395,4 @@ export function parseScanListing(lines: string[]): Array<{ n: number; size: numb
     if (!m?.[1] || !m[2]) throw new Pop3ProtocolError(`malformed LIST line: ${JSON.stringify(line.slice(0, 80))}`);
     return { n: Number(m[1]), size: Number(m[2]) };
   });
-}
-
-// The SASL builders live with the other OAuth code; re-exported for the client and its tests.
-export { oauthbearerResponse, plainResponse, xoauth2Response } from '../../oauth/sasl.js';
-
-export interface OAuthErrorChallenge {
-  status?: string;
-  schemes?: string;
-  scope?: string;
-}
-
-/**
- * The JSON a server sends as a SASL challenge when an OAuth token is refused
- * (RFC 7628 §3.2.2; Google's XOAUTH2 does the same). Null when it is not JSON.
- */
-export function decodeOAuthChallenge(base64: string): OAuthErrorChallenge | null {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(base64, 'base64').toString('utf8'));
-  } catch {
-    return null;
-  }
-  if (typeof parsed !== 'object' || parsed === null) return null;
-  const out: OAuthErrorChallenge = {};
-  for (const key of ['status', 'schemes', 'scope'] as const) {
-    const value: unknown = (parsed as Record<string, unknown>)[key];
-    if (typeof value === 'string') out[key] = value;
-    else if (typeof value === 'number') out[key] = String(value);
-  }
-  return out;
 }
