@@ -19,7 +19,7 @@ import { OutboxService, OutboxWorker } from './outgoing/outbox.js';
 import { testSmtp } from './outgoing/smtp.js';
 import { TokenService } from './oauth/token-service.js';
 import { inspectMessage } from './parse/auto-submitted.js';
-import { ParsePool, parseThreadCount } from './parse/parse-pool.js';
+import { ParsePool, parseDeadline, parseThreadCount } from './parse/parse-pool.js';
 import { RefreshScheduler } from './scheduler/refresh-scheduler.js';
 import { RetentionJob } from './scheduler/retention.js';
 
@@ -31,7 +31,7 @@ export function buildDaemon(app: App) {
   const { http, store, logger, metrics } = app.ctx;
   const config = () => app.config;
 
-  const parser = new ParsePool({ threads: parseThreadCount(app.ctx.env), logger });
+  const parser = new ParsePool({ threads: parseThreadCount(app.ctx.env), deadlineMs: parseDeadline(app.ctx.env), logger });
   let worker: DeliveryWorker | null = null;
   const wake = () => worker?.wake();
   const handoff = new RawHandoff();

@@ -26,6 +26,7 @@ export const ERRORS = {
   WEBHOOK_REJECTED: { message: 'the webhook refused the delivery', permanent: true, status: 502 },
   WEBHOOK_FAILED: { message: 'the webhook did not acknowledge the delivery', permanent: false, status: 502 },
   PARSE_FAILED: { message: 'the message could not be parsed', permanent: true, status: 422 },
+  RENDER_FAILED: { message: 'the webhook body could not be built this time (parse thread died or ran out of time)', permanent: false, status: 500 },
   SEND_REJECTED: { message: 'the SMTP server refused the message', permanent: true, status: 502 },
   SEND_FAILED: { message: 'the message could not be sent yet', permanent: false, status: 503 },
   LOOP_GUARD: { message: 'refused to send: it would create a mail loop', permanent: true, status: 409 },

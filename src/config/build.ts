@@ -30,11 +30,19 @@ export interface BuildContext {
 export const DEFAULT_LISTEN = '127.0.0.1:8025';
 const DEFAULTS = {
   dataDir: DEFAULT_DATA_DIR,
-  webhook: { maxAttempts: 15, initial: "5s", max: "1h", timeout: "30s", maxInline: "10MB", concurrency: 8 },
-  incoming: { pollInterval: '60s', idleResync: '5m' },
+  webhook: { maxAttempts: 15, initial: "5s", max: "1h", timeout: "30s", maxInline: "10MB", maxBody: '25MB', concurrency: 8 },
+  incoming: { pollInterval: '60s', idleResync: '5m', maxMessageSize: '50MB' },
   tokens: { refreshBefore: '10m', refreshConcurrency: 8 },
   retention: { messages: '30d', outbox: '30d' },
 } as const;
+
+/** A webhook body must hold a message's headers and a little text. */
+const MIN_BODY_BYTES = 64 * 1024;
+
+const sizeOf = (v: string | number | undefined, fallback: string): number => {
+  const r = parseSize(v ?? fallback);
+  return typeof r === 'number' ? r : 0;
+};
 
 const ms = (v: string | number | undefined, fallback: string): number => {
   const r = parseDuration(v ?? fallback);
@@ -140,6 +148,8 @@ export async function buildConfig(raw: RawConfig, ctx: BuildContext): Promise<Co
     const maxMs = ms(w.backoff?.max, DEFAULTS.webhook.max);
     if (initialMs > maxMs) at([...base, 'backoff'], 'backoff.initial must not exceed backoff.max');
     const maxInline = parseSize(w.maxInlineAttachmentBytes ?? DEFAULTS.webhook.maxInline);
+    const maxBody = parseSize(w.maxBodyBytes ?? DEFAULTS.webhook.maxBody);
+    if (typeof maxBody === 'number' && maxBody < MIN_BODY_BYTES) at([...base, 'maxBodyBytes'], `maxBodyBytes must be at least ${MIN_BODY_BYTES / 1024} KB`);
     if (isCleartextRemote(w.url)) ctx.warn([...base, 'url'], 'webhook url is http:// to another host: mail content would cross the network unencrypted; use https');
     webhooks.push({
       name: w.name,
@@ -149,6 +159,7 @@ export async function buildConfig(raw: RawConfig, ctx: BuildContext): Promise<Co
       backoff: { initialMs, maxMs },
       timeoutMs: ms(w.timeout, DEFAULTS.webhook.timeout),
       maxInlineAttachmentBytes: typeof maxInline === 'number' ? maxInline : 0,
+      maxBodyBytes: typeof maxBody === 'number' ? maxBody : 0,
       concurrency: w.concurrency ?? DEFAULTS.webhook.concurrency,
     });
   }
@@ -218,6 +229,7 @@ export async function buildConfig(raw: RawConfig, ctx: BuildContext): Promise<Co
         idleResyncMs: ms(inc.idleResync, DEFAULTS.incoming.idleResync),
         afterDelivery: after,
         moveTo: inc.moveTo,
+        maxMessageSizeBytes: sizeOf(inc.maxMessageSize, DEFAULTS.incoming.maxMessageSize),
       },
       outgoing:
         a.outgoing && outgoingAuth

@@ -44,6 +44,7 @@ const incoming = z.strictObject({
   idleResync: duration.optional(),
   afterDelivery: z.enum(['seen', 'move', 'delete', 'none']).optional(),
   moveTo: z.string().min(1).optional(),
+  maxMessageSize: size.optional(),
 });
 
 const outgoing = z.strictObject({
@@ -122,6 +123,7 @@ export const rawConfigSchema = z.strictObject({
         backoff: z.strictObject({ initial: duration.optional(), max: duration.optional() }).optional(),
         timeout: duration.optional(),
         maxInlineAttachmentBytes: size.optional(),
+        maxBodyBytes: size.optional(),
         concurrency: z.number().int().min(1).max(256).optional(),
       }),
     )

@@ -55,6 +55,8 @@ export interface IncomingConfig {
   idleResyncMs: number;
   afterDelivery: AfterDelivery;
   moveTo: string | undefined;
+  /** A larger message is not downloaded; it is reported as message.failed (reason too_large) and left on the server. */
+  maxMessageSizeBytes: number;
 }
 
 export interface OutgoingConfig {
@@ -83,6 +85,8 @@ export interface WebhookConfig {
   backoff: { initialMs: number; maxMs: number };
   timeoutMs: number;
   maxInlineAttachmentBytes: number;
+  /** No webhook body is larger: text and html are cut (truncated), attachments over the rest of the budget omitted. */
+  maxBodyBytes: number;
   concurrency: number;
 }
 

@@ -6,7 +6,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * Signing the timestamp with the body lets receivers refuse replays older
  * than their tolerance (the contract suggests 5 minutes).
  */
-export function signPayload(secret: string, rawBody: string, nowSeconds: number = Math.floor(Date.now() / 1000)): string {
+export function signPayload(secret: string, rawBody: string | Buffer, nowSeconds: number = Math.floor(Date.now() / 1000)): string {
   // Two updates: no copy of a large body just to prefix the timestamp.
   const mac = createHmac('sha256', secret).update(`${nowSeconds}.`).update(rawBody).digest('hex');
   return `t=${nowSeconds},v1=${mac}`;

@@ -16,8 +16,8 @@ export interface WebhookRequest {
   secret: string;
   event: EventName;
   deliveryId: string;
-  /** The JSON body, serialised once (the signature covers these exact bytes). */
-  body: string;
+  /** The JSON body, serialised once (the signature covers these exact bytes); UTF-8 when a Buffer. */
+  body: string | Buffer;
   timeoutMs: number;
 }
 
@@ -59,7 +59,7 @@ export function postWebhook(req: WebhookRequest): Promise<WebhookResult> {
   }
   const protocol = url.protocol === 'https:' ? 'https:' : url.protocol === 'http:' ? 'http:' : null;
   if (!protocol) return Promise.resolve(failure(`webhook URL must be http or https: ${req.url}`));
-  const body = Buffer.from(req.body, 'utf8');
+  const body = typeof req.body === 'string' ? Buffer.from(req.body, 'utf8') : req.body;
   const headers = {
     'Content-Type': 'application/json',
     'Content-Length': String(body.length),
@@ -67,7 +67,7 @@ export function postWebhook(req: WebhookRequest): Promise<WebhookResult> {
     'X-Mailgate-Event': req.event,
     'X-Mailgate-Delivery': req.deliveryId,
     // Signed afresh on every attempt with the current time (contract).
-    'X-Mailgate-Signature': signPayload(req.secret, req.body),
+    'X-Mailgate-Signature': signPayload(req.secret, body),
   };
   return new Promise((resolve) => {
     let settled = false;

@@ -4,7 +4,7 @@ import { describeError, MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { RenderFn } from '../parse/parse-pool.js';
-import type { DeliveryRecord } from '../store/ingest.js';
+import type { DeliveryRecord, StoredMessageInfo } from '../store/ingest.js';
 import type { Store } from '../store/types.js';
 import { computeBackoff } from './backoff.js';
 import type { RawHandoff } from './handoff.js';
@@ -35,6 +35,14 @@ const MISSING_WEBHOOK_DELAY_MS = 60_000;
 const STOP_GRACE_MS = 3_000;
 const QUEUE_GAUGE_INTERVAL_MS = 5_000;
 /**
+ * A message whose body could not be built this many times (its parse thread
+ * died, ran out of memory or overran the deadline) is reported as
+ * message.failed instead of being parsed again.
+ */
+export const RENDER_FAILURE_LIMIT = 3;
+/** A delivery whose attempt crashed before its outcome was stored is not claimed again for this long. */
+const CRASH_COOLDOWN_MS = 30_000;
+/**
  * Due deliveries read per query and kept ready per webhook. A backlog then
  * costs one query per this many deliveries instead of one per delivery (the
  * per-completion query was a tenth of the database time in the ingest profile).
@@ -64,6 +72,8 @@ export class DeliveryWorker implements Component {
   /** Whether a pass of the current run queried the store (settle then re-times the wake-up). */
   #queried = false;
   #lastOrphanScan = 0;
+  /** Deliveries whose attempt crashed without a stored outcome, and when they may be claimed again. */
+  readonly #cooldown = new Map<string, number>();
 
   constructor(deps: DeliveryWorkerDeps) {
     this.#deps = deps;
@@ -117,6 +127,10 @@ export class DeliveryWorker implements Component {
       if (ready.length < free) {
         const exclude = new Set(this.#allInFlight);
         for (const d of ready) exclude.add(d.id);
+        for (const [id, until] of this.#cooldown) {
+          if (until > now) exclude.add(id);
+          else this.#cooldown.delete(id);
+        }
         ready = ready.concat(await this.#deps.store.deliveries.claimDue(wh.name, now, Math.max(CLAIM_BATCH, free), exclude));
         this.#queried = true;
       }
@@ -165,7 +179,9 @@ export class DeliveryWorker implements Component {
     this.#allInFlight.add(d.id);
     const p = this.#deliver(wh, d)
       .catch((err: unknown) => {
-        this.#deps.logger.error({ err, delivery: d.id, component: 'delivery' }, 'delivery attempt crashed');
+        // The outcome could not be stored (the database failed): never claim it again at once.
+        this.#cooldown.set(d.id, Date.now() + CRASH_COOLDOWN_MS);
+        this.#deps.logger.error({ err, delivery: d.id, component: 'delivery' }, 'delivery attempt crashed; trying it again later');
       })
       .finally(() => {
         slots.delete(d.id);
@@ -180,7 +196,13 @@ export class DeliveryWorker implements Component {
     const { store, metrics, logger } = this.#deps;
     const log = logger.child({ component: 'delivery', account: d.account, delivery: d.id });
     const account = this.#deps.config().accounts.find((a) => a.name === d.account);
-    const built = await this.#buildBody(wh, d, log);
+    let built: { event: DeliveryRecord['event']; body: string | Buffer };
+    try {
+      built = await this.#buildBody(wh, d, log);
+    } catch (err) {
+      await this.#renderFailed(wh, d, err, log);
+      return;
+    }
     const post = this.#deps.post ?? postWebhook;
     const result: WebhookResult = await post({
       url: wh.url,
@@ -225,39 +247,56 @@ export class DeliveryWorker implements Component {
     log.info({ attempts, status: result.status, error: result.error, retryInMs: delay }, 'delivery failed; will retry');
   }
 
-  async #buildBody(wh: WebhookConfig, d: DeliveryRecord, log: Logger): Promise<{ event: DeliveryRecord['event']; body: string }> {
+  async #buildBody(wh: WebhookConfig, d: DeliveryRecord, log: Logger): Promise<{ event: DeliveryRecord['event']; body: string | Buffer }> {
     const { store } = this.#deps;
     if (d.messageRef === null) return { event: d.event, body: d.payloadJson ?? '{}' };
+    // Reported as failed before (unparseable, or given up after failed builds): the stored body, no re-parse.
+    if (d.event === 'message.failed' && d.payloadJson !== null) return { event: 'message.failed', body: d.payloadJson };
     const stored = this.#deps.handoff?.take(d.messageRef) ?? (await store.messages.getWithRaw(d.messageRef));
     if (!stored) throw new MailgateError('INTERNAL', `message ${d.messageRef} of delivery ${d.id} is missing`);
     const { info, raw } = stored;
-    const envelope = {
-      id: info.id,
-      account: info.account,
-      mailbox: info.mailbox,
-      uid: info.uid,
-      uidValidity: info.uidValidity,
-      uidl: info.uidl,
-    };
     try {
-      const body = await this.#deps.render(raw, envelope, { maxInlineAttachmentBytes: wh.maxInlineAttachmentBytes });
+      const body = await this.#deps.render(raw, envelopeOf(info), { maxInlineAttachmentBytes: wh.maxInlineAttachmentBytes, maxBodyBytes: wh.maxBodyBytes });
       return { event: 'message.received', body };
     } catch (err) {
       if (!(err instanceof MailgateError && err.code === 'PARSE_FAILED')) throw err;
-      // A malformed message is parked as message.failed, never blocking the queue.
-      if (d.event !== 'message.failed') {
-        await store.deliveries.setEvent(d.id, 'message.failed');
-        log.warn({ err: describeError(err) }, 'message could not be parsed; sending message.failed');
-      }
-      const body = {
-        event: 'message.failed',
-        ...envelope,
-        messageId: info.messageId,
-        size: info.size,
-        error: describeError(err),
-      };
-      return { event: 'message.failed', body: JSON.stringify(body) };
+      // A malformed message is reported as message.failed, never blocking the queue.
+      const reason = err.details?.reason === 'too_large' ? 'too_large' : 'malformed';
+      const body = JSON.stringify(failedPayload(info, reason, describeError(err)));
+      await store.deliveries.setEvent(d.id, 'message.failed', body);
+      log.warn({ error: describeError(err), reason }, 'message could not be parsed; sending message.failed');
+      return { event: 'message.failed', body };
     }
+  }
+
+  /**
+   * Building the body failed this time (thread died, out of memory, over the
+   * deadline, or the message is gone): the attempt counts, with backoff;
+   * after RENDER_FAILURE_LIMIT such failures the message is reported once
+   * as message.failed and its raw bytes stay (GET /v1/messages/{id}/raw).
+   */
+  async #renderFailed(wh: WebhookConfig, d: DeliveryRecord, err: unknown, log: Logger): Promise<void> {
+    const { store, metrics } = this.#deps;
+    const now = Date.now();
+    const failures = d.renderFailures + 1;
+    const giveUp = failures >= RENDER_FAILURE_LIMIT;
+    const error = `could not build the webhook body (${failures} of ${RENDER_FAILURE_LIMIT}): ${describeError(err)}`;
+    const delay = giveUp ? 0 : computeBackoff(failures, wh.backoff, this.#deps.random ?? Math.random);
+    await store.deliveries.markRenderFailed(d.id, { attempts: d.attempts + 1, status: null, error, responseExcerpt: null, now }, now + delay);
+    metrics.deliveries.inc({ webhook: wh.name, event: d.event, outcome: 'render_failed' });
+    if (!giveUp) {
+      log.warn({ error: describeError(err), failures, retryInMs: delay }, 'could not build the webhook body; will try again');
+      return;
+    }
+    const info = d.messageRef !== null ? await store.messages.get(d.messageRef) : null;
+    if (!info) {
+      log.error({ error: describeError(err) }, 'could not build the webhook body and the message is gone');
+      return;
+    }
+    const reason = err instanceof MailgateError && err.details?.reason === 'too_large' ? 'too_large' : 'malformed';
+    const body = failedPayload(info, reason, `gave up after ${failures} failed attempts to parse it: ${describeError(err)}`);
+    await store.deliveries.setEvent(d.id, 'message.failed', JSON.stringify(body));
+    log.warn({ error: describeError(err), failures, reason }, 'could not build the webhook body repeatedly; sending message.failed');
   }
 
   async #updateGauges(): Promise<void> {
@@ -268,6 +307,16 @@ export class DeliveryWorker implements Component {
       // the store is closing; the next tick or nobody will care
     }
   }
+}
+
+/** The envelope fields of a stored message, as the payload carries them. */
+function envelopeOf(info: StoredMessageInfo) {
+  return { id: info.id, account: info.account, mailbox: info.mailbox, uid: info.uid, uidValidity: info.uidValidity, uidl: info.uidl };
+}
+
+/** The `message.failed` body (contract: mailbox, uid/uidl, messageId when readable, size, error, reason). */
+export function failedPayload(info: StoredMessageInfo, reason: 'malformed' | 'too_large', error: string): Record<string, unknown> {
+  return { event: 'message.failed', ...envelopeOf(info), messageId: info.messageId, size: info.size, reason, error };
 }
 
 /**

@@ -2,6 +2,21 @@ import { createHash } from 'node:crypto';
 import { simpleParser, type AddressObject, type Attachment, type ParsedMail } from 'mailparser';
 import { MailgateError } from '../errors.js';
 import { isAutoSubmitted } from './auto-submitted.js';
+import { base64Bytes, jsonStringBytes, truncateToJsonBytes } from './json-size.js';
+import { toCrlf } from './line-endings.js';
+
+/**
+ * MIME parts a message may have. mailparser's splitter refuses more than
+ * 1,000 by default, which turns legitimate digests and mail merges into
+ * failures; beyond this bound a message is reported as message.failed.
+ */
+export const MAX_MIME_PARTS = 20_000;
+/**
+ * HTML longer than this gets no text made from it (html-to-text on 10 MB of
+ * `<br>` blocked a thread for 15 s); the `html` field still carries it, and
+ * `text` is empty when the message had no text part of its own.
+ */
+export const MAX_HTML_TO_TEXT_CHARS = 1024 * 1024;
 
 export interface Address {
   name: string;
@@ -35,7 +50,25 @@ export interface ParsedMessage {
   attachments: AttachmentPayload[];
   autoSubmitted: boolean;
   size: number;
+  /** True when `text` or `html` was cut to fit the webhook's body budget (then `truncatedFields` names them). */
+  truncated: boolean;
+  truncatedFields: ('text' | 'html')[];
 }
+
+/** What a webhook body may hold (per webhook). */
+export interface BodyLimits {
+  /** An attachment larger than this comes without content (contentOmitted). */
+  maxInlineAttachmentBytes: number;
+  /**
+   * The whole JSON body at most (text, html and attachment contents share
+   * it; each of text and html gets at most a quarter of it, attachments the
+   * rest, in order). Default: no budget (tests, tools).
+   */
+  maxBodyBytes?: number;
+}
+
+/** Room kept for the envelope fields (id, account, mailbox…) the caller adds around the parsed fields. */
+const ENVELOPE_SLACK_BYTES = 4 * 1024;
 
 export interface MessageEnvelope {
   id: string;
@@ -72,6 +105,8 @@ export function buildMessageReceivedPayload(env: MessageEnvelope, p: ParsedMessa
     attachments: p.attachments,
     autoSubmitted: p.autoSubmitted,
     size: p.size,
+    truncated: p.truncated,
+    truncatedFields: p.truncatedFields,
   };
 }
 
@@ -90,19 +125,26 @@ function assertLooksLikeMessage(raw: Buffer): void {
   }
 }
 
-export async function parseMessage(raw: Buffer, opts: { maxInlineAttachmentBytes: number }): Promise<ParsedMessage> {
+export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<ParsedMessage> {
   assertLooksLikeMessage(raw);
   let mail: ParsedMail;
   try {
-    mail = await simpleParser(raw, {
+    mail = await simpleParser(toCrlf(raw), {
       // html keeps cid: links as they are (the contract); no text → html invention.
       keepCidLinks: true,
       skipImageLinks: true,
       skipTextToHtml: true,
       skipTextLinks: true,
-    });
+      maxHtmlLengthToParse: MAX_HTML_TO_TEXT_CHARS,
+      // Passed through to mailsplit's Splitter.
+      maxChildNodes: MAX_MIME_PARTS,
+    } as Parameters<typeof simpleParser>[1]);
   } catch (cause) {
-    throw new MailgateError('PARSE_FAILED', `mailparser could not read the message: ${(cause as Error).message}`, { cause });
+    const message = (cause as Error).message;
+    if (/child nodes exceeded/i.test(message)) {
+      throw new MailgateError('PARSE_FAILED', `the message has more than ${MAX_MIME_PARTS.toLocaleString('en')} MIME parts`, { cause });
+    }
+    throw new MailgateError('PARSE_FAILED', `mailparser could not read the message: ${message}`, { cause });
   }
   const header = (name: string): string | undefined => {
     const v = mail.headers.get(name);
@@ -115,7 +157,7 @@ export async function parseMessage(raw: Buffer, opts: { maxInlineAttachmentBytes
     if (typeof v === 'object' && 'text' in v) return String((v as { text: unknown }).text);
     return String(v);
   };
-  return {
+  const meta = {
     messageId: bracket(mail.messageId),
     inReplyTo: bracket(firstId(mail.inReplyTo)),
     references: toIdList(mail.references),
@@ -125,17 +167,58 @@ export async function parseMessage(raw: Buffer, opts: { maxInlineAttachmentBytes
     cc: addresses(mail.cc),
     replyTo: addresses(mail.replyTo),
     subject: mail.subject ?? '',
-    text: mail.text ?? null,
-    html: typeof mail.html === 'string' ? mail.html : null,
-    attachments: mail.attachments.map((a) => attachment(a, opts.maxInlineAttachmentBytes)),
+  };
+  const attachments = mail.attachments.map(attachmentMeta);
+  const text = mail.text ?? null;
+  const html = typeof mail.html === 'string' ? mail.html : null;
+  const budget = opts.maxBodyBytes ?? Number.POSITIVE_INFINITY;
+  // What the body holds besides the contents: bounded by mailsplit's header limits, but counted.
+  const fixed = Buffer.byteLength(JSON.stringify({ ...meta, text: null, html: null, attachments })) + ENVELOPE_SLACK_BYTES;
+  if (fixed > budget) {
+    throw new MailgateError('PARSE_FAILED', `the message's headers and attachment list alone take ${fixed} bytes, more than the webhook's maxBodyBytes (${budget})`, {
+      details: { reason: 'too_large' },
+    });
+  }
+  let room = budget - fixed;
+  const truncatedFields: ('text' | 'html')[] = [];
+  const fit = (value: string | null, field: 'text' | 'html'): string | null => {
+    if (value === null || budget === Number.POSITIVE_INFINITY) return value;
+    const cap = Math.floor((budget - fixed) / 4);
+    const cut = truncateToJsonBytes(value, Math.min(cap, room));
+    if (cut.truncated) truncatedFields.push(field);
+    room -= jsonStringBytes(cut.text);
+    return cut.text;
+  };
+  const fittedText = fit(text, 'text');
+  const fittedHtml = fit(html, 'html');
+  // Attachments in message order; one that does not fit the rest comes without content.
+  mail.attachments.forEach((a, i) => {
+    const out = attachments[i];
+    if (!out) return;
+    const cost = base64Bytes(a.content.length) + 2;
+    if (a.content.length > opts.maxInlineAttachmentBytes || cost > room) {
+      out.contentOmitted = true;
+      return;
+    }
+    out.content = a.content.toString('base64');
+    room -= cost;
+  });
+  return {
+    ...meta,
+    text: fittedText,
+    html: fittedHtml,
+    attachments,
     autoSubmitted: isAutoSubmitted(header),
     size: raw.length,
+    truncated: truncatedFields.length > 0,
+    truncatedFields,
   };
 }
 
-function attachment(a: Attachment, maxInline: number): AttachmentPayload {
+/** An attachment's description; its content is added by parseMessage when it fits. */
+function attachmentMeta(a: Attachment): AttachmentPayload {
   const content = a.content;
-  const out: AttachmentPayload = {
+  return {
     filename: a.filename ?? null,
     contentType: a.contentType,
     size: content.length,
@@ -143,9 +226,6 @@ function attachment(a: Attachment, maxInline: number): AttachmentPayload {
     contentId: a.contentId ? a.contentId.replace(/^<|>$/g, '') : null,
     inline: a.contentDisposition === 'inline' || a.related === true,
   };
-  if (content.length > maxInline) out.contentOmitted = true;
-  else out.content = content.toString('base64');
-  return out;
 }
 
 function addresses(obj: AddressObject | AddressObject[] | undefined): { name: string; address: string }[] {
@@ -179,7 +259,18 @@ function toIdList(v: string | string[] | undefined): string[] {
   return parts.map((p) => bracket(p)).filter((p): p is string => p !== null);
 }
 
-/** The `message.received` body for a stored message, serialised once (the signature covers these bytes). */
-export async function renderMessageReceived(raw: Buffer, env: MessageEnvelope, opts: { maxInlineAttachmentBytes: number }): Promise<string> {
-  return JSON.stringify(buildMessageReceivedPayload(env, await parseMessage(raw, opts)));
+/**
+ * The `message.received` body for a stored message, serialised once as
+ * UTF-8 (the signature covers these bytes; a parse thread transfers the
+ * buffer to the main thread without a copy).
+ */
+export async function renderMessageReceived(raw: Buffer, env: MessageEnvelope, opts: BodyLimits): Promise<Buffer> {
+  const body = Buffer.from(JSON.stringify(buildMessageReceivedPayload(env, await parseMessage(raw, opts))), 'utf8');
+  if (opts.maxBodyBytes !== undefined && body.length > opts.maxBodyBytes) {
+    // parseMessage's accounting keeps this from happening; a body over the budget is still never sent.
+    throw new MailgateError('PARSE_FAILED', `the webhook body would take ${body.length} bytes, more than maxBodyBytes (${opts.maxBodyBytes})`, {
+      details: { reason: 'too_large' },
+    });
+  }
+  return body;
 }

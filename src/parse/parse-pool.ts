@@ -1,52 +1,95 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { Component } from '../app.js';
 import { MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { renderMessageReceived, type MessageEnvelope } from './parse-message.js';
+import { renderMessageReceived, type BodyLimits, type MessageEnvelope } from './parse-message.js';
 import type { RenderReply, RenderTask } from './parse-worker.js';
 
-export type RenderFn = (raw: Buffer, env: MessageEnvelope, opts: { maxInlineAttachmentBytes: number }) => Promise<string>;
+/** Raw message → UTF-8 `message.received` body. PARSE_FAILED: never parseable; RENDER_FAILED: try again later. */
+export type RenderFn = (raw: Buffer, env: MessageEnvelope, limits: BodyLimits) => Promise<Buffer>;
 
 const WORKER_FILE = fileURLToPath(new URL('./parse-worker.js', import.meta.url));
 
 /**
- * Parse threads: `MAILGATE_PARSE_THREADS` (0 = parse on the main thread).
- * By default none on one or two cores, where bench:ingest measured the main
- * thread faster (the thread's copies and the cores shared with the mail
- * server cost more than the overlap gains); else one per core beyond the
- * first, at most 4.
+ * A message's parse and render may take this long on its thread; then the
+ * thread is terminated (hostile MIME, HTML amplifiers) and the attempt
+ * fails. `MAILGATE_PARSE_DEADLINE_MS` overrides it. A wall-clock deadline:
+ * Node 20 cannot read one thread's CPU time, and a thread runs one message
+ * at a time, so wall time bounds its CPU time.
+ */
+export const PARSE_DEADLINE_MS = 30_000;
+/**
+ * The heap a parse thread may use. Beyond it the thread dies with
+ * ERR_WORKER_OUT_OF_MEMORY and only its message fails, instead of the
+ * daemon running out of memory.
+ */
+export const PARSE_THREAD_LIMITS: ResourceLimits = { maxOldGenerationSizeMb: 1024, maxYoungGenerationSizeMb: 32 };
+
+/**
+ * Parse threads: `MAILGATE_PARSE_THREADS` (0 = on the main thread, for
+ * tools and tests only: a hostile message then blocks the daemon). By
+ * default one per core beyond the first, at least one, at most 4: even on
+ * two cores a thread, so that parsing never stalls the main thread's
+ * fetching, posting and HTTP answers.
  */
 export function parseThreadCount(env: Record<string, string | undefined> = process.env, cores = availableParallelism()): number {
   const fromEnv = env.MAILGATE_PARSE_THREADS;
   if (fromEnv !== undefined && /^\d+$/.test(fromEnv)) return Math.min(Number(fromEnv), 16);
-  return cores <= 2 ? 0 : Math.min(4, cores - 1);
+  return Math.max(1, Math.min(4, cores - 1));
+}
+
+export function parseDeadline(env: Record<string, string | undefined> = process.env): number {
+  const v = env.MAILGATE_PARSE_DEADLINE_MS;
+  return v !== undefined && /^\d+$/.test(v) && Number(v) > 0 ? Number(v) : PARSE_DEADLINE_MS;
+}
+
+interface Job {
+  task: RenderTask;
+  resolve: (body: Buffer) => void;
+  reject: (err: Error) => void;
 }
 
 interface Slot {
   worker: Worker;
-  busy: { task: RenderTask; resolve: (body: string) => void; reject: (err: Error) => void } | null;
+  busy: (Job & { timer: NodeJS.Timeout }) | null;
+  /** Set when the slot was given up (deadline, crash): its late events are ignored. */
+  retired: boolean;
+  /** The thread has loaded its modules: a deadline counts parsing only, not a thread's start. */
+  ready: boolean;
+}
+
+function renderFailed(message: string, reason: 'malformed' | 'too_large'): MailgateError {
+  return new MailgateError('RENDER_FAILED', message, { details: { reason } });
 }
 
 /**
  * Renders webhook bodies on worker threads, one message per thread at a
- * time, with a queue in front. A thread that dies fails only its own message
- * (the delivery is retried) and is replaced. Without the compiled worker
- * file (tests running the TypeScript sources) it renders on the main thread.
+ * time, with a queue in front. Threads are started with the first message
+ * and reused; the raw bytes go to the thread in a transferred buffer and the
+ * body comes back the same way. A thread that overruns the deadline is
+ * terminated, one that dies (out of memory) replaced; either fails only its
+ * own message, as RENDER_FAILED (the delivery worker counts the attempt).
+ * Without the compiled worker file (tests running the TypeScript sources)
+ * it renders on the main thread.
  */
 export class ParsePool implements Component {
   readonly name = 'parse';
   readonly #threads: number;
+  readonly #deadlineMs: number;
+  readonly #limits: ResourceLimits;
   readonly #log: Logger;
   readonly #slots: Slot[] = [];
-  readonly #queue: { task: RenderTask; resolve: (body: string) => void; reject: (err: Error) => void }[] = [];
+  readonly #queue: Job[] = [];
   #nextId = 1;
   #stopped = false;
 
-  constructor(opts: { threads: number; logger: Logger }) {
+  constructor(opts: { threads: number; logger: Logger; deadlineMs?: number; resourceLimits?: ResourceLimits }) {
     this.#threads = existsSync(WORKER_FILE) ? opts.threads : 0;
+    this.#deadlineMs = opts.deadlineMs ?? PARSE_DEADLINE_MS;
+    this.#limits = opts.resourceLimits ?? PARSE_THREAD_LIMITS;
     this.#log = opts.logger.child({ component: 'parse' });
   }
 
@@ -54,7 +97,7 @@ export class ParsePool implements Component {
     return this.#threads;
   }
 
-  /** Threads start with the first message: an idle daemon does not carry their memory (~30 MiB each). */
+  /** Threads start with the first message: an idle daemon does not carry their memory. */
   async start(): Promise<void> {
     this.#stopped = false;
   }
@@ -63,15 +106,27 @@ export class ParsePool implements Component {
     this.#stopped = true;
     const err = new MailgateError('INTERNAL', 'mailgate is stopping');
     for (const q of this.#queue.splice(0)) q.reject(err);
-    await Promise.all(this.#slots.splice(0).map((s) => s.worker.terminate()));
+    await Promise.all(
+      this.#slots.splice(0).map((s) => {
+        s.retired = true;
+        if (s.busy) {
+          clearTimeout(s.busy.timer);
+          s.busy.reject(err);
+          s.busy = null;
+        }
+        return s.worker.terminate();
+      }),
+    );
   }
 
-  readonly render: RenderFn = (raw, envelope, opts) => {
-    if (this.#threads === 0) return renderMessageReceived(raw, envelope, opts);
+  readonly render: RenderFn = (raw, envelope, limits) => {
+    if (this.#threads === 0) return renderMessageReceived(raw, envelope, limits);
     if (this.#stopped) return Promise.reject(new MailgateError('INTERNAL', 'mailgate is stopping'));
     return new Promise((resolve, reject) => {
-      // The worker reads its own copy; the stored Buffer may share memory with others.
-      const task: RenderTask = { id: this.#nextId++, raw: new Uint8Array(raw), envelope, maxInlineAttachmentBytes: opts.maxInlineAttachmentBytes };
+      // The thread gets its own copy, transferred: the stored Buffer may share memory with others.
+      const copy = new Uint8Array(raw.length);
+      copy.set(raw);
+      const task: RenderTask = { id: this.#nextId++, raw: copy, envelope, limits };
       this.#queue.push({ task, resolve, reject });
       if (this.#slots.length === 0) {
         for (let i = 0; i < this.#threads; i++) this.#slots.push(this.#spawn());
@@ -83,36 +138,75 @@ export class ParsePool implements Component {
 
   #dispatch(): void {
     for (const slot of this.#slots) {
-      if (slot.busy) continue;
+      if (slot.busy || slot.retired || !slot.ready) continue;
       const next = this.#queue.shift();
       if (!next) return;
-      slot.busy = next;
+      const timer = setTimeout(() => this.#overrun(slot), this.#deadlineMs);
+      slot.busy = { ...next, timer };
       slot.worker.postMessage(next.task, [next.task.raw.buffer as ArrayBuffer]);
     }
   }
 
+  /** The deadline passed: the thread is stopped mid-parse and replaced. */
+  #overrun(slot: Slot): void {
+    const job = slot.busy;
+    if (!job) return;
+    this.#log.warn({ deadlineMs: this.#deadlineMs, message: job.task.envelope.id }, 'parsing a message took too long; its thread was stopped');
+    this.#replace(slot, () =>
+      job.reject(renderFailed(`parsing took longer than the ${this.#deadlineMs / 1000} s deadline; the parse thread was stopped`, 'malformed')),
+    );
+  }
+
+  /** Retires the slot (its events are ignored from now on), fails its job, starts a fresh thread in its place. */
+  #replace(slot: Slot, failJob: () => void): void {
+    if (slot.retired) return;
+    slot.retired = true;
+    if (slot.busy) clearTimeout(slot.busy.timer);
+    slot.busy = null;
+    failJob();
+    void slot.worker.terminate();
+    const i = this.#slots.indexOf(slot);
+    if (i >= 0 && !this.#stopped) {
+      this.#slots[i] = this.#spawn();
+      this.#dispatch();
+    }
+  }
+
   #spawn(): Slot {
-    const slot: Slot = { worker: new Worker(WORKER_FILE), busy: null };
-    slot.worker.on('message', (reply: RenderReply) => {
+    const slot: Slot = { worker: new Worker(WORKER_FILE, { resourceLimits: this.#limits }), busy: null, retired: false, ready: false };
+    slot.worker.on('message', (reply: RenderReply | { ready: true }) => {
+      if (slot.retired) return;
+      if ('ready' in reply) {
+        slot.ready = true;
+        this.#dispatch();
+        return;
+      }
       const job = slot.busy;
       slot.busy = null;
       if (job && job.task.id === reply.id) {
-        if (reply.ok) job.resolve(reply.body);
-        else job.reject(new MailgateError(reply.parseFailed ? 'PARSE_FAILED' : 'INTERNAL', reply.message));
+        clearTimeout(job.timer);
+        if (reply.ok) job.resolve(Buffer.from(reply.body.buffer, reply.body.byteOffset, reply.body.byteLength));
+        else job.reject(new MailgateError(reply.code, reply.message, { details: { reason: reply.reason } }));
       }
       this.#dispatch();
     });
-    slot.worker.on('error', (err) => this.#log.error({ err }, 'a parse thread failed'));
-    slot.worker.on('exit', (code) => {
+    slot.worker.on('error', (err: Error & { code?: string }) => {
+      const outOfMemory = err.code === 'ERR_WORKER_OUT_OF_MEMORY';
+      this.#log.error({ err, message: slot.busy?.task.envelope.id }, outOfMemory ? 'a parse thread ran out of memory' : 'a parse thread failed');
       const job = slot.busy;
-      slot.busy = null;
-      job?.reject(new MailgateError('INTERNAL', `the parse thread exited (code ${code}) while parsing this message`));
-      const i = this.#slots.indexOf(slot);
-      if (i >= 0 && !this.#stopped) {
-        this.#log.warn({ code }, 'a parse thread exited; starting a new one');
-        this.#slots[i] = this.#spawn();
-        this.#dispatch();
-      }
+      this.#replace(slot, () =>
+        job?.reject(
+          outOfMemory
+            ? renderFailed(`parsing needed more than the parse thread's ${this.#limits.maxOldGenerationSizeMb ?? '?'} MB of memory`, 'too_large')
+            : renderFailed(`the parse thread failed: ${err.message}`, 'malformed'),
+        ),
+      );
+    });
+    slot.worker.on('exit', (exitCode) => {
+      if (slot.retired || this.#stopped) return;
+      const job = slot.busy;
+      this.#log.warn({ exitCode }, 'a parse thread exited; starting a new one');
+      this.#replace(slot, () => job?.reject(renderFailed(`the parse thread exited (exit code ${exitCode}) while parsing this message`, 'malformed')));
     });
     return slot;
   }

@@ -1,31 +1,54 @@
 import { parentPort } from 'node:worker_threads';
 import { MailgateError } from '../errors.js';
-import { renderMessageReceived, type MessageEnvelope } from './parse-message.js';
+import { renderMessageReceived, type BodyLimits, type MessageEnvelope } from './parse-message.js';
 
 /**
  * A parse thread: turns a raw message into its `message.received` body.
  * Parsing (mailparser), base64 of attachments and JSON serialisation are the
  * CPU-heavy part of a delivery; here they run beside the main thread, which
- * keeps fetching, storing and posting.
+ * keeps fetching, storing, posting and answering HTTP. The pool
+ * (parse-pool.ts) terminates a thread that overruns its deadline.
  */
 export interface RenderTask {
   id: number;
   raw: Uint8Array;
   envelope: MessageEnvelope;
-  maxInlineAttachmentBytes: number;
+  limits: BodyLimits;
 }
 
 export type RenderReply =
-  | { id: number; ok: true; body: string }
-  | { id: number; ok: false; parseFailed: boolean; message: string };
+  | { id: number; ok: true; body: Uint8Array }
+  | { id: number; ok: false; code: 'PARSE_FAILED' | 'RENDER_FAILED'; reason: 'malformed' | 'too_large'; message: string };
+
+/** A Buffer that owns its whole ArrayBuffer can be transferred; a pooled slice (small bodies) must be copied first. */
+function transferable(body: Buffer): Uint8Array {
+  if (body.byteOffset === 0 && body.byteLength === body.buffer.byteLength) return body;
+  const own = new Uint8Array(body.byteLength);
+  own.set(body);
+  return own;
+}
 
 parentPort?.on('message', (task: RenderTask) => {
   const raw = Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength);
-  renderMessageReceived(raw, task.envelope, { maxInlineAttachmentBytes: task.maxInlineAttachmentBytes }).then(
-    (body) => parentPort?.postMessage({ id: task.id, ok: true, body } satisfies RenderReply),
+  renderMessageReceived(raw, task.envelope, task.limits).then(
+    (body) => {
+      const out = transferable(body);
+      parentPort?.postMessage({ id: task.id, ok: true, body: out } satisfies RenderReply, [out.buffer as ArrayBuffer]);
+    },
     (err: unknown) => {
-      const parseFailed = err instanceof MailgateError && err.code === 'PARSE_FAILED';
-      parentPort?.postMessage({ id: task.id, ok: false, parseFailed, message: (err as Error).message ?? String(err) } satisfies RenderReply);
+      const known = err instanceof MailgateError && err.code === 'PARSE_FAILED';
+      const reason = known && err.details?.reason === 'too_large' ? 'too_large' : err instanceof RangeError ? 'too_large' : 'malformed';
+      parentPort?.postMessage({
+        id: task.id,
+        ok: false,
+        // A RangeError (a string or buffer too long) or anything unexpected may not recur with more memory or another build: try again later.
+        code: known ? 'PARSE_FAILED' : 'RENDER_FAILED',
+        reason,
+        message: (err as Error).message ?? String(err),
+      } satisfies RenderReply);
     },
   );
 });
+
+// Modules are loaded: from now on the pool's deadline measures parsing alone.
+parentPort?.postMessage({ ready: true });

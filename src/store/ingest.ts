@@ -47,6 +47,8 @@ export interface DeliveryRecord {
   createdAt: number;
   updatedAt: number;
   deliveredAt: number | null;
+  /** Failed attempts to build the body (parse thread died or overran); see DeliveryRepo.markRenderFailed. */
+  renderFailures: number;
 }
 
 export interface AttemptOutcome {
@@ -74,8 +76,17 @@ export interface DeliveryRepo {
   markRetry(id: string, outcome: AttemptOutcome, nextAttemptAt: number): Promise<void>;
   /** Parks the delivery as failed (replayable). */
   markFailed(id: string, outcome: AttemptOutcome): Promise<void>;
-  /** message.received → message.failed when the raw could not be parsed. */
-  setEvent(id: string, event: EventName): Promise<void>;
+  /**
+   * message.received → message.failed when the raw could not be parsed; with
+   * `payloadJson`, that body is stored and posted from then on (no re-parse).
+   */
+  setEvent(id: string, event: EventName, payloadJson?: string | null): Promise<void>;
+  /**
+   * An attempt that failed before anything was posted (the body could not be
+   * built): counts the attempt and a render failure, due again at
+   * `nextAttemptAt`. Returns the render failures so far.
+   */
+  markRenderFailed(id: string, outcome: AttemptOutcome, nextAttemptAt: number): Promise<number>;
   enqueueEvent(account: string, webhook: string, event: EventName, payload: Record<string, unknown>): Promise<string>;
   get(id: string): Promise<DeliveryRecord | null>;
   list(filter: { status?: DeliveryStatus; limit?: number }): Promise<DeliveryRecord[]>;

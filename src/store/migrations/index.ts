@@ -2,6 +2,7 @@ import { sql as init } from './0001-init.js';
 import { sql as messageRaw } from './0002-message-raw.js';
 import { sql as claimIndex } from './0003-deliveries-claim-index.js';
 import { sql as adminSessions } from './0004-admin-sessions.js';
+import { sql as failedBuilds } from './0005-failed-builds-and-oversize.js';
 
 /**
  * Ordered schema migrations. Append, never edit or reorder: the position in
@@ -12,4 +13,5 @@ export const MIGRATIONS: readonly { name: string; sql: string }[] = [
   { name: '0002-message-raw', sql: messageRaw },
   { name: '0003-deliveries-claim-index', sql: claimIndex },
   { name: '0004-admin-sessions', sql: adminSessions },
+  { name: '0005-failed-builds-and-oversize', sql: failedBuilds },
 ];

@@ -19,6 +19,7 @@ interface DeliveryRow {
   created_at: number;
   updated_at: number;
   delivered_at: number | null;
+  render_failures: number;
 }
 
 function toRecord(r: DeliveryRow): DeliveryRecord {
@@ -38,6 +39,7 @@ function toRecord(r: DeliveryRow): DeliveryRecord {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     deliveredAt: r.delivered_at,
+    renderFailures: r.render_failures,
   };
 }
 
@@ -136,8 +138,18 @@ export class SqliteDeliveryRepo implements DeliveryRepo {
       .run(o.attempts, o.status, o.error, o.responseExcerpt, o.now, id);
   }
 
-  async setEvent(id: string, event: EventName): Promise<void> {
-    this.db.prepare('UPDATE deliveries SET event = ? WHERE id = ?').run(event, id);
+  async setEvent(id: string, event: EventName, payloadJson: string | null = null): Promise<void> {
+    this.db.prepare('UPDATE deliveries SET event = ?, payload_json = COALESCE(?, payload_json) WHERE id = ?').run(event, payloadJson, id);
+  }
+
+  async markRenderFailed(id: string, o: AttemptOutcome, nextAttemptAt: number): Promise<number> {
+    const row = this.db
+      .prepare(
+        `UPDATE deliveries SET attempts = ?, render_failures = render_failures + 1, last_status = NULL, last_error = ?,
+           response_excerpt = NULL, next_attempt_at = ?, updated_at = ? WHERE id = ? RETURNING render_failures`,
+      )
+      .get(o.attempts, o.error, nextAttemptAt, o.now, id) as { render_failures: number } | undefined;
+    return row?.render_failures ?? 0;
   }
 
   async enqueueEvent(account: string, webhook: string, event: EventName, payload: Record<string, unknown>): Promise<string> {

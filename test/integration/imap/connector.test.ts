@@ -50,7 +50,7 @@ function account(user: string, over: Partial<AccountConfig['incoming']> = {}, po
     incoming: {
       protocol: 'imap', host: '127.0.0.1', port, tls: false, requireTLS: false, user,
       auth: { method: 'xoauth2', credential: 'c' },
-      mailboxes: ['INBOX'], mode: 'poll', pollIntervalMs: 200, idleResyncMs: 60_000, afterDelivery: 'seen', moveTo: undefined,
+      mailboxes: ['INBOX'], mode: 'poll', pollIntervalMs: 200, idleResyncMs: 60_000, afterDelivery: 'seen', moveTo: undefined, maxMessageSizeBytes: 50 * 1024 * 1024,
       ...over,
     },
   };

@@ -10,6 +10,8 @@ import { createLogger } from '../../../src/log.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { inspectMessage } from '../../../src/parse/auto-submitted.js';
 import { renderMessageReceived } from '../../../src/parse/parse-message.js';
+import type { RenderFn } from '../../../src/parse/parse-pool.js';
+import { MailgateError } from '../../../src/errors.js';
 import { SecretCipher } from '../../../src/secrets/cipher.js';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
 import { until } from '../../harness/until.js';
@@ -23,12 +25,19 @@ const logger = createLogger({ level: 'silent' });
 let server: Server;
 let url = '';
 const received: { delivery: string; body: string }[] = [];
+/** The receiver answers 503 to this many posts before acknowledging again. */
+const refuse = { n: 0 };
 
 beforeAll(async () => {
   server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      if (refuse.n > 0) {
+        refuse.n--;
+        res.writeHead(503).end();
+        return;
+      }
       received.push({ delivery: String(req.headers['x-mailgate-delivery']), body: Buffer.concat(chunks).toString() });
       res.writeHead(204).end();
     });
@@ -46,16 +55,17 @@ afterEach(async () => {
   received.length = 0;
 });
 
-function setup(handoff?: RawHandoff) {
+function setup(handoff?: RawHandoff, opts: { render?: RenderFn; backoffMs?: number } = {}) {
   const store = SqliteStore.open(':memory:', new SecretCipher(randomBytes(32)));
   const webhook: WebhookConfig = {
     name: 'pipeline',
     url,
     secret: 'whsec',
     maxAttempts: 3,
-    backoff: { initialMs: 1_000, maxMs: 5_000 },
+    backoff: { initialMs: opts.backoffMs ?? 1_000, maxMs: Math.max(opts.backoffMs ?? 5_000, 5_000) },
     timeoutMs: 5_000,
     maxInlineAttachmentBytes: 10 * 1024 * 1024,
+    maxBodyBytes: 25 * 1024 * 1024,
     concurrency: 4,
   };
   const account = { name: 'support', webhook: 'pipeline', incoming: { protocol: 'imap', afterDelivery: 'none' } } as unknown as AccountConfig;
@@ -72,7 +82,7 @@ function setup(handoff?: RawHandoff) {
     reads.n++;
     return getWithRaw(id);
   };
-  const worker = new DeliveryWorker({ store, config, logger, metrics, render: renderMessageReceived, handoff, onAckDue: () => undefined });
+  const worker = new DeliveryWorker({ store, config, logger, metrics, render: opts.render ?? renderMessageReceived, handoff, onAckDue: () => undefined });
   const ingest = new IngestService({ store, config, metrics, inspect: inspectMessage, onQueued: () => worker.wake(), handoff });
   running = { worker, store };
   return { store, worker, ingest, claims, reads };
@@ -121,6 +131,55 @@ describe('delivery worker', () => {
     const viaStore = received.map((r) => JSON.parse(r.body) as { subject: string; id: string }).sort((a, b) => a.id.localeCompare(b.id));
     expect(viaHandoff).toEqual(viaStore);
     expect(viaStore[0]?.subject).toMatch(/^ticket /);
+  });
+});
+
+describe('delivery worker and bodies that cannot be built', () => {
+  it('counts every failed build as an attempt with backoff, then reports message.failed once, never re-claiming at once', async () => {
+    const renders = { n: 0 };
+    const render: RenderFn = async (raw, env, limits) => {
+      if (env.uid === 1) {
+        renders.n++;
+        throw new MailgateError('RENDER_FAILED', 'the parse thread ran out of memory', { details: { reason: 'too_large' } });
+      }
+      return renderMessageReceived(raw, env, limits);
+    };
+    const { worker, ingest, store } = setup(undefined, { render, backoffMs: 50 });
+    await ingest.ingestMany([message(1), message(2)]);
+    await worker.start();
+    await until(() => received.length >= 2, 10_000, 'both deliveries');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(renders.n).toBe(3);
+    const failed = received.find((r) => JSON.parse(r.body).event === 'message.failed');
+    expect(JSON.parse(failed?.body ?? '{}')).toMatchObject({
+      event: 'message.failed',
+      uid: 1,
+      reason: 'too_large',
+      messageId: '<t1@example.com>',
+      error: expect.stringContaining('gave up after 3 failed attempts'),
+    });
+    // The other message was not held up, and the failed one is delivered (as message.failed) exactly once.
+    expect(received.filter((r) => JSON.parse(r.body).event === 'message.received')).toHaveLength(1);
+    expect(received).toHaveLength(2);
+    const d = (await store.deliveries.list({})).find((x) => x.event === 'message.failed');
+    expect(d).toMatchObject({ status: 'delivered', attempts: 4, renderFailures: 3 });
+  });
+
+  it('reports an unparseable message as message.failed with reason malformed and does not parse it again on a retry', async () => {
+    const renders = { n: 0 };
+    const render: RenderFn = async () => {
+      renders.n++;
+      throw new MailgateError('PARSE_FAILED', 'the message does not start with a header field');
+    };
+    const { worker, ingest, store } = setup(undefined, { render, backoffMs: 50 });
+    refuse.n = 2; // two webhook failures: the body is posted three times
+    await ingest.ingestMany([message(7)]);
+    await worker.start();
+    await until(() => received.length >= 1);
+    expect(JSON.parse(received[0]?.body ?? '{}')).toMatchObject({ event: 'message.failed', reason: 'malformed', uid: 7 });
+    const [d] = await store.deliveries.list({});
+    expect(d).toMatchObject({ status: 'delivered', attempts: 3, event: 'message.failed' });
+    expect(renders.n).toBe(1);
   });
 });
 

@@ -25,6 +25,8 @@ describe('parseMessage', () => {
       attachments: [],
       autoSubmitted: false,
       size: loadFixture('plain').length,
+      truncated: false,
+      truncatedFields: [],
     });
   });
 
@@ -116,7 +118,7 @@ describe('parseMessage', () => {
     const payload = buildMessageReceivedPayload({ id: 'msg_1', account: 'support', mailbox: 'INBOX', uid: 42, uidValidity: 7, uidl: null }, p);
     expect(Object.keys(payload)).toEqual([
       'event', 'id', 'account', 'mailbox', 'uid', 'uidValidity', 'uidl', 'messageId', 'inReplyTo', 'references', 'date',
-      'from', 'to', 'cc', 'replyTo', 'subject', 'text', 'html', 'attachments', 'autoSubmitted', 'size',
+      'from', 'to', 'cc', 'replyTo', 'subject', 'text', 'html', 'attachments', 'autoSubmitted', 'size', 'truncated', 'truncatedFields',
     ]);
   });
 });
