@@ -8,11 +8,11 @@ import { htmlToMarkedLines, HtmlTooDeep } from './reply/html-lines.js';
 import { BudgetExceeded, extractFromLines, type MarkedLines } from './reply/lines.js';
 
 /** Only this much of `text` is searched for the end of the new text (UTF-16 units). */
-export const REPLY_TEXT_SCAN_CHARS = 256 * 1024;
+export const REPLY_TEXT_SCAN_CHARS = 128 * 1024;
 /** Only this much of `html` is read when there is no `text`. */
-export const REPLY_HTML_SCAN_CHARS = 512 * 1024;
+export const REPLY_HTML_SCAN_CHARS = 256 * 1024;
 /** Default time budget per message; the work is bounded by the windows above, this is the backstop. */
-export const REPLY_TEXT_TIME_BUDGET_MS = 50;
+export const REPLY_TEXT_TIME_BUDGET_MS = 100;
 
 export interface ReplyTextInput {
   text: string | null;

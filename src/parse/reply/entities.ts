@@ -19,13 +19,15 @@ const NAMED: Record<string, string> = {
   ccedil: 'ç', Ccedil: 'Ç', aring: 'å', Aring: 'Å', aelig: 'æ', AElig: 'Æ', oslash: 'ø', Oslash: 'Ø',
 };
 
-const REFERENCE = /&(?:#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6})|([A-Za-z][A-Za-z0-9]{1,9}));?/g;
+const REFERENCE = /&(?:#(\d+)|#[xX]([0-9a-fA-F]+)|([A-Za-z][A-Za-z0-9]{1,9}));?/g;
 
 export function decodeEntities(s: string): string {
   if (!s.includes('&')) return s;
   return s.replace(REFERENCE, (whole, dec: string | undefined, hex: string | undefined, name: string | undefined) => {
     if (name !== undefined) return NAMED[name] ?? whole;
-    const code = dec !== undefined ? Number.parseInt(dec, 10) : Number.parseInt(hex ?? '', 16);
+    const digits = dec ?? hex ?? '';
+    // Out of range (also when too long to parse exactly), NUL or a surrogate: U+FFFD, as browsers do.
+    const code = digits.length > 8 ? Infinity : Number.parseInt(digits, dec !== undefined ? 10 : 16);
     if (code === 0 || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return '\ufffd';
     return String.fromCodePoint(code);
   });

@@ -42,11 +42,19 @@ const CUT_CLASSES = ['ms-outlook-mobile-reference-message', 'outlookmessageheade
 const SIGNATURE_CLASSES = ['gmail_signature', 'moz-signature', 'protonmail_signature_block'];
 const SIGNATURE_IDS = ['ms-outlook-mobile-signature'];
 
+/** The attributes containerRole reads; the others are skipped unread. */
+interface Attrs {
+  id: string;
+  class: string;
+  style: string;
+  type: string;
+}
+
 interface Tag {
   name: string;
   closing: boolean;
   selfClosing: boolean;
-  attrs: Map<string, string>;
+  attrs: Attrs;
   end: number;
 }
 
@@ -77,8 +85,10 @@ export function htmlToMarkedLines(body: string, opts: HtmlReadOptions): MarkedLi
   let cutReached = false;
 
   while (p < limit) {
-    const lt = html.indexOf('<', p);
-    const textEnd = lt === -1 || lt >= limit ? limit : lt;
+    // Text runs to the next "<" that can open a tag or comment; any other "<" is text.
+    let lt = html.indexOf('<', p);
+    while (lt !== -1 && !opensMarkup(html.charCodeAt(lt + 1))) lt = html.indexOf('<', lt + 1);
+    const textEnd = lt === -1 ? limit : lt;
     if (textEnd > p) {
       if (skipDepth === -1) out.text(decodeEntities(html.slice(p, textEnd)), pre > 0);
       p = textEnd;
@@ -163,13 +173,13 @@ function pushOpen(stack: string[], name: string): void {
 }
 
 function containerRole(tag: Tag): LineMark | null {
-  const id = (tag.attrs.get('id') ?? '').toLowerCase();
-  const cls = (tag.attrs.get('class') ?? '').toLowerCase();
+  const id = tag.attrs.id.toLowerCase();
+  const cls = tag.attrs.class.toLowerCase();
   const classes = cls === '' ? [] : cls.split(/\s+/);
   if (id !== '' && CUT_IDS.some((c) => id === c || id.endsWith(`_${c}`))) return 'cut';
   if (classes.some((c) => CUT_CLASSES.includes(c))) return 'cut';
   if (tag.name === 'div') {
-    const style = (tag.attrs.get('style') ?? '').toLowerCase().replace(/\s+/g, '');
+    const style = tag.attrs.style.toLowerCase().replace(/\s+/g, '');
     // Word-made HTML (Outlook desktop, Outlook for Mac) boxes the header block this way.
     if (style.includes('border-top:solid#e1e1e1') || style.includes('border-top:solid#b5c4df')) return 'cut';
   }
@@ -177,20 +187,28 @@ function containerRole(tag: Tag): LineMark | null {
   if (classes.some((c) => QUOTE_CLASSES.includes(c)) || id.startsWith('yahoo_quoted')) return 'quote';
   if (tag.name === 'blockquote') {
     // Gmail's "indent" button also makes a blockquote (margin, no border): that is the sender's text.
-    const style = (tag.attrs.get('style') ?? '').toLowerCase();
-    if ((tag.attrs.get('type') ?? '').toLowerCase() === 'cite' || style.includes('border-left') || classes.length > 0) return 'quote';
+    const style = tag.attrs.style.toLowerCase();
+    if (tag.attrs.type.toLowerCase() === 'cite' || style.includes('border-left') || classes.length > 0) return 'quote';
   }
   return null;
 }
 
 /** Word's paragraphs (class MsoNormal) are lines, not paragraphs: Outlook writes blank lines as empty ones. */
 function isWordParagraph(tag: Tag): boolean {
-  return /(?:^|\s)msonormal(?:\s|$)/i.test(tag.attrs.get('class') ?? '');
+  return /(?:^|\s)msonormal(?:\s|$)/i.test(tag.attrs.class);
 }
 
-const NAME_CHAR = /[A-Za-z0-9:_-]/;
+/** After "<": a letter (tag), "/" (end tag), "!" (comment, doctype) or "?" (processing instruction). */
+const opensMarkup = (c: number): boolean => isAsciiLetter(c) || c === 0x2f || c === 0x21 || c === 0x3f;
+const isAsciiLetter = (c: number): boolean => (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+const isNameChar = (c: number): boolean =>
+  isAsciiLetter(c) || (c >= 0x30 && c <= 0x39) || c === 0x3a /* : */ || c === 0x5f /* _ */ || c === 0x2d; /* - */
+const isSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || c === 0x0c;
 
-/** Reads one tag at `start` ("<"); null when it is no tag. Attribute values may hold ">" inside quotes. */
+/**
+ * Reads one tag at `start` ("<"): null when it is no tag, 'unterminated' when
+ * no ">" ends it within the window. Attribute values may hold ">" inside quotes.
+ */
 function readTag(html: string, start: number, limit: number): Tag | 'unterminated' | null {
   let i = start + 1;
   let closing = false;
@@ -199,49 +217,56 @@ function readTag(html: string, start: number, limit: number): Tag | 'unterminate
     i++;
   }
   const nameStart = i;
-  if (!/[A-Za-z]/.test(html[i] ?? '')) return null;
-  while (i < limit && NAME_CHAR.test(html[i] ?? '')) i++;
+  if (!isAsciiLetter(html.charCodeAt(i))) return null;
+  while (i < limit && isNameChar(html.charCodeAt(i))) i++;
   const name = html.slice(nameStart, i).toLowerCase();
-  const attrs = new Map<string, string>();
+  const attrs: Attrs = { id: '', class: '', style: '', type: '' };
+  const seen = new Set<string>();
   let selfClosing = false;
   while (i < limit) {
-    const c = html[i];
-    if (c === '>') return { name, closing, selfClosing, attrs, end: i + 1 };
-    if (c === '/') {
-      selfClosing = html[i + 1] === '>';
+    const c = html.charCodeAt(i);
+    if (c === 0x3e /* > */) return { name, closing, selfClosing, attrs, end: i + 1 };
+    if (c === 0x2f /* / */) {
+      selfClosing = html.charCodeAt(i + 1) === 0x3e;
       i++;
       continue;
     }
-    if (c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f') {
+    if (isSpace(c)) {
       i++;
       continue;
     }
     // An attribute: name, optional = and value.
     const an = i;
-    while (i < limit && !/[\s=>/]/.test(html[i] ?? '')) i++;
+    for (let d = c; i < limit && !isSpace(d) && d !== 0x3d /* = */ && d !== 0x3e && d !== 0x2f; d = html.charCodeAt(++i));
     const attrName = html.slice(an, i).toLowerCase();
-    while (i < limit && /\s/.test(html[i] ?? '')) i++;
+    while (i < limit && isSpace(html.charCodeAt(i))) i++;
     let value = '';
-    if (html[i] === '=') {
+    if (html.charCodeAt(i) === 0x3d) {
       i++;
-      while (i < limit && /\s/.test(html[i] ?? '')) i++;
-      const q = html[i];
-      if (q === '"' || q === "'") {
-        const close = html.indexOf(q, i + 1);
+      while (i < limit && isSpace(html.charCodeAt(i))) i++;
+      const q = html.charCodeAt(i);
+      if (q === 0x22 /* " */ || q === 0x27 /* ' */) {
+        const close = html.indexOf(q === 0x22 ? '"' : "'", i + 1);
         const end = close === -1 || close >= limit ? limit : close;
         value = html.slice(i + 1, end);
         i = end + 1;
       } else {
         const vs = i;
-        while (i < limit && !/[\s>]/.test(html[i] ?? '')) i++;
+        while (i < limit && !isSpace(html.charCodeAt(i)) && html.charCodeAt(i) !== 0x3e) i++;
         value = html.slice(vs, i);
       }
     }
-    if (attrName !== '' && !attrs.has(attrName)) attrs.set(attrName, decodeEntities(value));
+    // Only the attributes containerRole reads are kept (and decoded).
+    if (isWanted(attrName) && !seen.has(attrName)) {
+      seen.add(attrName);
+      attrs[attrName] = decodeEntities(value);
+    }
     if (i === an) i++; // no progress: skip the character
   }
   return 'unterminated';
 }
+
+const isWanted = (name: string): name is keyof Attrs => name === 'id' || name === 'class' || name === 'style' || name === 'type';
 
 /** Skips the content of <script>, <style> and the like, to their end tag. */
 function skipRawText(html: string, from: number, limit: number, name: string): number {

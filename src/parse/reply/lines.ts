@@ -100,7 +100,9 @@ export function extractFromLines(input: MarkedLines, overBudget: () => boolean):
       kinds[i] = Kind.Quoted;
       bareQuoted++;
       // Apple Mail on iOS quotes its own attribution: "> On … wrote:".
-      if (!attributed && attributionStrength(s.replace(/^>+\s?/, '')) === 'strong') attributed = true;
+      if (!attributed && looksLikeAttributionEnd(s) && attributionStrength(s.replace(/^(?:>\s?){1,16}/, '')) === 'strong') {
+        attributed = true;
+      }
       continue;
     }
     if (s === '--') {
