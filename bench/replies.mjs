@@ -6,11 +6,12 @@
 // src/parse/reply-text.ts); without them it says they were skipped.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { extractReplyText } from '../dist/parse/reply-text.js';
 import { loadReplyCorpus } from '../test/fixtures/replies/corpus.mjs';
 
-const iterations = Number(process.argv[2] ?? 20);
+const iterations = Number(process.argv[2] ?? 10);
 const require = createRequire(import.meta.url);
 const corpus = loadReplyCorpus();
 const out = [];
@@ -71,31 +72,32 @@ function score(name, run, { normalized = false } = {}) {
   say(`  loses new text     ${losesNew}`);
   if (failed) say(`  threw              ${failed}`);
   if (times.length) say(`  first-call time    mean ${ms(mean(times))}, p99 ${ms(percentile(times, 99))}`);
+  // Warm: the whole corpus a few more times, each call timed.
+  const warm = [];
+  for (let k = 0; k < iterations; k++) {
+    for (const c of corpus) {
+      const t0 = performance.now();
+      try {
+        run(c);
+      } catch {
+        continue;
+      }
+      warm.push(performance.now() - t0);
+    }
+  }
+  if (warm.length) say(`  warm time          mean ${ms(mean(warm))}, p99 ${ms(percentile(warm, 99))} (${warm.length} calls)`);
   for (const m of misses) say(`    miss: ${m}`);
   say();
 }
 
 // --- mailgate ---------------------------------------------------------------
-say(`# bench:replies — ${new Date().toISOString()} — node ${process.version} — ${corpus.length} corpus messages`);
+say(`# bench:replies — ${new Date().toISOString()} — node ${process.version} — ${corpus.length} corpus messages — load average ${loadavg()[0].toFixed(1)}`);
 say();
 const shapes = {};
 for (const c of corpus) shapes[c.shape] = (shapes[c.shape] ?? 0) + 1;
 say(`corpus: ${Object.entries(shapes).map(([k, v]) => `${k} ${v}`).join(', ')}; ${corpus.filter((c) => c.text === null).length} HTML-only`);
 say();
 score('mailgate extractReplyText', (c) => extractReplyText({ text: c.text, html: c.html }).replyText);
-
-// Warm timing: every message `iterations` times, each call timed.
-for (let i = 0; i < 3; i++) for (const c of corpus) extractReplyText({ text: c.text, html: c.html });
-const perCall = [];
-for (let i = 0; i < iterations; i++) {
-  for (const c of corpus) {
-    const t0 = performance.now();
-    extractReplyText({ text: c.text, html: c.html });
-    perCall.push(performance.now() - t0);
-  }
-}
-say(`mailgate time per message (warm, ${perCall.length} calls): mean ${ms(mean(perCall))}, p99 ${ms(percentile(perCall, 99))}, max ${ms(Math.max(...perCall))}`);
-say();
 
 // --- 1 MB messages ------------------------------------------------------------
 const MB = 1024 * 1024;
@@ -171,6 +173,19 @@ else {
     const parser = new EmailReplyParser();
     score('email-reply-parser 1.x (HTML-only messages as html-to-text renders them)', (c) => parser.parseReply(asText(c)), { normalized: true });
   } else say('email-reply-parser not installed: skipped (npm install --no-save email-reply-parser@1)');
+  // One line built to make backtracking patterns slow ("On x,x,x,…", "On a a a …"), 16 KB.
+  const nasty = { commas: `On ${'x,'.repeat(8000)}\n`, spaces: `On ${'a '.repeat(8000)}\n` };
+  const timeOne = (name, fn) => {
+    for (const [kind, t] of Object.entries(nasty)) {
+      const t0 = performance.now();
+      fn(t);
+      say(`pathological 16 KB line (${kind}): ${name} ${ms(performance.now() - t0)}`);
+    }
+  };
+  timeOne('mailgate', (t) => extractReplyText({ text: t, html: null }));
+  if (planer) timeOne('planer', (t) => planer.extractFromPlain(t));
+  if (EmailReplyParser) timeOne('email-reply-parser 1.x (no re2)', (t) => new EmailReplyParser().parseReply(t));
+  say();
   score('mailgate extractReplyText, HTML-only messages as html-to-text renders them', (c) => extractReplyText({ text: asText(c), html: null }).replyText, { normalized: true });
 }
 

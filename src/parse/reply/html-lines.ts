@@ -107,7 +107,8 @@ export function htmlToMarkedLines(body: string, opts: HtmlReadOptions): MarkedLi
       p = close === -1 ? limit : close + 1;
       continue;
     }
-    const tag = readTag(html, p, limit);
+    // Inside a skipped container only the element names matter.
+    const tag = readTag(html, p, limit, skipDepth === -1);
     if (tag === 'unterminated') break; // no ">" follows: no later tag can end either
     if (!tag) {
       // A "<" that opens no tag is text.
@@ -209,7 +210,7 @@ const isSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a |
  * Reads one tag at `start` ("<"): null when it is no tag, 'unterminated' when
  * no ">" ends it within the window. Attribute values may hold ">" inside quotes.
  */
-function readTag(html: string, start: number, limit: number): Tag | 'unterminated' | null {
+function readTag(html: string, start: number, limit: number, wantAttrs: boolean): Tag | 'unterminated' | null {
   let i = start + 1;
   let closing = false;
   if (html.charCodeAt(i) === 0x2f /* / */) {
@@ -221,7 +222,6 @@ function readTag(html: string, start: number, limit: number): Tag | 'unterminate
   while (i < limit && isNameChar(html.charCodeAt(i))) i++;
   const name = html.slice(nameStart, i).toLowerCase();
   const attrs: Attrs = { id: '', class: '', style: '', type: '' };
-  const seen = new Set<string>();
   let selfClosing = false;
   while (i < limit) {
     const c = html.charCodeAt(i);
@@ -257,10 +257,8 @@ function readTag(html: string, start: number, limit: number): Tag | 'unterminate
       }
     }
     // Only the attributes containerRole reads are kept (and decoded).
-    if (isWanted(attrName) && !seen.has(attrName)) {
-      seen.add(attrName);
-      attrs[attrName] = decodeEntities(value);
-    }
+    // The first of duplicate attributes wins, as in browsers.
+    if (wantAttrs && isWanted(attrName) && attrs[attrName] === '') attrs[attrName] = decodeEntities(value);
     if (i === an) i++; // no progress: skip the character
   }
   return 'unterminated';

@@ -66,9 +66,16 @@ export function extractFromLines(input: MarkedLines, overBudget: () => boolean):
   const { lines, marks } = input;
   const n = lines.length;
   const kinds = new Uint8Array(n);
+  // Each line is trimmed once (attribution joins look at a line up to three times).
+  const trimCache: (string | undefined)[] = new Array<string | undefined>(n);
   const trimmed = (i: number): string => {
-    const l = lines[i] ?? '';
-    return l.length > MAX_CANDIDATE_CHARS * 2 ? l : l.trim();
+    let t = trimCache[i];
+    if (t === undefined) {
+      const l = lines[i] ?? '';
+      t = l.length > MAX_CANDIDATE_CHARS * 2 ? l : l.trim();
+      trimCache[i] = t;
+    }
+    return t;
   };
   let cut = n;
   let bareQuoted = 0;
@@ -214,16 +221,16 @@ function attributionAt(
   const { lines, marks } = input;
   const first = trimmed(i);
   if (first.length > MAX_CANDIDATE_CHARS) return null;
-  let candidate = first;
   for (let span = 1; span <= MAX_ATTRIBUTION_LINES; span++) {
+    const j = i + span - 1;
     if (span > 1) {
-      const j = i + span - 1;
       if (j >= lines.length || marks[j] !== undefined) return null;
       const next = trimmed(j);
       if (next === '' || isQuoted(lines[j] ?? '') || next.length > MAX_CANDIDATE_CHARS) return null;
-      candidate = `${candidate} ${next}`;
     }
-    if (!looksLikeAttributionEnd(candidate)) continue;
+    // Joined or not, a candidate ends as its last line does: test that before joining.
+    if (!looksLikeAttributionEnd(trimmed(j))) continue;
+    const candidate = span === 1 ? first : joinLines(i, span, trimmed);
     const strength = attributionStrength(candidate);
     // When the last line alone is an attribution, this line belongs to it only if the
     // joined lines read as a complete one ("Em … <" + "support@acme.test> escreveu:");
@@ -237,6 +244,12 @@ function attributionAt(
     if (strength === 'strong' || (strength === 'weak' && (span === 1 || first.includes('@')))) return { span, strength };
   }
   return null;
+}
+
+function joinLines(from: number, count: number, trimmed: (i: number) => string): string {
+  const parts: string[] = [];
+  for (let j = from; j < from + count; j++) parts.push(trimmed(j));
+  return parts.join(' ');
 }
 
 /** Cheap prefilter before the patterns: every attribution ends with a colon (or has Yahoo's "> wrote:"). */

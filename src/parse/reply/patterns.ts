@@ -116,7 +116,19 @@ const SEPARATOR_SENTENCE =
 
 export function isSeparator(s: string): boolean {
   if (s.length > MAX_CANDIDATE_CHARS) return false;
-  return SEPARATOR_DASHED.test(s) || SEPARATOR_SENTENCE.test(s);
+  if (s.charCodeAt(0) === 0x2d /* - */) return SEPARATOR_DASHED.test(s);
+  return endsWithColon(s) && SEPARATOR_SENTENCE.test(s);
+}
+
+function endsWithColon(s: string): boolean {
+  const c = s.charCodeAt(s.length - 1);
+  return c === 0x3a /* : */ || c === 0xff1a; /* ： */
+}
+
+/** A field name is short: its colon comes within the first few characters (cheap test before the pattern). */
+function hasEarlyColon(s: string): boolean {
+  const head = s.length > 24 ? s.slice(0, 24) : s;
+  return head.includes(':') || head.includes('：');
 }
 
 /**
@@ -139,7 +151,7 @@ const TO_OR_SUBJECT_FIELD = FIELD(
 export const HEADER_BLOCK_SPAN = 6;
 
 export function isFromField(s: string): boolean {
-  return s.length <= MAX_CANDIDATE_CHARS && FROM_FIELD.test(s);
+  return s.length <= MAX_CANDIDATE_CHARS && hasEarlyColon(s) && FROM_FIELD.test(s);
 }
 
 /** Does a header block start at `from` (a From line), given the lines that follow it? */
@@ -148,6 +160,7 @@ export function isHeaderBlock(following: readonly string[]): boolean {
   let addressed = false;
   for (const s of following) {
     if (s.length > MAX_CANDIDATE_CHARS) return false;
+    if (!hasEarlyColon(s)) continue;
     if (DATE_FIELD.test(s)) dated = true;
     else if (TO_OR_SUBJECT_FIELD.test(s)) addressed = true;
     if (dated && addressed) return true;

@@ -25,6 +25,17 @@ describe('extractReplyText', () => {
     expect(extractReplyText({ text: null, html: h })).toMatchObject({ replyText: 'from html', source: 'html', truncatedAt: 'quote' });
   });
 
+  it('reads the HTML instead of a text that was rendered from it, never returning more than that text', () => {
+    const h = '<div>new</div><div id="divRplyFwdMsg"><b>Von:</b> x</div><div>old</div>';
+    const rendered = 'new\n\nVon: x\n\nold';
+    expect(extractReplyText({ text: rendered, html: h, textFromHtml: true })).toMatchObject({ replyText: 'new', source: 'html', ok: true });
+    const short = 'x';
+    expect(extractReplyText({ text: short, html: '<div>much longer than the text</div>', textFromHtml: true })).toMatchObject({
+      replyText: 'x',
+      source: 'text',
+    });
+  });
+
   it('says what the new text ended at', () => {
     expect(text('hi').truncatedAt).toBeNull();
     expect(text('hi\n\n-- \nJane\n\nOn Tue, Mar 5, 2024 at 9:14 AM A <a@example.com> wrote:\n> x').truncatedAt).toBe('signature');
