@@ -139,6 +139,12 @@ export function extractFromLines(input: MarkedLines, overBudget: () => boolean):
   }
 
   const dropQuoted = attributed || bareQuoted >= MIN_BARE_QUOTED_LINES || cut < n;
+  // Quoted lines that end the message (a reply above a trimmed quote) are history
+  // however few; a customer's own ">" line has their text after it.
+  let trailingQuotes = cut;
+  for (let i = cut - 1; i >= 0 && (kinds[i] === Kind.Quoted || kinds[i] === Kind.Blank); i--) {
+    if (kinds[i] === Kind.Quoted) trailingQuotes = i;
+  }
   const out: string[] = [];
   const outIndex: number[] = [];
   let gap = false;
@@ -147,7 +153,7 @@ export function extractFromLines(input: MarkedLines, overBudget: () => boolean):
   let noTextAfterRemoval = true;
   for (let i = 0; i < cut; i++) {
     const k = kinds[i] as Kind;
-    const removed = k === Kind.MarkedQuote || k === Kind.Attribution || (k === Kind.Quoted && dropQuoted);
+    const removed = k === Kind.MarkedQuote || k === Kind.Attribution || (k === Kind.Quoted && (dropQuoted || i >= trailingQuotes));
     if (removed) {
       gap = true;
       if (firstRemoved === -1 || i < firstRemoved) firstRemoved = i;

@@ -12,13 +12,14 @@
 /** Longer lines are never a header, a separator or a sign-off. */
 export const MAX_CANDIDATE_CHARS = 600;
 
-const HAS_DIGIT = /\d/;
+/** Every client's attribution carries the time ("9:14") or the sender's address. */
+const TIME_OR_ADDRESS = /\d:\d\d|@/;
 const HAS_ADDRESS_OR_DIGIT = /[@\d]/;
 
 /**
  * "On … wrote:" in its translations: a language's opening word (anchored at
  * the start) and its verb (anchored at the end). Both halves must match and
- * the line must carry a digit (the date), so "On Friday my colleague
+ * the line must carry a time or an address, so "On 5 March your colleague
  * wrote:" in the customer's own text is no attribution.
  */
 const ATTRIBUTION_PAIRS: readonly (readonly [RegExp, RegExp])[] = [
@@ -54,8 +55,7 @@ export type AttributionStrength = 'strong' | 'weak';
 /** Is this (trimmed) candidate an attribution line, and how sure are we? */
 export function attributionStrength(s: string): AttributionStrength | null {
   if (s.length === 0 || s.length > MAX_CANDIDATE_CHARS) return null;
-  const dated = HAS_DIGIT.test(s);
-  if (dated) {
+  if (TIME_OR_ADDRESS.test(s)) {
     for (const [start, end] of ATTRIBUTION_PAIRS) if (start.test(s) && end.test(s)) return 'strong';
     for (const end of ATTRIBUTION_ENDINGS) if (end.test(s)) return 'strong';
     // Yahoo Mail for Android puts the quoted text on the attribution's own line.

@@ -16,8 +16,6 @@ const KNOWN_MISSES: Record<string, string> = {
     'a pasted From/Date/To/Subject list is an Outlook header block to us (loses new text)',
   'en-hard-pasted-history':
     'history pasted below the reply without attribution, rule or ">" has nothing to find (keeps quoted text)',
-  'en-hard-trimmed-quote':
-    'two ">" lines without an attribution are kept: fewer than three could be the customer\'s own (keeps quoted text)',
   'en-hard-sent-from-sentence':
     'a last line "Sent from my office PC, …" reads as a mobile sign-off (loses new text)',
   'tr-hard-outlook': 'Turkish Outlook field names (Kimden/Gönderildi/Kime/Konu) are not in our lists (keeps quoted text)',
