@@ -1,8 +1,8 @@
 import {
   attributionStrength,
   HEADER_BLOCK_SPAN,
-  isFromField,
   isHeaderBlock,
+  isHeaderBlockStart,
   isQuoted,
   isRule,
   isSeparator,
@@ -116,7 +116,7 @@ export function extractFromLines(input: MarkedLines, overBudget: () => boolean):
       kinds[i] = Kind.Signature;
       continue;
     }
-    if (isSeparator(s) || (isFromField(s) && isHeaderBlock(followingFields(lines, i, trimmed)))) {
+    if (isSeparator(s) || (isHeaderBlockStart(s) && isHeaderBlock(headerBlockLines(lines, i, trimmed)))) {
       cut = i;
       break;
     }
@@ -209,9 +209,9 @@ export function extractFromLines(input: MarkedLines, overBudget: () => boolean):
   return { replyText: out.join('\n'), truncatedAt };
 }
 
-function followingFields(lines: readonly string[], from: number, trimmed: (i: number) => string): string[] {
+function headerBlockLines(lines: readonly string[], from: number, trimmed: (i: number) => string): string[] {
   const out: string[] = [];
-  for (let j = from + 1; j < lines.length && out.length < HEADER_BLOCK_SPAN; j++) {
+  for (let j = from; j < lines.length && out.length < HEADER_BLOCK_SPAN; j++) {
     const s = trimmed(j);
     if (s === '') break; // a header block has no blank line inside
     out.push(s);

@@ -114,9 +114,12 @@ const SEPARATOR_DASHED = new RegExp(
 const SEPARATOR_SENTENCE =
   /^(?:Begin forwarded message|Anfang der weitergeleiteten Nachricht|Début du message réexpédié|Début du message transféré|Inicio del mensaje reenviado|Begin doorgestuurd bericht|Início da mensagem reencaminhada|Início da mensagem encaminhada|Inizio messaggio inoltrato|転送されたメッセージ|以下是转发的邮件|Vidarebefordrat brev)\s?[:：]$/iu;
 
+/** Zoho Mail: "---- On Tue, 05 Mar 2024 09:14:00 +0100 NAME <ADDR> wrote ---". */
+const SEPARATOR_ZOHO = /^-{2,}[ \t]*On\s.{1,400}\swrote[ \t]*-{2,}$/;
+
 export function isSeparator(s: string): boolean {
   if (s.length > MAX_CANDIDATE_CHARS) return false;
-  if (s.charCodeAt(0) === 0x2d /* - */) return SEPARATOR_DASHED.test(s);
+  if (s.charCodeAt(0) === 0x2d /* - */) return SEPARATOR_DASHED.test(s) || (SEPARATOR_ZOHO.test(s) && TIME_OR_ADDRESS.test(s));
   return endsWithColon(s) && SEPARATOR_SENTENCE.test(s);
 }
 
@@ -147,23 +150,30 @@ const TO_OR_SUBJECT_FIELD = FIELD(
   'To|Subject|An|Betreff|À|A|Objet|Para|Asunto|Aan|Onderwerp|Assunto|Oggetto|Till|Ämne|Til|Emne|Do|Temat|Vastaanottaja|Aihe|宛先|件名|收件人|收件者|主题|主題|主旨|받는 사람|제목|Кому|Тема|Копия|Cc|Reply To',
 );
 
-/** How many lines after a From line a header block may spread over. */
-export const HEADER_BLOCK_SPAN = 6;
+/** How many lines a header block may spread over. */
+export const HEADER_BLOCK_SPAN = 7;
 
-export function isFromField(s: string): boolean {
-  return s.length <= MAX_CANDIDATE_CHARS && hasEarlyColon(s) && FROM_FIELD.test(s);
+/** Can a header block start with this line? Outlook's starts with From, GMX/WEB.DE's with Gesendet (the date). */
+export function isHeaderBlockStart(s: string): boolean {
+  return s.length <= MAX_CANDIDATE_CHARS && hasEarlyColon(s) && (FROM_FIELD.test(s) || DATE_FIELD.test(s));
 }
 
-/** Does a header block start at `from` (a From line), given the lines that follow it? */
-export function isHeaderBlock(following: readonly string[]): boolean {
+/**
+ * Are these lines (a block start and the lines after it, up to a blank
+ * line) a header block: a sender, a date and a recipient or subject? Pasted
+ * "From/To/Subject" without a date is the customer's own text.
+ */
+export function isHeaderBlock(block: readonly string[]): boolean {
+  let from = false;
   let dated = false;
   let addressed = false;
-  for (const s of following) {
+  for (const s of block) {
     if (s.length > MAX_CANDIDATE_CHARS) return false;
     if (!hasEarlyColon(s)) continue;
-    if (DATE_FIELD.test(s)) dated = true;
+    if (!from && FROM_FIELD.test(s)) from = true;
+    else if (!dated && DATE_FIELD.test(s)) dated = true;
     else if (TO_OR_SUBJECT_FIELD.test(s)) addressed = true;
-    if (dated && addressed) return true;
+    if (from && dated && addressed) return true;
   }
   return false;
 }
