@@ -8,6 +8,7 @@ import {
   isSeparator,
   isSignOff,
   MAX_CANDIDATE_CHARS,
+  unquote,
   type AttributionStrength,
 } from './patterns.js';
 
@@ -107,7 +108,7 @@ export function extractFromLines(input: MarkedLines, overBudget: () => boolean):
       kinds[i] = Kind.Quoted;
       bareQuoted++;
       // Apple Mail on iOS quotes its own attribution: "> On … wrote:".
-      if (!attributed && looksLikeAttributionEnd(s) && attributionStrength(s.replace(/^(?:>\s?){1,16}/, '')) === 'strong') {
+      if (!attributed && looksLikeAttributionEnd(s) && attributionStrength(unquote(s)) === 'strong') {
         attributed = true;
       }
       continue;
@@ -193,7 +194,7 @@ export function extractFromLines(input: MarkedLines, overBudget: () => boolean):
     if (signatureAt === -1 || signOffAt < signatureAt) signatureAt = signOffAt;
     trimTrailing(out, outIndex);
   }
-  while (out.length > 0 && out[0] === '') out.shift();
+  if (out[0] === '') out.shift(); // blank runs are already one line long
 
   if (!input.complete) {
     // The window ended inside the body. We still know where the new text ends when

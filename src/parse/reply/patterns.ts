@@ -24,13 +24,13 @@ const HAS_ADDRESS_OR_DIGIT = /[@\d]/;
  */
 const ATTRIBUTION_PAIRS: readonly (readonly [RegExp, RegExp])[] = [
   [/^On\s/, /[\s,]wrote\s?:$/], // Gmail, Apple Mail, Thunderbird, Mutt, Fastmail, Spark, Proton, Yahoo
-  [/^Am\s/, /\sschrieb(?:\s[^:]{0,200})?:$/], // de: "Am 05.03.2024 um 09:14 schrieb NAME <ADDR>:"
+  [/^Am\s/, /\sschrieb:$|\sschrieb\s[^:]{1,200}:$/], // de: "Am 05.03.2024 um 09:14 schrieb NAME <ADDR>:"
   [/^Le\s/, /\sa\sécrit\s?:$/], // fr: "Le 5 mars 2024 à 09:14, NAME a écrit :"
   [/^El\s/, /\sescribió\s?:$/], // es: "El mar, 5 mar 2024 a las 9:14, NAME (<ADDR>) escribió:"
-  [/^Op\s/, /\s(?:schreef(?:\s[^:]{0,200})?|het volgende geschreven)\s?:$/], // nl (Gmail, Apple Mail)
+  [/^Op\s/, /\sschreef:$|\sschreef\s[^:]{1,200}:$|\shet volgende geschreven\s?:$/], // nl (Gmail, Apple Mail)
   [/^Em\s/, /\sescreveu\s?:$/], // pt: "Em ter., 5 de mar. de 2024 às 09:14, NAME escreveu:"
   [/^Il\s/, /\sha\sscritto\s?:$/], // it: "Il giorno mar 5 mar 2024 alle ore 09:14 NAME ha scritto:"
-  [/^(?:Den|På)\s/, /\sskrev(?:\s[^:]{0,200})?:$/], // sv, da, no: "Den tis 5 mars 2024 kl 09:14 skrev NAME:"
+  [/^(?:Den|På)\s/, /\sskrev:$|\sskrev\s[^:]{1,200}:$/], // sv, da, no: "Den tis 5 mars 2024 kl 09:14 skrev NAME:"
   [/^(?:W dniu|Dnia)\s/, /\s(?:pisze|napisał|napisała|napisał\(a\))\s?:$/], // pl
   [/^\d{4}年\d{1,2}月\d{1,2}日/, /[>＞]\s?[:：]$/], // ja Gmail: "2024年3月5日(火) 9:14 NAME <ADDR>:"
   [/^\d{4}[/.-]\d{1,2}[/.-]\d{1,2}/, /の(?:メール|メッセージ)\s?[:：]$/], // ja Apple Mail
@@ -220,6 +220,13 @@ export function isSignatureDelimiter(line: string): boolean {
 /** A rule above a header block: OWA's underscores, Outlook 2003's dashes. */
 export function isRule(s: string): boolean {
   return s.length >= 5 && s.length <= 200 && /^(?:_{5,}|-{5,}|={5,})$/.test(s);
+}
+
+/** The text of a quoted line without its ">" marks (any depth). */
+export function unquote(s: string): string {
+  let i = 0;
+  while (i < s.length && (s.charCodeAt(i) === 0x3e /* > */ || s.charCodeAt(i) === 0x20)) i++;
+  return s.slice(i);
 }
 
 /** A quoted line: ">" with at most three blanks before it. */
