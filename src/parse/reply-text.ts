@@ -112,6 +112,9 @@ export function extractReplyText(input: ReplyTextInput, opts: ReplyTextOptions =
     reason,
     ...(error ? { error } : {}),
   });
+  // textFromHtml, when the HTML did not do: the rendered text, within what is left of the budget.
+  const fromText = (): ReplyTextResult =>
+    extractReplyText({ text, html: null }, { timeBudgetMs: Math.max(0, budget - (performance.now() - started)) });
   try {
     if (overBudget()) return fallback('time_budget');
     let lines: MarkedLines;
@@ -126,16 +129,16 @@ export function extractReplyText(input: ReplyTextInput, opts: ReplyTextOptions =
       return { replyText: '', truncatedAt: null, ok: true, source: null };
     }
     const result = extractFromLines(lines, overBudget);
-    if (result === null) return fallback('too_large');
     // The contract: never longer than text. From text the line logic only ever drops
-    // lines; from HTML (textFromHtml) the rendering may differ, and then text decides.
-    if (text !== null && result.replyText.length > text.length) {
-      return source === 'html' ? extractReplyText({ text, html: null }, opts) : fallback('error', new Error('reply text longer than text'));
-    }
+    // lines; from HTML (textFromHtml) the rendering may differ, and then text decides,
+    // as it does when the HTML could not be read.
+    if (source === 'html' && text !== null && (result === null || result.replyText.length > text.length)) return fromText();
+    if (result === null) return fallback('too_large');
+    if (text !== null && result.replyText.length > text.length) return fallback('error', new Error('reply text longer than text'));
     return { ...result, ok: true, source };
   } catch (err) {
     if (err instanceof BudgetExceeded) return fallback('time_budget');
-    if (err instanceof HtmlTooDeep) return fallback('too_deep');
+    if (err instanceof HtmlTooDeep) return text !== null ? fromText() : fallback('too_deep');
     return fallback('error', err instanceof Error ? err : new Error(String(err)));
   }
 }

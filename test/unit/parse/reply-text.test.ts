@@ -34,6 +34,12 @@ describe('extractReplyText', () => {
       replyText: 'x',
       source: 'text',
     });
+    const deep = '<div>'.repeat(MAX_HTML_DEPTH + 1);
+    expect(extractReplyText({ text: 'rendered\n\n> q\n> q\n> q', html: deep, textFromHtml: true })).toMatchObject({
+      replyText: 'rendered',
+      source: 'text',
+      ok: true,
+    });
   });
 
   it('says what the new text ended at', () => {
