@@ -43,6 +43,7 @@ export function buildDaemon(app: App) {
     logger,
     metrics,
     render: parser.render,
+    summarize: parser.summarize,
     handoff,
     onAckDue: (account) => ingest.notifyDue(account),
   });

@@ -4,6 +4,7 @@ import { describeError, MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { RenderFn } from '../parse/parse-pool.js';
+import { summarizeHeaders, type HeaderSummary } from '../parse/parse-message.js';
 import type { DeliveryRecord, StoredMessageInfo } from '../store/ingest.js';
 import type { Store } from '../store/types.js';
 import { computeBackoff } from './backoff.js';
@@ -19,6 +20,8 @@ export interface DeliveryWorkerDeps {
   metrics: Metrics;
   /** Raw message → `message.received` body (parse threads, or inline). */
   render: RenderFn;
+  /** What the header block of a message that was not downloaded says (default: read on this thread). */
+  summarize?: (headers: Buffer) => Promise<HeaderSummary>;
   /** Messages just stored by the ingest step, to skip reading them back (optional). */
   handoff?: RawHandoff;
   /** A message's webhook acknowledged it and its afterDelivery is now due on the server. */
@@ -222,6 +225,7 @@ export class DeliveryWorker implements Component {
       now,
     };
     if (result.ok) {
+      // A message that was not downloaded stays on the server untouched (its server_ack is already 'none').
       const serverAck = d.messageRef !== null && needsServerAck(account) ? 'due' : 'none';
       await store.deliveries.markDelivered(d.id, outcome, serverAck);
       metrics.deliveries.inc({ webhook: wh.name, event: built.event, outcome: 'delivered' });
@@ -255,6 +259,13 @@ export class DeliveryWorker implements Component {
     const stored = this.#deps.handoff?.take(d.messageRef) ?? (await store.messages.getWithRaw(d.messageRef));
     if (!stored) throw new MailgateError('INTERNAL', `message ${d.messageRef} of delivery ${d.id} is missing`);
     const { info, raw } = stored;
+    if (info.notDownloaded !== null) {
+      // Over maxMessageSize (or its download kept failing): reported from its headers, once.
+      const summary = await (this.#deps.summarize ?? summarizeHeaders)(raw);
+      const body = JSON.stringify(failedPayload(info, 'too_large', info.notDownloaded, summary));
+      await store.deliveries.setEvent(d.id, 'message.failed', body);
+      return { event: 'message.failed', body };
+    }
     try {
       const body = await this.#deps.render(raw, envelopeOf(info), { maxInlineAttachmentBytes: wh.maxInlineAttachmentBytes, maxBodyBytes: wh.maxBodyBytes });
       return { event: 'message.received', body };
@@ -315,8 +326,9 @@ function envelopeOf(info: StoredMessageInfo) {
 }
 
 /** The `message.failed` body (contract: mailbox, uid/uidl, messageId when readable, size, error, reason). */
-export function failedPayload(info: StoredMessageInfo, reason: 'malformed' | 'too_large', error: string): Record<string, unknown> {
-  return { event: 'message.failed', ...envelopeOf(info), messageId: info.messageId, size: info.size, reason, error };
+export function failedPayload(info: StoredMessageInfo, reason: 'malformed' | 'too_large', error: string, headers?: HeaderSummary): Record<string, unknown> {
+  const read = headers ? { subject: headers.subject, from: headers.from } : {};
+  return { event: 'message.failed', ...envelopeOf(info), messageId: info.messageId ?? headers?.messageId ?? null, ...read, size: info.size, reason, error };
 }
 
 /**

@@ -32,6 +32,8 @@ export const ACK_RETRY_DELAY_MS = 30_000;
 export class IngestService implements Ingestor, AckQueue {
   readonly #deps: IngestDeps;
   readonly #listeners = new Map<string, Set<() => void>>();
+  /** One pending wake-up per account whose afterDelivery failed and waits ACK_RETRY_DELAY_MS. */
+  readonly #retryTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(deps: IngestDeps) {
     this.#deps = deps;
@@ -65,6 +67,8 @@ export class IngestService implements Ingestor, AckQueue {
         messageId: info.messageId,
         autoSubmitted: info.autoSubmitted,
         webhook,
+        notDownloaded: m.notDownloaded ?? null,
+        size: m.size ?? m.raw.length,
       };
     });
     const now = Date.now();
@@ -74,6 +78,7 @@ export class IngestService implements Ingestor, AckQueue {
       const r = results[i];
       const row = rows[i];
       if (!r || r.duplicate || !row) continue;
+      if (row.notDownloaded) continue; // reported from its headers; nothing to hand over
       fresh++;
       this.#deps.metrics.messagesIngested.inc({ account: row.account, protocol: row.uidl !== null ? 'pop3' : 'imap' });
       this.#deps.handoff?.put(
@@ -88,6 +93,7 @@ export class IngestService implements Ingestor, AckQueue {
           size: row.raw.length,
           receivedAt: now,
           autoSubmitted: row.autoSubmitted,
+          notDownloaded: null,
         },
         row.raw,
         now,
@@ -123,8 +129,16 @@ export class IngestService implements Ingestor, AckQueue {
     return this.#deps.store.ingest.markAcks(ids, 'done', null, null);
   }
 
-  markFailed(ids: string[], error: string): Promise<void> {
-    return this.#deps.store.ingest.markAcks(ids, 'due', error, Date.now() + ACK_RETRY_DELAY_MS);
+  async markFailed(account: string, ids: string[], error: string): Promise<void> {
+    await this.#deps.store.ingest.markAcks(ids, 'due', error, Date.now() + ACK_RETRY_DELAY_MS);
+    // Nothing else would wake an idle connection when the retry is due (it would wait for idleResync).
+    if (this.#retryTimers.has(account)) return;
+    const timer = setTimeout(() => {
+      this.#retryTimers.delete(account);
+      this.notifyDue(account);
+    }, ACK_RETRY_DELAY_MS + 50);
+    timer.unref();
+    this.#retryTimers.set(account, timer);
   }
 
   onDue(account: string, listener: () => void): () => void {

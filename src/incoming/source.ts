@@ -19,6 +19,13 @@ export interface FetchedMessage {
   uidl: string | null;
   raw: Buffer;
   internalDate: Date | null;
+  /**
+   * Set when the body was not downloaded (over maxMessageSize, or its
+   * download kept failing): why, in an admin's words; `raw` is then the
+   * header block only and `size` the size the server reported.
+   */
+  notDownloaded?: string;
+  size?: number;
 }
 
 export interface IngestResult {
@@ -68,8 +75,8 @@ export interface AckQueue {
   /** Messages of this account whose webhook acknowledged them and whose afterDelivery is not yet applied. */
   due(account: string, limit: number): Promise<DueAck[]>;
   markDone(ids: string[]): Promise<void>;
-  /** Applying failed (server unreachable…); it stays due and is retried later. */
-  markFailed(ids: string[], error: string): Promise<void>;
+  /** Applying failed (server unreachable…); it stays due and the account is woken again when the retry is due. */
+  markFailed(account: string, ids: string[], error: string): Promise<void>;
   /** Called (synchronously, cheap) when an account has new due acks. Returns an unsubscribe. */
   onDue(account: string, listener: () => void): () => void;
 }

@@ -274,3 +274,26 @@ export async function renderMessageReceived(raw: Buffer, env: MessageEnvelope, o
   }
   return body;
 }
+
+/** What the headers of a message that was not downloaded say (message.failed, reason too_large). */
+export interface HeaderSummary {
+  messageId: string | null;
+  subject: string | null;
+  from: Address | null;
+}
+
+/** Header blocks read for a summary at most (a hostile 10 MB header line is not read whole). */
+export const MAX_SUMMARY_HEADER_BYTES = 256 * 1024;
+
+/** Reads Message-ID, Subject and From from a header block; unreadable ones are null. Never throws. */
+export async function summarizeHeaders(headers: Buffer): Promise<HeaderSummary> {
+  const none: HeaderSummary = { messageId: null, subject: null, from: null };
+  if (headers.length === 0) return none;
+  try {
+    const block = toCrlf(headers.subarray(0, MAX_SUMMARY_HEADER_BYTES));
+    const mail = await simpleParser(Buffer.concat([block, Buffer.from('\r\n\r\n')]), { skipHtmlToText: true, skipTextToHtml: true, skipTextLinks: true, skipImageLinks: true });
+    return { messageId: bracket(mail.messageId), subject: mail.subject ?? null, from: addresses(mail.from)[0] ?? null };
+  } catch {
+    return none;
+  }
+}

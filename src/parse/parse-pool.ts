@@ -5,7 +5,7 @@ import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { Component } from '../app.js';
 import { MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { renderMessageReceived, type BodyLimits, type MessageEnvelope } from './parse-message.js';
+import { renderMessageReceived, summarizeHeaders, type BodyLimits, type HeaderSummary, type MessageEnvelope } from './parse-message.js';
 import type { RenderReply, RenderTask } from './parse-worker.js';
 
 /** Raw message → UTF-8 `message.received` body. PARSE_FAILED: never parseable; RENDER_FAILED: try again later. */
@@ -48,7 +48,7 @@ export function parseDeadline(env: Record<string, string | undefined> = process.
 
 interface Job {
   task: RenderTask;
-  resolve: (body: Buffer) => void;
+  resolve: (result: Buffer | HeaderSummary) => void;
   reject: (err: Error) => void;
 }
 
@@ -121,12 +121,23 @@ export class ParsePool implements Component {
 
   readonly render: RenderFn = (raw, envelope, limits) => {
     if (this.#threads === 0) return renderMessageReceived(raw, envelope, limits);
+    return this.#submit(raw, envelope, limits, 'render') as Promise<Buffer>;
+  };
+
+  /** Message-ID, Subject and From of a header block (a message that was not downloaded), on a thread. */
+  readonly summarize = (headers: Buffer): Promise<HeaderSummary> => {
+    if (this.#threads === 0) return summarizeHeaders(headers);
+    const envelope = { id: '', account: '', mailbox: '', uid: null, uidValidity: null, uidl: null };
+    return this.#submit(headers, envelope, { maxInlineAttachmentBytes: 0 }, 'summary') as Promise<HeaderSummary>;
+  };
+
+  #submit(raw: Buffer, envelope: MessageEnvelope, limits: BodyLimits, mode: 'render' | 'summary'): Promise<Buffer | HeaderSummary> {
     if (this.#stopped) return Promise.reject(new MailgateError('INTERNAL', 'mailgate is stopping'));
     return new Promise((resolve, reject) => {
       // The thread gets its own copy, transferred: the stored Buffer may share memory with others.
       const copy = new Uint8Array(raw.length);
       copy.set(raw);
-      const task: RenderTask = { id: this.#nextId++, raw: copy, envelope, limits };
+      const task: RenderTask = { id: this.#nextId++, raw: copy, envelope, limits, mode };
       this.#queue.push({ task, resolve, reject });
       if (this.#slots.length === 0) {
         for (let i = 0; i < this.#threads; i++) this.#slots.push(this.#spawn());
@@ -134,7 +145,7 @@ export class ParsePool implements Component {
       }
       this.#dispatch();
     });
-  };
+  }
 
   #dispatch(): void {
     for (const slot of this.#slots) {
@@ -185,7 +196,7 @@ export class ParsePool implements Component {
       slot.busy = null;
       if (job && job.task.id === reply.id) {
         clearTimeout(job.timer);
-        if (reply.ok) job.resolve(Buffer.from(reply.body.buffer, reply.body.byteOffset, reply.body.byteLength));
+        if (reply.ok) job.resolve('summary' in reply ? reply.summary : Buffer.from(reply.body.buffer, reply.body.byteOffset, reply.body.byteLength));
         else job.reject(new MailgateError(reply.code, reply.message, { details: { reason: reply.reason } }));
       }
       this.#dispatch();

@@ -1,6 +1,6 @@
 import { parentPort } from 'node:worker_threads';
 import { MailgateError } from '../errors.js';
-import { renderMessageReceived, type BodyLimits, type MessageEnvelope } from './parse-message.js';
+import { renderMessageReceived, summarizeHeaders, type BodyLimits, type HeaderSummary, type MessageEnvelope } from './parse-message.js';
 
 /**
  * A parse thread: turns a raw message into its `message.received` body.
@@ -14,10 +14,13 @@ export interface RenderTask {
   raw: Uint8Array;
   envelope: MessageEnvelope;
   limits: BodyLimits;
+  /** 'summary': only read Message-ID, Subject and From of a header block. */
+  mode?: 'render' | 'summary';
 }
 
 export type RenderReply =
   | { id: number; ok: true; body: Uint8Array }
+  | { id: number; ok: true; summary: HeaderSummary }
   | { id: number; ok: false; code: 'PARSE_FAILED' | 'RENDER_FAILED'; reason: 'malformed' | 'too_large'; message: string };
 
 /** A Buffer that owns its whole ArrayBuffer can be transferred; a pooled slice (small bodies) must be copied first. */
@@ -30,6 +33,10 @@ function transferable(body: Buffer): Uint8Array {
 
 parentPort?.on('message', (task: RenderTask) => {
   const raw = Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength);
+  if (task.mode === 'summary') {
+    void summarizeHeaders(raw).then((summary) => parentPort?.postMessage({ id: task.id, ok: true, summary } satisfies RenderReply));
+    return;
+  }
   renderMessageReceived(raw, task.envelope, task.limits).then(
     (body) => {
       const out = transferable(body);

@@ -14,6 +14,15 @@ export interface NewMessage {
   autoSubmitted: boolean;
   /** The account's webhook at ingest time. */
   webhook: string;
+  /**
+   * Set when the body was not downloaded (over maxMessageSize, or its
+   * download kept failing): why, in an admin's words. `raw` then holds only
+   * the header block, `size` is the size the server gave; the message is
+   * announced as message.failed (reason too_large) and never acted on on the server.
+   */
+  notDownloaded?: string | null;
+  /** The message's size when `raw` is not all of it (notDownloaded); else raw.length. */
+  size?: number;
 }
 
 export interface StoredMessageInfo {
@@ -27,6 +36,8 @@ export interface StoredMessageInfo {
   size: number;
   receivedAt: number;
   autoSubmitted: boolean;
+  /** Why the body was not downloaded (NewMessage.notDownloaded), or null. */
+  notDownloaded: string | null;
 }
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed';

@@ -66,6 +66,8 @@ export function registerDeliveryRoutes(app: FastifyInstance, deps: DeliveryRoute
 
   app.get('/messages/:id/raw', async (req, reply) => {
     const { id } = req.params as { id: string };
+    const info = await deps.store.messages.get(id);
+    if (info?.notDownloaded) throw new MailgateError('NOT_FOUND', `message ${id} was not downloaded: ${info.notDownloaded}`);
     const raw = await deps.store.messages.getRaw(id);
     if (!raw) {
       if (await deps.store.messages.get(id)) throw new MailgateError('GONE', `message ${id} was delivered and its raw bytes were removed after retention.messages`);

@@ -13,6 +13,11 @@ interface ImapFlowInternals {
   authenticate: () => Promise<boolean>;
 }
 
+/** Headroom over maxMessageSize for one literal (a size that differs by a few bytes is no attack). */
+export function literalLimit(maxMessageSize: number): number {
+  return Math.ceil(maxMessageSize * 1.05) + 64 * 1024;
+}
+
 /** The SASL capabilities each configured method must NOT see, so imapflow uses ours. */
 const HIDE: Record<'xoauth2' | 'oauthbearer', string[]> = {
   xoauth2: ['AUTH=OAUTHBEARER'],
@@ -43,6 +48,10 @@ export function createImapClient(incoming: IncomingConfig, secret: { accessToken
     connectionTimeout: CONNECTION_TIMEOUT_MS,
     greetingTimeout: GREETING_TIMEOUT_MS,
     socketTimeout: SOCKET_TIMEOUT_MS,
+    // A server that sends more than maxMessageSize for one message (its RFC822.SIZE lied)
+    // is cut off instead of filling memory: imapflow's own limit is 1 GiB.
+    maxLiteralSize: literalLimit(incoming.maxMessageSizeBytes),
+    maxResponseSize: 2 * literalLimit(incoming.maxMessageSizeBytes) + 1024 * 1024,
   };
   const client = new ImapFlow(options);
   const method = incoming.auth.method;

@@ -5,6 +5,28 @@ import { ConnectorBase, IngestBatch, type ConnectorDeps, type SessionFailure } f
 import type { DueAck, IncomingConnector } from '../source.js';
 import { classifyImapError, createImapClient } from './client.js';
 
+/** The header block kept of a message that is not downloaded (to report its Subject and From). */
+const MAX_HEADER_BYTES = 256 * 1024;
+
+/** `1:5,7,9:12` for a sorted list of UIDs (one FETCH for many, short even for thousands). */
+export function compactUidSet(uids: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < uids.length; ) {
+    const start = uids[i] as number;
+    let end = start;
+    while (i + 1 < uids.length && uids[i + 1] === end + 1) end = uids[++i] as number;
+    parts.push(start === end ? String(start) : `${start}:${end}`);
+    i++;
+  }
+  return parts.join(',');
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(1).replace(/\.0$/, '')} MB`;
+  if (n >= 1024) return `${Math.round(n / 1024)} KB`;
+  return `${n} bytes`;
+}
+
 /** Messages handed to the ingest store per transaction. */
 export const INGEST_BATCH_MESSAGES = 200;
 /** ...or fewer, when they add up to this many bytes (keeps memory bounded). */
@@ -25,6 +47,8 @@ export function createImapConnector(deps: ConnectorDeps): IncomingConnector {
  */
 export class ImapConnector extends ConnectorBase {
   #client: ImapFlow | null = null;
+  /** `mailbox\0uid` of messages whose literal exceeded the limit: never downloaded again. */
+  readonly #tooLargeLiterals = new Set<string>();
 
   constructor(deps: ConnectorDeps) {
     super(deps, 'imap');
@@ -144,26 +168,80 @@ export class ImapConnector extends ConnectorBase {
       // so an idle wake-up never re-downloads the last message.
       const found = await client.search({ uid: `${from}:*` }, { uid: true });
       if (!found || !found.some((u) => u >= from)) return;
-      const newUids = found.filter((u) => u >= from).length;
-      const batch = new IngestBatch(this.deps.ingestor, INGEST_BATCH_MESSAGES, INGEST_BATCH_BYTES).reportProgress(this.log, mailbox, newUids);
-      for await (const msg of client.fetch(`${from}:*`, { uid: true, source: true, internalDate: true }, { uid: true })) {
-        // "n:*" always returns the highest message, even below n (RFC 3501 §6.4.8).
-        if (msg.uid < from || !msg.source) continue;
-        const internal = msg.internalDate;
-        await batch.add({
-          account: this.account,
-          mailbox,
-          uid: msg.uid,
-          uidValidity,
-          uidl: null,
-          raw: msg.source,
-          internalDate: internal instanceof Date ? internal : internal ? new Date(internal) : null,
-        });
+      const newUids = found.filter((u) => u >= from).sort((a, b) => a - b);
+      // RFC822.SIZE first: a message over maxMessageSize is never downloaded whole.
+      const oversize = await this.#oversize(client, newUids, mailbox);
+      const batch = new IngestBatch(this.deps.ingestor, INGEST_BATCH_MESSAGES, INGEST_BATCH_BYTES).reportProgress(this.log, mailbox, newUids.length);
+      const pending = [...oversize.entries()].sort((a, b) => a[0] - b[0]);
+      const addOversizeBelow = async (uid: number) => {
+        while (pending.length > 0 && (pending[0]?.[0] ?? Infinity) < uid) {
+          const [u, o] = pending.shift() as [number, { size: number; headers: Buffer; why: string }];
+          await batch.add({ account: this.account, mailbox, uid: u, uidValidity, uidl: null, raw: o.headers, internalDate: null, size: o.size, notDownloaded: o.why });
+        }
+      };
+      const wanted = newUids.filter((u) => !oversize.has(u));
+      if (wanted.length > 0) {
+        let lastReceived = 0;
+        try {
+          for await (const msg of client.fetch(compactUidSet(wanted), { uid: true, source: true, internalDate: true }, { uid: true })) {
+            // "n:*" always returns the highest message, even below n (RFC 3501 §6.4.8).
+            if (msg.uid < from || !msg.source || oversize.has(msg.uid)) continue;
+            lastReceived = msg.uid;
+            await addOversizeBelow(msg.uid);
+            const internal = msg.internalDate;
+            await batch.add({
+              account: this.account,
+              mailbox,
+              uid: msg.uid,
+              uidValidity,
+              uidl: null,
+              raw: msg.source,
+              internalDate: internal instanceof Date ? internal : internal ? new Date(internal) : null,
+            });
+          }
+        } catch (err) {
+          if ((err as { code?: string }).code === 'LiteralTooLarge') {
+            // The literal after the last message received broke the limit: that message is too large, whatever its size said.
+            const culprit = wanted.find((u) => u > lastReceived);
+            if (culprit !== undefined) this.#tooLargeLiterals.add(`${mailbox}\0${culprit}`);
+            this.log.warn({ mailbox, uid: culprit }, 'the server sent more than maxMessageSize for a message; it will be reported, not downloaded');
+          }
+          throw err;
+        }
       }
+      await addOversizeBelow(Number.POSITIVE_INFINITY);
       await batch.flush();
     } finally {
       lock.release();
     }
+  }
+
+  /**
+   * The new UIDs that must not be downloaded: over maxMessageSize by their
+   * RFC822.SIZE, or whose literal broke the limit in an earlier session
+   * (a server's size that lied). Their header block is fetched instead
+   * (capped), to report them as message.failed (reason too_large).
+   */
+  async #oversize(client: ImapFlow, uids: number[], mailbox: string): Promise<Map<number, { size: number; headers: Buffer; why: string }>> {
+    const max = this.deps.account.incoming.maxMessageSizeBytes;
+    const out = new Map<number, { size: number; headers: Buffer; why: string }>();
+    const sizes = new Map<number, number>();
+    for await (const msg of client.fetch(compactUidSet(uids), { uid: true, size: true }, { uid: true })) {
+      if (typeof msg.size === 'number') sizes.set(msg.uid, msg.size);
+    }
+    const big = uids.filter((u) => (sizes.get(u) ?? 0) > max || this.#tooLargeLiterals.has(`${mailbox}\0${u}`));
+    if (big.length === 0) return out;
+    for await (const msg of client.fetch(compactUidSet(big), { uid: true, headers: true }, { uid: true })) {
+      const size = sizes.get(msg.uid) ?? 0;
+      const why = this.#tooLargeLiterals.has(`${mailbox}\0${msg.uid}`)
+        ? `the server sent more than maxMessageSize (${formatBytes(max)}) for this message although it gave its size as ${formatBytes(size)}; it was not downloaded and stays on the server`
+        : `the message is ${formatBytes(size)}, more than maxMessageSize (${formatBytes(max)}); it was not downloaded and stays on the server`;
+      out.set(msg.uid, { size, headers: (msg.headers ?? Buffer.alloc(0)).subarray(0, MAX_HEADER_BYTES), why });
+    }
+    // A message gone between the two FETCHes is simply not there any more.
+    for (const u of big) if (!out.has(u)) this.log.debug({ mailbox, uid: u }, 'an oversize message vanished before its headers were read');
+    this.log.warn({ mailbox, uids: [...out.keys()], maxMessageSize: max }, 'messages over maxMessageSize are not downloaded; reporting them as message.failed');
+    return out;
   }
 
   /** afterDelivery for messages whose webhook acknowledged them. */
@@ -187,25 +265,33 @@ export class ImapConnector extends ConnectorBase {
           if (live.length === 0) continue;
           const uids = live.map((i) => i.uid as number).join(',');
           try {
+            // imapflow answers a failed STORE, MOVE or EXPUNGE with false, not an exception.
+            let applied: unknown = true;
             switch (acc.afterDelivery) {
               case 'seen':
-                await client.messageFlagsAdd(uids, ['\\Seen'], { uid: true });
+                applied = await client.messageFlagsAdd(uids, ['\\Seen'], { uid: true });
                 break;
               case 'move':
                 if (acc.moveTo) {
                   await client.mailboxCreate(acc.moveTo).catch(() => undefined);
-                  await client.messageMove(uids, acc.moveTo, { uid: true });
+                  applied = await client.messageMove(uids, acc.moveTo, { uid: true });
                 }
                 break;
               case 'delete':
-                await client.messageDelete(uids, { uid: true });
+                applied = await client.messageDelete(uids, { uid: true });
                 break;
               case 'none':
                 break;
             }
+            if (applied === false) {
+              // The connection broke under the command: not applied, try again after the reconnect.
+              if (!client.usable) throw new MailgateError('CONNECTION_FAILED', `the connection closed during afterDelivery (${acc.afterDelivery})`);
+              // The server refused it (read-only mailbox, flag not accepted): retrying will not help.
+              this.log.warn({ mailbox, count: live.length, afterDelivery: acc.afterDelivery }, 'the server did not apply afterDelivery to these messages; not retrying');
+            }
             await this.deps.acks.markDone(live.map((i) => i.id));
           } catch (err) {
-            await this.deps.acks.markFailed(live.map((i) => i.id), describeError(err));
+            await this.deps.acks.markFailed(this.account, live.map((i) => i.id), describeError(err));
             throw err;
           }
         } finally {

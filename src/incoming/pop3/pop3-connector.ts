@@ -3,7 +3,9 @@ import { describeError, MailgateError } from '../../errors.js';
 import { withAccessToken } from '../../oauth/token-provider.js';
 import { ConnectorBase, IngestBatch, type ConnectorDeps, type SessionFailure } from '../connector-base.js';
 import type { DueAck, IncomingConnector } from '../source.js';
-import { Pop3Client, Pop3Error, type Pop3Auth } from './client.js';
+import { formatBytes } from '../imap/imap-connector.js';
+import { literalLimit } from '../imap/client.js';
+import { Pop3Client, Pop3Error, transferDeadlineMs, type Pop3Auth } from './client.js';
 
 /** POP3 has one maildrop; messages are announced with this mailbox name. */
 export const POP3_MAILBOX = 'INBOX';
@@ -12,6 +14,10 @@ const INGEST_BATCH_MESSAGES = 100;
 const ACK_BATCH = 1000;
 /** POP3 sessions start at least this far apart (or pollInterval, if shorter). */
 const MIN_SESSION_GAP_MS = 5_000;
+/** A message whose download broke the session this many times is reported instead of retried forever. */
+export const POP3_SKIP_AFTER_FAILURES = 3;
+const SAME_MESSAGE_BACKOFF_MS = 10_000;
+const SAME_MESSAGE_BACKOFF_MAX_MS = 10 * 60_000;
 /** RFC 2449 §8 response codes that make a refused login temporary. */
 const TRANSIENT_CODES = new Set(['SYS/TEMP', 'IN-USE', 'LOGIN-DELAY']);
 
@@ -55,6 +61,11 @@ function pop3Options(incoming: IncomingConfig, auth: Pop3Auth) {
  */
 export class Pop3Connector extends ConnectorBase {
   #client: Pop3Client | null = null;
+  /** UIDLs whose RETR broke the size limit although LIST said less: never downloaded again. */
+  readonly #tooLarge = new Set<string>();
+  /** Failed RETRs per UIDL (this process): a message that keeps breaking the session is skipped. */
+  readonly #retrFailures = new Map<string, { count: number; error: string }>();
+  #lastFailedUidl: string | null = null;
   /** STLS when offered: a server without it gets a plain session (tls: false says the admin accepts that). */
   #plainFallback = false;
 
@@ -78,7 +89,12 @@ export class Pop3Connector extends ConnectorBase {
   }
 
   protected classify(err: unknown): SessionFailure {
-    return classifyPop3Error(err);
+    const c = classifyPop3Error(err);
+    // Sessions that keep dying on the same message: wait longer each time (the base backoff restarts at every login).
+    const failed = this.#lastFailedUidl === null ? undefined : this.#retrFailures.get(this.#lastFailedUidl);
+    this.#lastFailedUidl = null;
+    if (failed) return { ...c, retryAfterMs: Math.max(c.retryAfterMs ?? 0, Math.min(SAME_MESSAGE_BACKOFF_MAX_MS, SAME_MESSAGE_BACKOFF_MS * 2 ** (failed.count - 1))) };
+    return c;
   }
 
   async #login(auth: Pop3Auth): Promise<Pop3Client> {
@@ -158,14 +174,73 @@ export class Pop3Connector extends ConnectorBase {
     return [...deleted, ...late];
   }
 
+  /**
+   * RETR of the new messages, LIST first: one over maxMessageSize, or whose
+   * download broke the session POP3_SKIP_AFTER_FAILURES times, is not
+   * downloaded but reported from its headers (TOP n 0). What was retrieved
+   * before a RETR fails is committed before the error goes on.
+   */
   async #fetch(client: Pop3Client, fresh: { n: number; uidl: string }[]): Promise<void> {
+    if (fresh.length === 0) return;
+    const max = this.deps.account.incoming.maxMessageSizeBytes;
+    const sizes = new Map((await client.list()).map((l) => [l.n, l.size]));
     const batch = new IngestBatch(this.deps.ingestor, INGEST_BATCH_MESSAGES).reportProgress(this.log, POP3_MAILBOX, fresh.length);
-    for (const { n, uidl } of fresh) {
-      if (this.stopped) break;
-      const raw = await client.retr(n);
-      await batch.add({ account: this.account, mailbox: POP3_MAILBOX, uid: null, uidValidity: null, uidl, raw, internalDate: null });
+    const base = { account: this.account, mailbox: POP3_MAILBOX, uid: null, uidValidity: null, internalDate: null };
+    try {
+      for (const { n, uidl } of fresh) {
+        if (this.stopped) break;
+        const size = sizes.get(n) ?? 0;
+        const why = this.#notDownloadable(uidl, size, max);
+        if (why !== null) {
+          const headers = await this.#headers(client, n);
+          await batch.add({ ...base, uidl, raw: headers, size, notDownloaded: why });
+          this.log.warn({ uidl, size, maxMessageSize: max }, 'a message is not downloaded; reporting it as message.failed');
+          continue;
+        }
+        let raw: Buffer;
+        try {
+          raw = await client.retr(n, { maxBytes: literalLimit(max), overallTimeoutMs: transferDeadlineMs(size) });
+        } catch (err) {
+          this.#downloadFailed(uidl, err);
+          throw err;
+        }
+        this.#retrFailures.delete(uidl);
+        await batch.add({ ...base, uidl, raw });
+      }
+    } finally {
+      // Messages retrieved before a failure are stored, so a later RETR that breaks the session does not cost them.
+      await batch.flush();
     }
-    await batch.flush();
+  }
+
+  /** Why a message must not be downloaded, or null. */
+  #notDownloadable(uidl: string, size: number, max: number): string | null {
+    if (size > max) return `the message is ${formatBytes(size)}, more than maxMessageSize (${formatBytes(max)}); it was not downloaded and stays on the server`;
+    if (this.#tooLarge.has(uidl)) return `the server sent more than maxMessageSize (${formatBytes(max)}) for this message although LIST gave ${formatBytes(size)}; it was not downloaded and stays on the server`;
+    const failed = this.#retrFailures.get(uidl);
+    if (failed && failed.count >= POP3_SKIP_AFTER_FAILURES) {
+      return `its download failed ${failed.count} times (last: ${failed.error}); it was not downloaded and stays on the server`;
+    }
+    return null;
+  }
+
+  /** The header block (TOP n 0, RFC 1939 §7) when the server has TOP; else nothing. */
+  async #headers(client: Pop3Client, n: number): Promise<Buffer> {
+    if (!client.capabilities.includes('TOP')) return Buffer.alloc(0);
+    try {
+      return await client.top(n, 0);
+    } catch (err) {
+      if (err instanceof Pop3Error && (err.kind === 'too_large' || err.kind === 'connection' || err.kind === 'timeout')) throw err;
+      return Buffer.alloc(0); // -ERR to TOP: report it without headers
+    }
+  }
+
+  /** Counts a failed RETR per message, so the backoff grows and the message is eventually skipped. */
+  #downloadFailed(uidl: string, err: unknown): void {
+    if (err instanceof Pop3Error && err.kind === 'too_large') this.#tooLarge.add(uidl);
+    const prev = this.#retrFailures.get(uidl);
+    this.#retrFailures.set(uidl, { count: (prev?.count ?? 0) + 1, error: describeError(err) });
+    this.#lastFailedUidl = uidl;
   }
 
   /** DELE for acknowledged messages (afterDelivery: delete); acks for messages already gone are done. */

@@ -31,9 +31,10 @@ interface MessageRow {
   size: number;
   received_at: number;
   auto_submitted: number;
+  not_downloaded: string | null;
 }
 
-const INFO_COLUMNS = 'id, account, mailbox, uid, uid_validity, uidl, message_id, size, received_at, auto_submitted';
+const INFO_COLUMNS = 'id, account, mailbox, uid, uid_validity, uidl, message_id, size, received_at, auto_submitted, not_downloaded';
 const INFO_COLUMNS_OF_M = INFO_COLUMNS.split(', ').map((c) => `m.${c}`).join(', ');
 
 function toInfo(r: MessageRow): StoredMessageInfo {
@@ -48,6 +49,7 @@ function toInfo(r: MessageRow): StoredMessageInfo {
     size: r.size,
     receivedAt: r.received_at,
     autoSubmitted: r.auto_submitted === 1,
+    notDownloaded: r.not_downloaded,
   };
 }
 
@@ -65,14 +67,15 @@ export class SqliteIngestRepo implements MessageRepo, IngestRepo {
   constructor(private readonly db: Db) {
     this.#insertMessage = db.prepare(
       `INSERT OR IGNORE INTO messages (id, account, mailbox, uid, uid_validity, uidl, message_id, size, internal_date,
-         received_at, auto_submitted)
-       VALUES (@id, @account, @mailbox, @uid, @uidValidity, @uidl, @messageId, @size, @internalDate, @now, @autoSubmitted)`,
+         received_at, auto_submitted, not_downloaded, server_ack)
+       VALUES (@id, @account, @mailbox, @uid, @uidValidity, @uidl, @messageId, @size, @internalDate, @now, @autoSubmitted,
+         @notDownloaded, CASE WHEN @notDownloaded IS NULL THEN 'pending' ELSE 'none' END)`,
     );
     this.#insertRaw = db.prepare('INSERT INTO message_raw (id, raw) VALUES (?, ?)');
     this.#insertDelivery = db.prepare(
       `INSERT OR IGNORE INTO deliveries (id, account, webhook, event, message_ref, status, attempts, next_attempt_at,
          created_at, updated_at)
-       VALUES (@id, @account, @webhook, 'message.received', @messageRef, 'pending', 0, @now, @now, @now)`,
+       VALUES (@id, @account, @webhook, @event, @messageRef, 'pending', 0, @now, @now, @now)`,
     );
     // After a UIDVALIDITY change the same message comes back under new UIDs:
     // recognise it by Message-ID and size within the mailbox.
@@ -100,7 +103,7 @@ export class SqliteIngestRepo implements MessageRepo, IngestRepo {
           let id = messageIdFor(m);
           let duplicate = false;
           if (m.uid !== null && m.uidValidity !== null && m.messageId !== null) {
-            const dup = this.#findDuplicate.get(m.account, m.mailbox, m.messageId, m.raw.length, m.uidValidity) as
+            const dup = this.#findDuplicate.get(m.account, m.mailbox, m.messageId, m.size ?? m.raw.length, m.uidValidity) as
               | { id: string }
               | undefined;
             if (dup) {
@@ -117,15 +120,18 @@ export class SqliteIngestRepo implements MessageRepo, IngestRepo {
               uidValidity: m.uidValidity,
               uidl: m.uidl,
               messageId: m.messageId,
-              size: m.raw.length,
+              size: m.size ?? m.raw.length,
               internalDate: m.internalDate,
               now,
               autoSubmitted: m.autoSubmitted ? 1 : 0,
+              notDownloaded: m.notDownloaded ?? null,
             });
             duplicate = inserted.changes === 0;
             if (!duplicate) {
               this.#insertRaw.run(id, m.raw);
-              this.#insertDelivery.run({ id: deliveryIdForMessage(id), account: m.account, webhook: m.webhook, messageRef: id, now });
+              // A message not downloaded is announced as message.failed (reason too_large).
+              const event = m.notDownloaded ? 'message.failed' : 'message.received';
+              this.#insertDelivery.run({ id: deliveryIdForMessage(id), account: m.account, webhook: m.webhook, messageRef: id, event, now });
             }
           }
           if (m.uid !== null && m.uidValidity !== null) {

@@ -195,6 +195,7 @@ describe('RawHandoff', () => {
     size,
     receivedAt: 0,
     autoSubmitted: false,
+    notDownloaded: null,
   });
 
   it('keeps the oldest when full, and frees room as messages are taken', () => {
