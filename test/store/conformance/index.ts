@@ -1,6 +1,7 @@
 import { describe } from 'vitest';
 import type { StoreFactory } from './harness.js';
 import { defineIngestConformance } from './ingest.js';
+import { defineMessageConformance } from './messages.js';
 
 export type { StoreFactory, StoreUnderTest } from './harness.js';
 
@@ -19,5 +20,6 @@ export type { StoreFactory, StoreUnderTest } from './harness.js';
 export function defineStoreConformance(name: string, factory: StoreFactory): void {
   describe(`store conformance: ${name}`, () => {
     describe('ingest', () => defineIngestConformance(factory));
+    describe('messages and acks', () => defineMessageConformance(factory));
   });
 }
