@@ -1,4 +1,5 @@
 import { describe } from 'vitest';
+import { defineDeliveryConformance } from './deliveries.js';
 import type { StoreFactory } from './harness.js';
 import { defineIngestConformance } from './ingest.js';
 import { defineMessageConformance } from './messages.js';
@@ -21,5 +22,6 @@ export function defineStoreConformance(name: string, factory: StoreFactory): voi
   describe(`store conformance: ${name}`, () => {
     describe('ingest', () => defineIngestConformance(factory));
     describe('messages and acks', () => defineMessageConformance(factory));
+    describe('deliveries', () => defineDeliveryConformance(factory));
   });
 }
