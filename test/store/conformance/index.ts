@@ -3,6 +3,7 @@ import { defineDeliveryConformance } from './deliveries.js';
 import type { StoreFactory } from './harness.js';
 import { defineIngestConformance } from './ingest.js';
 import { defineMessageConformance } from './messages.js';
+import { defineOutboxConformance } from './outbox.js';
 
 export type { StoreFactory, StoreUnderTest } from './harness.js';
 
@@ -23,5 +24,6 @@ export function defineStoreConformance(name: string, factory: StoreFactory): voi
     describe('ingest', () => defineIngestConformance(factory));
     describe('messages and acks', () => defineMessageConformance(factory));
     describe('deliveries', () => defineDeliveryConformance(factory));
+    describe('outbox', () => defineOutboxConformance(factory));
   });
 }
