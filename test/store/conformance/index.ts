@@ -3,6 +3,7 @@ import { defineDeliveryConformance } from './deliveries.js';
 import type { StoreFactory } from './harness.js';
 import { defineIngestConformance } from './ingest.js';
 import { defineMessageConformance } from './messages.js';
+import { defineOAuthConformance } from './oauth.js';
 import { defineOutboxConformance } from './outbox.js';
 
 export type { StoreFactory, StoreUnderTest } from './harness.js';
@@ -25,5 +26,6 @@ export function defineStoreConformance(name: string, factory: StoreFactory): voi
     describe('messages and acks', () => defineMessageConformance(factory));
     describe('deliveries', () => defineDeliveryConformance(factory));
     describe('outbox', () => defineOutboxConformance(factory));
+    describe('oauth', () => defineOAuthConformance(factory));
   });
 }
