@@ -1,4 +1,5 @@
 import { describe } from 'vitest';
+import { defineAdminSessionConformance } from './admin-sessions.js';
 import { defineDeliveryConformance } from './deliveries.js';
 import type { StoreFactory } from './harness.js';
 import { defineIngestConformance } from './ingest.js';
@@ -27,5 +28,6 @@ export function defineStoreConformance(name: string, factory: StoreFactory): voi
     describe('deliveries', () => defineDeliveryConformance(factory));
     describe('outbox', () => defineOutboxConformance(factory));
     describe('oauth', () => defineOAuthConformance(factory));
+    describe('admin sessions', () => defineAdminSessionConformance(factory));
   });
 }
