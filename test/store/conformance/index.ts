@@ -6,6 +6,7 @@ import { defineIngestConformance } from './ingest.js';
 import { defineMessageConformance } from './messages.js';
 import { defineOAuthConformance } from './oauth.js';
 import { defineOutboxConformance } from './outbox.js';
+import { defineStoreWideConformance } from './store.js';
 
 export type { StoreFactory, StoreUnderTest } from './harness.js';
 
@@ -29,5 +30,6 @@ export function defineStoreConformance(name: string, factory: StoreFactory): voi
     describe('outbox', () => defineOutboxConformance(factory));
     describe('oauth', () => defineOAuthConformance(factory));
     describe('admin sessions', () => defineAdminSessionConformance(factory));
+    describe('store', () => defineStoreWideConformance(factory));
   });
 }
