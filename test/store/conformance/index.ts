@@ -6,6 +6,7 @@ import { defineIngestConformance } from './ingest.js';
 import { defineMessageConformance } from './messages.js';
 import { defineOAuthConformance } from './oauth.js';
 import { defineOutboxConformance } from './outbox.js';
+import { defineSecretsConformance } from './secrets.js';
 import { defineStoreWideConformance } from './store.js';
 
 export type { StoreFactory, StoreUnderTest } from './harness.js';
@@ -31,5 +32,6 @@ export function defineStoreConformance(name: string, factory: StoreFactory): voi
     describe('oauth', () => defineOAuthConformance(factory));
     describe('admin sessions', () => defineAdminSessionConformance(factory));
     describe('store', () => defineStoreWideConformance(factory));
+    describe('secrets', () => defineSecretsConformance(factory));
   });
 }
