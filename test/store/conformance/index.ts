@@ -1,0 +1,37 @@
+import { describe } from 'vitest';
+import { defineAdminSessionConformance } from './admin-sessions.js';
+import { defineDeliveryConformance } from './deliveries.js';
+import type { StoreFactory } from './harness.js';
+import { defineIngestConformance } from './ingest.js';
+import { defineMessageConformance } from './messages.js';
+import { defineOAuthConformance } from './oauth.js';
+import { defineOutboxConformance } from './outbox.js';
+import { defineSecretsConformance } from './secrets.js';
+import { defineStoreWideConformance } from './store.js';
+
+export type { StoreFactory, StoreUnderTest } from './harness.js';
+
+/**
+ * The definition of "the store": every backend runs this one suite, through
+ * the `Store` interface only (src/store/types.ts, ingest.ts, outbox.ts).
+ * `factory` makes a fresh, empty store per test; see `StoreUnderTest` for
+ * what else it offers (peers on the same storage, the bytes at rest).
+ *
+ *   defineStoreConformance('sqlite', async () => sqliteUnderTest());
+ *
+ * Times are passed explicitly wherever the interface takes them, so nothing
+ * sleeps; where it does not (enqueueEvent, upsert, save, update) the suite
+ * only brackets the backend's clock.
+ */
+export function defineStoreConformance(name: string, factory: StoreFactory): void {
+  describe(`store conformance: ${name}`, () => {
+    describe('ingest', () => defineIngestConformance(factory));
+    describe('messages and acks', () => defineMessageConformance(factory));
+    describe('deliveries', () => defineDeliveryConformance(factory));
+    describe('outbox', () => defineOutboxConformance(factory));
+    describe('oauth', () => defineOAuthConformance(factory));
+    describe('admin sessions', () => defineAdminSessionConformance(factory));
+    describe('store', () => defineStoreWideConformance(factory));
+    describe('secrets', () => defineSecretsConformance(factory));
+  });
+}
