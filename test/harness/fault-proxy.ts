@@ -72,7 +72,13 @@ export interface ConnectionStats {
   toServer: number;
   faults: FaultKind[];
   error: string | null;
+  /** When the client ended its side (FIN, RST or close), as read by the proxy. */
+  clientEndedAt: number | null;
+  /** The same for the upstream server. */
+  upstreamEndedAt: number | null;
 }
+
+export type TapListener = (connection: number, direction: Direction, bytes: Buffer) => void;
 
 export interface ProxyStats {
   accepted: number;
@@ -185,18 +191,24 @@ class Pipe {
         if (this.drip) this.drip.tokens -= n;
         this.link.stats[this.direction] += n;
         if (!this.dst.write(slice)) this.waitingDrain = true;
+        this.link.proxy.tapped(this.link.stats.id, this.direction, slice);
       }
       for (const a of armed) a.advance(slice);
       for (const a of armed) if (a.due && !a.done) this.link.fire(a);
     }
-    if (this.held.length === 0 && this.srcEnded && !this.link.dead && !this.dst.writableEnded) this.dst.end();
+    // A FIN is forwarded like the bytes before it: not while stalled.
+    if (this.held.length === 0 && this.srcEnded && !this.stalled && !this.link.dead && !this.dst.writableEnded) this.dst.end();
     this.updateFlow();
   }
 
-  /** The source reads only while its bytes can go somewhere. */
+  /**
+   * The source reads while its bytes can go somewhere, and while stalled up
+   * to HIGH_WATER_BYTES: so a peer that gives up on a stalled connection is
+   * still seen closing it (ConnectionStats.clientEndedAt).
+   */
   updateFlow(): void {
     if (this.link.dead) return;
-    const hold = this.stalled || this.waitingDrain || this.heldBytes >= HIGH_WATER_BYTES || !this.link.wired;
+    const hold = this.waitingDrain || this.heldBytes >= HIGH_WATER_BYTES || !this.link.wired;
     if (hold && !this.src.isPaused()) this.src.pause();
     else if (!hold && this.src.isPaused()) this.src.resume();
   }
@@ -404,6 +416,7 @@ export class FaultProxy {
   port = 0;
   readonly #server: Server;
   readonly #links = new Set<Link>();
+  readonly #taps: TapListener[] = [];
   readonly #entries: Entry[] = [];
   #next: Entry[] = [];
   #refuse: { how: 'close' | 'reset'; scope: Scope } | null = null;
@@ -473,6 +486,19 @@ export class FaultProxy {
       link.disarm(stalls);
       link.unstall();
     }
+  }
+
+  /**
+   * Calls `listener` with every slice forwarded, in order, per connection:
+   * lets a test read the protocol as it passes (e.g. when a DELE or a STORE
+   * went to the server).
+   */
+  tap(listener: TapListener): void {
+    this.#taps.push(listener);
+  }
+
+  tapped(connection: number, direction: Direction, bytes: Buffer): void {
+    for (const t of this.#taps) t(connection, direction, bytes);
   }
 
   get stats(): ProxyStats {
@@ -556,7 +582,7 @@ export class FaultProxy {
       return;
     }
     this.#stats.accepted++;
-    const stats: ConnectionStats = { id: ++this.#ids, openedAt: Date.now(), closedAt: null, toClient: 0, toServer: 0, faults: [], error: null };
+    const stats: ConnectionStats = { id: ++this.#ids, openedAt: Date.now(), closedAt: null, toClient: 0, toServer: 0, faults: [], error: null, clientEndedAt: null, upstreamEndedAt: null };
     this.#stats.connections.push(stats);
     const upstream = connect({ host: this.target.host, port: this.target.port, allowHalfOpen: true });
     const link = new Link(this, client, upstream, stats);
@@ -570,19 +596,29 @@ export class FaultProxy {
       if (link.cutTimer) clearTimeout(link.cutTimer);
       this.#links.delete(link);
     };
-    for (const [socket, pipe] of [
-      [client, link.pipes.toServer],
-      [upstream, link.pipes.toClient],
+    for (const [socket, pipe, side] of [
+      [client, link.pipes.toServer, 'clientEndedAt'],
+      [upstream, link.pipes.toClient, 'upstreamEndedAt'],
     ] as const) {
+      const ended = () => {
+        stats[side] ??= Date.now();
+      };
       socket.on('data', (chunk: Buffer) => {
         if (!link.dead) pipe.push(chunk);
       });
       socket.on('end', () => {
+        ended();
         pipe.srcEnded = true;
         pipe.flush();
       });
-      socket.on('error', (err: NodeJS.ErrnoException) => link.abort(err));
-      socket.on('close', onClose);
+      socket.on('error', (err: NodeJS.ErrnoException) => {
+        ended();
+        link.abort(err);
+      });
+      socket.on('close', () => {
+        ended();
+        onClose();
+      });
     }
     link.pipes.toServer.dst.on('drain', () => {
       link.pipes.toServer.waitingDrain = false;
