@@ -27,6 +27,8 @@ export interface RigOptions {
   webhookTimeout?: string;
   /** Adds an outgoing server: Dovecot submission behind its own proxy. */
   outgoing?: boolean;
+  /** IMAP idleResync (default: mailgate's, 5m). */
+  idleResync?: string;
 }
 
 export interface Proxies {
@@ -45,7 +47,7 @@ export function faultConfigYaml(h: HarnessInfo, o: RigOptions & { user: string; 
       tls: false
       user: ${o.user}
       auth: { method: xoauth2, credential: test-idp }
-${o.protocol === 'imap' ? '      mode: idle\n' : ''}      pollInterval: ${o.pollInterval ?? '1s'}
+${o.protocol === 'imap' ? '      mode: idle\n' : ''}${o.idleResync ? `      idleResync: ${o.idleResync}\n` : ''}      pollInterval: ${o.pollInterval ?? '1s'}
       afterDelivery: ${o.afterDelivery ?? (o.protocol === 'imap' ? 'seen' : 'delete')}
 `;
   const outgoing = o.proxies.submission

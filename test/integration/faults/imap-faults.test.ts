@@ -147,4 +147,28 @@ describe('IMAP faults (daemon process, Dovecot behind a fault proxy)', () => {
     expect(rig.watcher.violations(rig.sink)).toEqual([]);
     await expectRecovers(rig, 'reset');
   });
+
+  it('a connection cut inside the UID STORE \\Seen: the flag is set after a reconnect (within ACK_RETRY_DELAY_MS)', async () => {
+    // idleResync 5s wakes the idle loop often, so a retry that is due after ACK_RETRY_DELAY_MS (30 s) is not left to the 5 min default.
+    const rig = await life.rig({ protocol: 'imap', idleResync: '5s' });
+    const messageId = '<imap-store-cut@example.com>';
+    await appendMessages(h, rig.user, [makeMessage(1, { messageId })]);
+    // The command line is cut after "UID STORE": Dovecot never gets the whole command, so it never runs.
+    rig.proxies.incoming.inject({ kind: 'cut', after: { direction: 'toServer', pattern: 'UID STORE' } }, 'once');
+    await authorize(rig);
+    await waitDelivered(rig.sink, [messageId]);
+    await rig.proxies.incoming.waitForFired('cut', 10_000);
+    await until(() => rig.proxies.incoming.stats.accepted >= 2, 10_000, 'a reconnect after the cut');
+    expect((await listMessages(h, rig.user)).find((m) => m.messageId === messageId)?.flags).not.toContain('\\Seen');
+
+    await until(
+      async () => (await listMessages(h, rig.user)).find((m) => m.messageId === messageId)?.flags.includes('\\Seen') === true,
+      45_000,
+      `\\Seen on ${messageId} after the cut STORE (UID STORE commands seen: ${rig.watcher.acks.length})`,
+    );
+    expect(rig.watcher.acks.filter((a) => a.command === 'UID STORE').length).toBeGreaterThanOrEqual(2);
+    expectNothingLost(rig.sink, [messageId]);
+    expect(rig.watcher.violations(rig.sink)).toEqual([]);
+    await expectRecovers(rig, 'store cut');
+  }, 90_000);
 });
