@@ -326,4 +326,26 @@ describe('fault proxy', () => {
     expect(timers()).toBeLessThanOrEqual(before);
     expect((await (await dial(proxy.port)).ended).error).toBe('ECONNREFUSED');
   });
+
+  it('a stalled connection still sees its client give up, and tap() reports every forwarded byte in order', async () => {
+    const proxy = await proxyTo(await echoServer());
+    const seen: string[] = [];
+    proxy.tap((conn, dir, bytes) => seen.push(`${conn}:${dir}:${bytes.toString()}`));
+    const c = await dial(proxy.port);
+    c.socket.write('one');
+    await until(() => c.received().toString() === 'one', 5_000, 'the echo');
+    proxy.inject({ kind: 'stall' });
+    c.socket.write('two');
+    await sleep(100);
+    c.socket.end();
+    await until(() => proxy.connection(1)?.clientEndedAt != null, 5_000, 'the client FIN to be seen');
+    // Stalled: neither "two" nor the FIN went on to the server.
+    expect(serverSide[0]?.received().toString()).toBe('one');
+    expect(proxy.connection(1)?.upstreamEndedAt).toBeNull();
+    expect(seen).toEqual(['1:toServer:one', '1:toClient:one']);
+    proxy.resume();
+    await until(() => serverSide[0]?.received().toString() === 'onetwo', 5_000, 'the held bytes after resume()');
+    await until(() => proxy.open === 0, 5_000, 'the link to close after the FIN went through');
+    expect(seen.join('|')).toContain('1:toServer:two');
+  });
 });
