@@ -156,6 +156,24 @@ export function defineDeliveryConformance(factory: StoreFactory): void {
       await ctx.store.deliveries.setEvent(d1.id, 'message.failed');
       expect(await ctx.store.deliveries.get(d1.id)).toEqual({ ...before, event: 'message.failed' });
     });
+
+    it('setEvent with a body stores it, to be posted from then on', async () => {
+      const { d1 } = await queueOfThree();
+      await ctx.store.deliveries.setEvent(d1.id, 'message.failed', '{"event":"message.failed","reason":"malformed"}');
+      expect(await ctx.store.deliveries.get(d1.id)).toMatchObject({ event: 'message.failed', payloadJson: '{"event":"message.failed","reason":"malformed"}' });
+      // A later setEvent without a body keeps it.
+      await ctx.store.deliveries.setEvent(d1.id, 'message.failed');
+      expect((await ctx.store.deliveries.get(d1.id))?.payloadJson).toBe('{"event":"message.failed","reason":"malformed"}');
+    });
+
+    it('markRenderFailed counts the attempt and a render failure, keeps it pending and due later', async () => {
+      const { d1 } = await queueOfThree();
+      const n1 = await ctx.store.deliveries.markRenderFailed(d1.id, failure(700, { attempts: 1, status: null, error: 'thread died', responseExcerpt: null }), 5_000);
+      const n2 = await ctx.store.deliveries.markRenderFailed(d1.id, failure(800, { attempts: 2, status: null, error: 'thread died again', responseExcerpt: null }), 9_000);
+      expect([n1, n2]).toEqual([1, 2]);
+      expect(await ctx.store.deliveries.get(d1.id)).toMatchObject({ status: 'pending', attempts: 2, renderFailures: 2, lastError: 'thread died again', nextAttemptAt: 9_000, updatedAt: 800 });
+      expect(await ctx.store.deliveries.claimDue(WEBHOOK, 8_999, 10, new Set())).not.toContainEqual(expect.objectContaining({ id: d1.id }));
+    });
   });
 
   describe('enqueueEvent', () => {

@@ -40,6 +40,7 @@ export function defineIngestConformance(factory: StoreFactory): void {
         size: raw.length,
         receivedAt: 1_000,
         autoSubmitted: true,
+        notDownloaded: null,
       });
       expect((await ctx.store.messages.getRaw(first ?? ''))?.equals(raw)).toBe(true);
 
@@ -60,8 +61,26 @@ export function defineIngestConformance(factory: StoreFactory): void {
         createdAt: 1_000,
         updatedAt: 1_000,
         deliveredAt: null,
+        renderFailures: 0,
       });
       expect(await ctx.store.deliveries.countByStatus()).toEqual({ pending: 2, delivered: 0, failed: 0 });
+    });
+
+    it('stores a message that was not downloaded with its header block, its server size, a message.failed delivery and nothing to do on the server', async () => {
+      const headers = Buffer.from('From: a@example.com\r\nSubject: huge\r\n');
+      const [r] = await ctx.store.ingest.insertMessages(
+        [imapMessage(5, { raw: headers, size: 90_000_000, notDownloaded: 'the message is 85.8 MB, more than maxMessageSize (50 MB)' })],
+        1_000,
+      );
+      const info = await ctx.store.messages.get(r?.id ?? '');
+      expect(info).toMatchObject({ size: 90_000_000, notDownloaded: 'the message is 85.8 MB, more than maxMessageSize (50 MB)' });
+      expect((await ctx.store.messages.getRaw(r?.id ?? ''))?.equals(headers)).toBe(true);
+      expect(await deliveryOf(ctx.store, r?.id ?? '')).toMatchObject({ event: 'message.failed', status: 'pending' });
+      expect(await ctx.store.ingest.getCursor(ACCOUNT, 'INBOX')).toEqual({ uidValidity: 7, lastUid: 5 });
+      // Delivered: still nothing due on the server (it is never flagged, moved or deleted).
+      const d = await deliveryOf(ctx.store, r?.id ?? '');
+      await ctx.store.deliveries.markDelivered(d?.id ?? '', { attempts: 1, status: 200, error: null, responseExcerpt: null, now: 2_000 }, 'due');
+      expect(await ctx.store.ingest.dueAcks(ACCOUNT, 10, 3_000)).toEqual([]);
     });
 
     it('returns an empty result for an empty batch and changes nothing', async () => {
