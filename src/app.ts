@@ -9,6 +9,7 @@ import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { loadSecretKey } from './secrets/keyring.js';
 import { readCredentialNames } from './store/sqlite/credential-names.js';
+import { StorageHealth } from './store/health.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 
 /** A part of the daemon with a lifecycle; stopped in reverse start order. */
@@ -34,6 +35,8 @@ export interface AppContext {
   metrics: Metrics;
   http: FastifyInstance;
   adminToken: string;
+  /** Whether the database takes writes (a full disk pauses ingest). */
+  storage: StorageHealth;
 }
 
 /** Whole shutdown budget: the contract promises exit within 10 s of SIGTERM. */
@@ -87,12 +90,24 @@ export class App {
         lockedOut: (surface) => metrics.authLockouts.inc({ surface }),
       },
     });
-    const ctx: AppContext = { config, env, logger, store, metrics, http, adminToken: admin.token };
+    const storage = new StorageHealth(store.meta, {
+      changed: (full, reason) => {
+        metrics.storageFull.set(full ? 1 : 0);
+        if (full) logger.error({ event: 'storage.full', reason }, 'the database disk is full: no new mail is taken until space is freed');
+        else logger.warn({ event: 'storage.resumed' }, 'the database takes writes again; resuming');
+      },
+    });
+    metrics.storageFull.set(0);
+    const ctx: AppContext = { config, env, logger, store, metrics, http, adminToken: admin.token, storage };
     const created = new App(ctx);
     current.app = created;
     registerHealthRoutes(http, {
       registry: metrics.registry,
-      ready: async () => !created.#stopping && (await store.ping()),
+      ready: async () => {
+        if (created.#stopping) return { ready: false, reason: 'mailgate is stopping' };
+        if (!storage.accepting) return { ready: false, reason: storage.reason };
+        return (await store.ping()) ? { ready: true, reason: null } : { ready: false, reason: 'the database does not answer' };
+      },
       metricsToken: () => created.config.server.metricsToken,
     });
     return created;
@@ -161,6 +176,7 @@ export class App {
       }
     }
     this.#started = [];
+    this.ctx.storage.stop();
     await this.ctx.store.close();
     log.info('mailgate stopped');
   }

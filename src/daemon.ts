@@ -28,14 +28,14 @@ import { RetentionJob } from './scheduler/retention.js';
  * runs. Kept apart from App so tests can build an App with only some parts.
  */
 export function buildDaemon(app: App) {
-  const { http, store, logger, metrics } = app.ctx;
+  const { http, store, logger, metrics, storage } = app.ctx;
   const config = () => app.config;
 
   const parser = new ParsePool({ threads: parseThreadCount(app.ctx.env), deadlineMs: parseDeadline(app.ctx.env), logger });
   let worker: DeliveryWorker | null = null;
   const wake = () => worker?.wake();
   const handoff = new RawHandoff();
-  const ingest = new IngestService({ store, config, metrics, inspect: inspectMessage, onQueued: wake, handoff });
+  const ingest = new IngestService({ store, config, metrics, inspect: inspectMessage, onQueued: wake, handoff, storageFull: (err) => storage.report(err) });
   const events = new DeliveryEventSink({ store, config, logger, wake });
   worker = new DeliveryWorker({
     store,
@@ -46,7 +46,9 @@ export function buildDaemon(app: App) {
     summarize: parser.summarize,
     handoff,
     onAckDue: (account) => ingest.notifyDue(account),
+    accepting: () => storage.accepting,
   });
+  storage.onResume(() => worker?.wake());
   const tokens = new TokenService({ store, config, logger, metrics, events });
   let incoming: ConnectorManager | null = null;
   const flows = new OAuthFlows({
@@ -69,7 +71,7 @@ export function buildDaemon(app: App) {
       .catch(() => undefined);
   };
   const factory = (account: AccountConfig): IncomingConnector =>
-    createConnector(account, { ingestor: ingest, acks: ingest, tokens, logger, metrics, onStatus: persistStatus(account.name) });
+    createConnector(account, { ingestor: ingest, acks: ingest, tokens, logger, metrics, onStatus: persistStatus(account.name), storage });
   incoming = new ConnectorManager({ config: app.config, factory, logger });
   const manager = incoming;
 

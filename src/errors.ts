@@ -30,6 +30,7 @@ export const ERRORS = {
   SEND_REJECTED: { message: 'the SMTP server refused the message', permanent: true, status: 502 },
   SEND_FAILED: { message: 'the message could not be sent yet', permanent: false, status: 503 },
   LOOP_GUARD: { message: 'refused to send: it would create a mail loop', permanent: true, status: 409 },
+  STORAGE_FULL: { message: 'the database disk is full; no new mail is taken until space is freed', permanent: false, status: 507 },
   INTERNAL: { message: 'internal error', permanent: false, status: 500 },
 } as const satisfies Record<string, { message: string; permanent: boolean; status: number }>;
 

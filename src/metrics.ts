@@ -71,6 +71,11 @@ export function createMetrics() {
       labelNames: ['surface'],
       registers: [registry],
     }),
+    storageFull: new Gauge({
+      name: 'mailgate_storage_full',
+      help: '1 while the database disk is full and no new mail is taken',
+      registers: [registry],
+    }),
     outbox: new Counter({
       name: 'mailgate_outbox_total',
       help: 'Outgoing messages by outcome (sent, retry, failed)',

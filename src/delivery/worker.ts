@@ -26,6 +26,8 @@ export interface DeliveryWorkerDeps {
   handoff?: RawHandoff;
   /** A message's webhook acknowledged it and its afterDelivery is now due on the server. */
   onAckDue: (account: string) => void;
+  /** False while the database is full: nothing is claimed (an outcome could not be recorded). */
+  accepting?: () => boolean;
   post?: typeof postWebhook;
   random?: () => number;
 }
@@ -121,6 +123,7 @@ export class DeliveryWorker implements Component {
 
   /** Launches due deliveries into free slots, per webhook. */
   async #pass(): Promise<void> {
+    if (this.#deps.accepting && !this.#deps.accepting()) return;
     const now = Date.now();
     for (const wh of this.#deps.config().webhooks) {
       const slots = this.#slots(wh.name);
@@ -144,6 +147,11 @@ export class DeliveryWorker implements Component {
 
   async #settle(): Promise<void> {
     const now = Date.now();
+    // Paused on a full disk: look again later (a resume wakes the pump at once).
+    if (this.#deps.accepting && !this.#deps.accepting()) {
+      this.#pump.armAt(now + IDLE_RECHECK_MS);
+      return;
+    }
     const queried = this.#queried;
     this.#queried = false;
     if (now - this.#lastOrphanScan >= IDLE_RECHECK_MS) {

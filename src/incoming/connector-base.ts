@@ -19,6 +19,8 @@ export const AUTH_FAILURE_RETRY_MS = 5 * 60_000;
  * stored by another process (`mailgate authorize --device`, `tokens import`).
  */
 export const NEEDS_AUTHORIZATION_RETRY_MS = 30_000;
+/** While the database is full, look again this often (a resume also wakes the loop at once). */
+const STORAGE_RECHECK_MS = 5_000;
 const STATES: ConnectorState[] = ['connecting', 'idle', 'polling', 'backoff', 'error', 'stopped'];
 
 export interface ConnectorDeps {
@@ -29,6 +31,14 @@ export interface ConnectorDeps {
   logger: Logger;
   metrics: Metrics;
   onStatus?: (status: ConnectorStatus) => void;
+  /** Whether the database takes writes: while it is full, nothing is fetched or acted on on the server. */
+  storage?: StorageState;
+}
+
+export interface StorageState {
+  readonly accepting: boolean;
+  readonly reason: string | null;
+  onResume(listener: () => void): () => void;
 }
 
 /**
@@ -200,9 +210,32 @@ export abstract class ConnectorBase implements IncomingConnector {
     });
   }
 
+  /** True while the database is full: no new mail, nothing done on the server. */
+  protected get storagePaused(): boolean {
+    return this.deps.storage !== undefined && !this.deps.storage.accepting;
+  }
+
+  /** Waits (visibly) until the database takes writes again, or stop(). */
+  async #waitForStorage(): Promise<void> {
+    const storage = this.deps.storage;
+    if (!storage) return;
+    this.setState('backoff', storage.reason ?? 'the database disk is full');
+    this.log.warn('the database disk is full: not fetching until space is freed');
+    const unsubscribe = storage.onResume(() => this.poke());
+    try {
+      while (!this.#stopped && !storage.accepting) await this.sleep(STORAGE_RECHECK_MS);
+    } finally {
+      unsubscribe();
+    }
+  }
+
   async #run(): Promise<void> {
     let failures = 0;
     while (!this.#stopped) {
+      if (this.storagePaused) {
+        await this.#waitForStorage();
+        continue;
+      }
       try {
         await this.session(() => {
           failures = 0;
@@ -222,6 +255,10 @@ export abstract class ConnectorBase implements IncomingConnector {
 
   /** Records the failure in status and returns how long to wait. */
   #handleFailure(err: unknown, failures: number): number {
+    if (err instanceof MailgateError && err.code === 'STORAGE_FULL') {
+      this.setState('backoff', err.message);
+      return 0; // the loop waits for the disk, not for a backoff
+    }
     if (err instanceof MailgateError && (err.code === 'OAUTH_REAUTH_REQUIRED' || err.code === 'OAUTH_MISSING_TOKEN')) {
       this.setState('error', err.message);
       this.log.warn({ error: err.message }, 'cannot log in: the account needs authorization');

@@ -20,6 +20,8 @@ export interface IngestDeps {
   onQueued: () => void;
   /** Where committed messages are offered to the delivery worker in memory. */
   handoff?: RawHandoff;
+  /** Told about a failed commit; true when it was a full disk (then STORAGE_FULL is thrown). */
+  storageFull?: (err: unknown) => boolean;
 }
 
 /** How long an afterDelivery that failed on the server waits before the next try. */
@@ -72,7 +74,13 @@ export class IngestService implements Ingestor, AckQueue {
       };
     });
     const now = Date.now();
-    const results = await this.#deps.store.ingest.insertMessages(rows, now);
+    let results: IngestResult[];
+    try {
+      results = await this.#deps.store.ingest.insertMessages(rows, now);
+    } catch (err) {
+      if (this.#deps.storageFull?.(err)) throw new MailgateError('STORAGE_FULL', undefined, { cause: err });
+      throw err;
+    }
     let fresh = 0;
     for (let i = 0; i < results.length; i++) {
       const r = results[i];

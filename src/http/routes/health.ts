@@ -4,8 +4,8 @@ import { edgeOf } from '../server.js';
 
 export interface HealthDeps {
   registry: Registry;
-  /** True when the database answers and a config is loaded. */
-  ready: () => Promise<boolean>;
+  /** Ready when the database answers and takes writes and a config is loaded; else why not. */
+  ready: () => Promise<{ ready: boolean; reason: string | null }>;
   /** When set, /metrics needs `Authorization: Bearer <token>` (it names every account and webhook). */
   metricsToken: () => string | undefined;
 }
@@ -18,8 +18,8 @@ export function registerHealthRoutes(app: FastifyInstance, deps: HealthDeps): vo
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_req, reply) => {
-    const ready = await deps.ready();
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
+    const { ready, reason } = await deps.ready();
+    return reply.code(ready ? 200 : 503).send(ready ? { status: 'ready' } : { status: 'not ready', reason });
   });
 
   app.get(

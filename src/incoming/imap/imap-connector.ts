@@ -248,6 +248,8 @@ export class ImapConnector extends ConnectorBase {
   async #applyAcks(client: ImapFlow): Promise<void> {
     const acc = this.deps.account.incoming;
     for (;;) {
+      // Nothing is done on the server while it could not be recorded.
+      if (this.storagePaused) return;
       const due = await this.deps.acks.due(this.account, ACK_BATCH);
       if (due.length === 0) return;
       const byMailbox = new Map<string, DueAck[]>();

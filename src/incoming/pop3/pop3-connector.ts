@@ -248,6 +248,8 @@ export class Pop3Connector extends ConnectorBase {
     const byUidl = new Map(listing.map((l) => [l.uidl, l.n]));
     const deleted: string[] = [];
     for (;;) {
+      // Nothing is deleted on the server while it could not be recorded.
+      if (this.storagePaused) return deleted;
       const due = (await this.deps.acks.due(this.account, ACK_BATCH)).filter((d) => !skip.has(d.id));
       if (due.length === 0) return deleted;
       const gone: DueAck[] = [];

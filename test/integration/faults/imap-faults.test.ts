@@ -166,7 +166,10 @@ describe('IMAP faults (daemon process, Dovecot behind a fault proxy)', () => {
       45_000,
       `\\Seen on ${messageId} after the cut STORE (UID STORE commands seen: ${rig.watcher.acks.length})`,
     );
-    expect(rig.watcher.acks.filter((a) => a.command === 'UID STORE').length).toBeGreaterThanOrEqual(2);
+    // The cut command never reached Dovecot whole; the one that set the flag came on a later connection.
+    const stores = rig.watcher.acks.filter((a) => a.command === 'UID STORE');
+    expect(stores.length).toBeGreaterThanOrEqual(1);
+    expect(Math.min(...stores.map((a) => a.connection))).toBeGreaterThan(Math.min(...rig.proxies.incoming.stats.connections.map((c) => c.id)));
     expectNothingLost(rig.sink, [messageId]);
     expect(rig.watcher.violations(rig.sink)).toEqual([]);
     await expectRecovers(rig, 'store cut');
