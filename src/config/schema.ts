@@ -130,26 +130,27 @@ export const rawConfigSchema = z.strictObject({
 
 export type RawConfig = z.infer<typeof rawConfigSchema>;
 
-/** Known keys per object, for "did you mean" hints on unknown keys. */
+/** Known keys per object, for "did you mean" hints on unknown keys. List items are passed through. */
 export function knownKeysAt(path: readonly PropertyKey[]): string[] {
   let schema: z.ZodType = rawConfigSchema;
   for (const seg of path) {
+    if (typeof seg !== 'string') continue;
     schema = unwrap(schema);
-    if (schema instanceof z.ZodArray) schema = schema.element as z.ZodType;
-    else if (schema instanceof z.ZodObject && typeof seg === 'string') {
-      const next = (schema.shape as Record<string, z.ZodType>)[seg];
-      if (!next) return [];
-      schema = next;
-    }
-    if (typeof seg === 'number') continue;
+    if (!(schema instanceof z.ZodObject)) return [];
+    const next = (schema.shape as Record<string, z.ZodType>)[seg];
+    if (!next) return [];
+    schema = next;
   }
   schema = unwrap(schema);
-  if (schema instanceof z.ZodArray) schema = unwrap(schema.element as z.ZodType);
   return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
 }
 
+/** The schema a value is checked against, past optional and list wrappers. */
 function unwrap(s: z.ZodType): z.ZodType {
   let cur = s;
-  while (cur instanceof z.ZodOptional) cur = cur.unwrap() as z.ZodType;
-  return cur;
+  for (;;) {
+    if (cur instanceof z.ZodOptional) cur = cur.unwrap() as z.ZodType;
+    else if (cur instanceof z.ZodArray) cur = cur.element as z.ZodType;
+    else return cur;
+  }
 }
