@@ -3,9 +3,9 @@ import { dirname, resolve } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { MailgateError } from '../errors.js';
-import { rawConfigSchema, knownKeysAt, type RawConfig } from './schema.js';
+import { knownKeysAt, rawConfigSchema } from './schema.js';
 import type { Config, ConfigIssue } from './types.js';
-import { buildConfig, DEFAULT_DATA_DIR } from './build.js';
+import { buildConfig } from './build.js';
 import { typeOf } from './units.js';
 
 export type { ConfigIssue } from './types.js';
@@ -145,7 +145,7 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
   if (!parsed.success || issues.length > 0) return { ok: false, errors: sortIssues(issues) };
 
   const unresolvedCredentials: { path: Path; name: string }[] = [];
-  const config = await buildConfig(parsed.data as RawConfig, {
+  const config = await buildConfig(parsed.data, {
     configPath: resolve(path),
     configDir: dirname(resolve(path)),
     at: (p, message) => at(positions.of(p), message),
@@ -154,7 +154,7 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
     unresolvedCredential: (p, name) => unresolvedCredentials.push({ path: p, name }),
   });
   if (unresolvedCredentials.length > 0) {
-    const dataDir = config?.dataDir ?? resolve(dirname(resolve(path)), (parsed.data as RawConfig).dataDir ?? DEFAULT_DATA_DIR);
+    const dataDir = config?.dataDir ?? resolve(dirname(resolve(path)), parsed.data.dataDir);
     const known = opts.databaseCredentials ? await opts.databaseCredentials(dataDir) : new Set<string>();
     for (const u of unresolvedCredentials) {
       if (!known.has(u.name)) {

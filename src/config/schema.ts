@@ -2,27 +2,54 @@ import { z } from 'zod';
 import { parseDuration, parseSize } from './units.js';
 
 /**
- * The YAML shape, as admins write it (before defaults and unit conversion).
- * Every object is strict: an unknown key is an error, so a typo never
- * silently falls back to a default.
+ * The config file's shape, written once. Its input is what admins write in
+ * YAML; its output is what that means, with defaults applied, durations in
+ * milliseconds (`…Ms`) and sizes in bytes; ./types.ts derives the resolved
+ * types from that output. Every object is strict: an unknown key is an error,
+ * so a typo never silently falls back to a default.
+ *
+ * What a schema cannot see is left to ./build.ts: names referring to each
+ * other, combinations of keys, secret files, paths, and defaults that depend
+ * on another key's value (ports, requireTLS, user, from, publicUrl, tenant).
  */
 
+/** Relative to the config file's folder. */
+export const DEFAULT_DATA_DIR = './data';
+export const DEFAULT_LISTEN = '127.0.0.1:8025';
+/** Bearer tokens guard the API: long enough that guessing is hopeless even without the lockout. */
+export const MIN_TOKEN_CHARS = 24;
+
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'names use letters, digits, ".", "_" and "-"');
-const duration = z.union([z.string(), z.number()]).superRefine((v, ctx) => {
-  const r = parseDuration(v);
-  if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
-});
-const size = z.union([z.string(), z.number()]).superRefine((v, ctx) => {
-  const r = parseSize(v);
-  if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
-});
 const port = z.number().int().min(1).max(65535);
 const email = z.email('invalid email address');
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
-/** Bearer tokens guard the API: long enough that guessing is hopeless even without the lockout. */
-export const MIN_TOKEN_CHARS = 24;
 const bearerToken = z.string().min(MIN_TOKEN_CHARS, `must be at least ${MIN_TOKEN_CHARS} characters (e.g. openssl rand -base64 24), or leave adminToken unset to have one generated`);
 
+/** A string or number read by `parse`, which returns the value or a message in the admin's terms. */
+const unit = (parse: (v: string | number) => number | string) =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const r = parse(v);
+    if (typeof r === 'number') return r;
+    ctx.addIssue({ code: 'custom', message: r });
+    return z.NEVER;
+  });
+/** `500ms`, `60s`, `5m`, `1h`, `1d` (a bare number is seconds), in ms. */
+const duration = unit(parseDuration);
+/** `512KB`, `10MB`, `1GB` (a bare number is bytes), in bytes. */
+const size = unit(parseSize);
+
+/**
+ * The object with every key of its shape present in the output, undefined
+ * when not written, so that a resolved object always has the same keys.
+ */
+function allKeys<T extends z.ZodObject>(schema: T) {
+  const blank = Object.fromEntries(Object.keys(schema.shape).map((k) => [k, undefined]));
+  return schema.transform((v) => ({ ...blank, ...v }) as AllKeys<z.output<T>>);
+}
+/** Every key required, optional ones as `T | undefined` (mapping over `keyof Required<T>` drops the `?` and keeps the undefined). */
+type AllKeys<T> = { [K in keyof Required<T>]: T[K] };
+
+/** Checked against the method by buildConfig, which also looks up the credential. */
 const auth = z.strictObject({
   method: z.enum(['xoauth2', 'oauthbearer', 'password']),
   credential: z.string().optional(),
@@ -30,76 +57,122 @@ const auth = z.strictObject({
   passwordFile: z.string().optional(),
 });
 
-const incoming = z.strictObject({
-  protocol: z.enum(['imap', 'pop3']),
-  host: z.string().min(1),
-  port: port.optional(),
-  tls: z.boolean().optional(),
-  user: z.string().min(1).optional(),
-  auth,
-  mailboxes: z.array(z.string().min(1)).min(1).optional(),
-  requireTLS: z.boolean().optional(),
-  mode: z.enum(['idle', 'poll']).optional(),
-  pollInterval: duration.optional(),
-  idleResync: duration.optional(),
-  afterDelivery: z.enum(['seen', 'move', 'delete', 'none']).optional(),
-  moveTo: z.string().min(1).optional(),
-});
+/** Key order matters a little: "did you mean" prefers the first of equally close keys. */
+const incoming = allKeys(
+  z.strictObject({
+    protocol: z.enum(['imap', 'pop3']),
+    host: z.string().min(1),
+    /** Default (buildConfig): imap 993 with tls, else 143; pop3 995 and 110. */
+    port: port.optional(),
+    /** Implicit TLS; false means STARTTLS. */
+    tls: z.boolean().default(true),
+    /** The login name; default (buildConfig): the account's email. */
+    user: z.string().min(1).optional(),
+    auth,
+    /** imap only; default (buildConfig): [INBOX]. */
+    mailboxes: z.array(z.string().min(1)).min(1).optional(),
+    /** With tls: false, refuse to log in unless STARTTLS is offered; default (buildConfig): true for non-loopback hosts. */
+    requireTLS: z.boolean().optional(),
+    /** imap only; default (buildConfig): idle. */
+    mode: z.enum(['idle', 'poll']).optional(),
+    pollInterval: duration.prefault('60s'),
+    /** Idle mode: a full resync this often, in case IDLE silently died. */
+    idleResync: duration.prefault('5m'),
+    afterDelivery: z.enum(['seen', 'move', 'delete', 'none']).default('seen'),
+    /** Needed by, and allowed only with, afterDelivery: move (buildConfig). */
+    moveTo: z.string().min(1).optional(),
+  }),
+).transform(({ pollInterval, idleResync, ...rest }) => ({ ...rest, pollIntervalMs: pollInterval, idleResyncMs: idleResync }));
 
 const outgoing = z.strictObject({
   host: z.string().min(1),
+  /** Default (buildConfig): 465 with tls, else 587. */
   port: port.optional(),
-  tls: z.boolean().optional(),
+  tls: z.boolean().default(true),
   requireTLS: z.boolean().optional(),
   user: z.string().min(1).optional(),
+  /** Default (buildConfig): the account's email. */
   from: email.optional(),
   auth,
 });
 
+const credential = allKeys(
+  z.strictObject({
+    name,
+    provider: z.enum(['google', 'microsoft', 'microsoft-gcc-high', 'custom']),
+    clientId: z.string().min(1),
+    clientSecret: z.string().optional(),
+    clientSecretFile: z.string().optional(),
+    authorizationEndpoint: httpUrl.optional(),
+    tokenEndpoint: httpUrl.optional(),
+    deviceAuthorizationEndpoint: httpUrl.optional(),
+    scopes: z.array(z.string().min(1)).min(1).optional(),
+    /** Microsoft providers only; default (buildConfig, which refuses it elsewhere): common. */
+    tenant: z.string().min(1).optional(),
+    grant: z.enum(['authorization_code', 'client_credentials']).default('authorization_code'),
+  }),
+);
+
+const webhook = z
+  .strictObject({
+    name,
+    url: httpUrl,
+    secret: z.string().min(1).optional(),
+    secretFile: z.string().optional(),
+    /** Then the delivery is parked as failed, replayable. */
+    maxAttempts: z.number().int().min(1).max(1000).default(15),
+    /** Exponential with jitter between these. */
+    backoff: z
+      .strictObject({ initial: duration.prefault('5s'), max: duration.prefault('1h') })
+      .transform((b) => ({ initialMs: b.initial, maxMs: b.max }))
+      .prefault({}),
+    timeout: duration.prefault('30s'),
+    /** Larger attachments are sent with contentOmitted: true. */
+    maxInlineAttachmentBytes: size.prefault('10MB'),
+    concurrency: z.number().int().min(1).max(256).default(8),
+  })
+  .transform(({ timeout, ...w }) => ({ ...w, timeoutMs: timeout }));
+
 export const rawConfigSchema = z.strictObject({
   server: z
     .strictObject({
-      listen: z.string().optional(),
-      publicUrl: httpUrl.optional(),
+      /** Checked and split into host and port by buildConfig. */
+      listen: z.string().default(DEFAULT_LISTEN),
+      /** No trailing slash. The OAuth2 redirect URL is `${publicUrl}/oauth2/callback`; default (buildConfig): http://<listen>. */
+      publicUrl: httpUrl.transform((url) => url.replace(/\/+$/, '')).optional(),
       adminToken: bearerToken.optional(),
       adminTokenFile: z.string().optional(),
+      /** When set, GET /metrics needs `Authorization: Bearer <metricsToken>`. */
       metricsToken: bearerToken.optional(),
       metricsTokenFile: z.string().optional(),
-      allowedHosts: z.array(z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[^:[\]/\s]+)(:\d{1,5})?$/, 'expected a host name or host:port')).optional(),
-      trustProxy: z.array(z.string().min(1)).optional(),
+      /** Extra Host names (or host:port) /v1, /admin and /oauth2 answer to, besides listen and publicUrl. */
+      allowedHosts: z.array(z.string().regex(/^(\[[0-9A-Fa-f:.]+\]|[^:[\]/\s]+)(:\d{1,5})?$/, 'expected a host name or host:port')).default(() => []),
+      /** Addresses (or CIDRs) of reverse proxies whose X-Forwarded-For is believed (client address for lockouts and logs). */
+      trustProxy: z.array(z.string().min(1)).default(() => []),
     })
-    .optional(),
-  dataDir: z.string().min(1).optional(),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).optional(),
+    .prefault({}),
+  dataDir: z.string().min(1).default(DEFAULT_DATA_DIR),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  /** How long finished work is kept. */
   retention: z
-    .strictObject({
-      messages: duration.optional(),
-      outbox: duration.optional(),
-    })
-    .optional(),
+    .strictObject({ messages: duration.prefault('30d'), outbox: duration.prefault('30d') })
+    .transform((r) => ({
+      /** The raw body of a message whose webhook was delivered and whose afterDelivery was applied (the row itself stays, for deduplication and the send loop guard). */
+      messagesMs: r.messages,
+      /** Sent and failed outgoing messages, with their bodies and idempotency keys. */
+      outboxMs: r.outbox,
+    }))
+    .prefault({}),
   tokens: z
     .strictObject({
-      refreshBefore: duration.optional(),
-      refreshConcurrency: z.number().int().min(1).max(256).optional(),
+      /** Refresh access tokens this long before they expire. */
+      refreshBefore: duration.prefault('10m'),
+      /** At most this many token requests in flight. */
+      refreshConcurrency: z.number().int().min(1).max(256).default(8),
     })
-    .optional(),
-  credentials: z
-    .array(
-      z.strictObject({
-        name,
-        provider: z.enum(['google', 'microsoft', 'microsoft-gcc-high', 'custom']),
-        clientId: z.string().min(1),
-        clientSecret: z.string().optional(),
-        clientSecretFile: z.string().optional(),
-        authorizationEndpoint: httpUrl.optional(),
-        tokenEndpoint: httpUrl.optional(),
-        deviceAuthorizationEndpoint: httpUrl.optional(),
-        scopes: z.array(z.string().min(1)).min(1).optional(),
-        tenant: z.string().min(1).optional(),
-        grant: z.enum(['authorization_code', 'client_credentials']).optional(),
-      }),
-    )
-    .optional(),
+    .transform(({ refreshBefore, ...t }) => ({ refreshBeforeMs: refreshBefore, ...t }))
+    .prefault({}),
+  credentials: z.array(credential).default(() => []),
   accounts: z
     .array(
       z.strictObject({
@@ -110,47 +183,43 @@ export const rawConfigSchema = z.strictObject({
         webhook: z.string().min(1),
       }),
     )
-    .optional(),
-  webhooks: z
-    .array(
-      z.strictObject({
-        name,
-        url: httpUrl,
-        secret: z.string().min(1).optional(),
-        secretFile: z.string().optional(),
-        maxAttempts: z.number().int().min(1).max(1000).optional(),
-        backoff: z.strictObject({ initial: duration.optional(), max: duration.optional() }).optional(),
-        timeout: duration.optional(),
-        maxInlineAttachmentBytes: size.optional(),
-        concurrency: z.number().int().min(1).max(256).optional(),
-      }),
-    )
-    .optional(),
+    .default(() => []),
+  webhooks: z.array(webhook).default(() => []),
 });
 
-export type RawConfig = z.infer<typeof rawConfigSchema>;
+/** The YAML as admins write it. */
+export type RawConfig = z.input<typeof rawConfigSchema>;
+/** The YAML as the schema reads it: defaults applied, durations in ms, sizes in bytes. */
+export type ParsedConfig = z.output<typeof rawConfigSchema>;
 
-/** Known keys per object, for "did you mean" hints on unknown keys. List items are passed through. */
+/** Known keys of the object at `path` (list indexes skipped), for "did you mean" hints on unknown keys. */
 export function knownKeysAt(path: readonly PropertyKey[]): string[] {
-  let schema: z.ZodType = rawConfigSchema;
+  return [...new Set(objectsAt(path).flatMap((o) => Object.keys(o.shape)))];
+}
+
+/**
+ * The object schemas a value at `path` (list indexes skipped) is checked
+ * against, as written: more than one below a union (incoming: imap and pop3).
+ */
+export function objectsAt(path: readonly PropertyKey[]): z.ZodObject[] {
+  let objects = objectsIn(rawConfigSchema);
   for (const seg of path) {
     if (typeof seg !== 'string') continue;
-    schema = unwrap(schema);
-    if (!(schema instanceof z.ZodObject)) return [];
-    const next = (schema.shape as Record<string, z.ZodType>)[seg];
-    if (!next) return [];
-    schema = next;
+    objects = objects.flatMap((o) => {
+      const next = (o.shape as Record<string, z.ZodType | undefined>)[seg];
+      return next ? objectsIn(next) : [];
+    });
   }
-  schema = unwrap(schema);
-  return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+  return objects;
 }
 
-/** The schema a value is checked against, past optional and list wrappers. */
-function unwrap(s: z.ZodType): z.ZodType {
-  let cur = s;
-  for (;;) {
-    if (cur instanceof z.ZodOptional) cur = cur.unwrap() as z.ZodType;
-    else if (cur instanceof z.ZodArray) cur = cur.element as z.ZodType;
-    else return cur;
-  }
+/** Past optional, default, the input side of transforms, list elements and union branches. */
+function objectsIn(s: z.ZodType): z.ZodObject[] {
+  if (s instanceof z.ZodObject) return [s];
+  if (s instanceof z.ZodOptional || s instanceof z.ZodDefault || s instanceof z.ZodPrefault) return objectsIn(s.unwrap() as z.ZodType);
+  if (s instanceof z.ZodPipe) return objectsIn(s.in as z.ZodType);
+  if (s instanceof z.ZodArray) return objectsIn(s.element as z.ZodType);
+  if (s instanceof z.ZodUnion) return (s.options as z.ZodType[]).flatMap(objectsIn);
+  return [];
 }
+
