@@ -145,14 +145,14 @@ export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise
   for (const [i, a] of raw.accounts.entries()) {
     const base: Path = ['accounts', i];
     const { incoming: inc, outgoing: out } = a;
-    const imap = inc.protocol === 'imap';
     if (!hookNames.has(a.webhook)) at([...base, 'webhook'], `webhook "${a.webhook}" is not defined in webhooks`);
-    if (!imap && inc.mode !== undefined) at([...base, 'incoming', 'mode'], 'mode applies to imap only (pop3 always polls)');
-    if (!imap && inc.mailboxes !== undefined) at([...base, 'incoming', 'mailboxes'], 'mailboxes apply to imap only');
+    // The pop3 branch of the schema takes imap's keys so that these read better than "unknown key".
+    if (inc.protocol === 'pop3' && inc.mode !== undefined) at([...base, 'incoming', 'mode'], 'mode applies to imap only (pop3 always polls)');
+    if (inc.protocol === 'pop3' && inc.mailboxes !== undefined) at([...base, 'incoming', 'mailboxes'], 'mailboxes apply to imap only');
     const after = inc.afterDelivery;
     if (after === 'move' && !inc.moveTo) at([...base, 'incoming', 'afterDelivery'], 'afterDelivery: move needs moveTo');
     if (after !== 'move' && inc.moveTo !== undefined) at([...base, 'incoming', 'moveTo'], 'moveTo applies only with afterDelivery: move');
-    if (!imap && after === 'move') at([...base, 'incoming', 'afterDelivery'], 'pop3 cannot move messages (use delete, seen or none)');
+    if (inc.protocol === 'pop3' && after === 'move') at([...base, 'incoming', 'afterDelivery'], 'pop3 cannot move messages (use delete, seen or none)');
     const requireTLS = inc.requireTLS ?? !isLoopbackHost(inc.host);
     const outRequireTLS = out ? (out.requireTLS ?? !isLoopbackHost(out.host)) : false;
     const cleartext = (side: 'incoming' | 'outgoing', host: string, tlsOn: boolean, required: boolean, method: string) => {
@@ -168,7 +168,8 @@ export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise
       user: inc.user ?? a.email,
       auth: await buildAuth(inc.auth, [...base, 'incoming', 'auth']),
     };
-    const incoming: IncomingConfig = { ...inc, ...endpoint, mailboxes: inc.mailboxes ?? ['INBOX'], mode: imap ? (inc.mode ?? 'idle') : 'poll' };
+    const incoming: IncomingConfig =
+      inc.protocol === 'imap' ? { ...inc, ...endpoint } : { ...inc, ...endpoint, mailboxes: ['INBOX'], mode: 'poll', moveTo: undefined };
     accounts.push({
       ...a,
       incoming,

@@ -57,32 +57,54 @@ const auth = z.strictObject({
   passwordFile: z.string().optional(),
 });
 
-/** Key order matters a little: "did you mean" prefers the first of equally close keys. */
-const incoming = allKeys(
-  z.strictObject({
-    protocol: z.enum(['imap', 'pop3']),
-    host: z.string().min(1),
-    /** Default (buildConfig): imap 993 with tls, else 143; pop3 995 and 110. */
-    port: port.optional(),
-    /** Implicit TLS; false means STARTTLS. */
-    tls: z.boolean().default(true),
-    /** The login name; default (buildConfig): the account's email. */
-    user: z.string().min(1).optional(),
-    auth,
-    /** imap only; default (buildConfig): [INBOX]. */
-    mailboxes: z.array(z.string().min(1)).min(1).optional(),
-    /** With tls: false, refuse to log in unless STARTTLS is offered; default (buildConfig): true for non-loopback hosts. */
-    requireTLS: z.boolean().optional(),
-    /** imap only; default (buildConfig): idle. */
-    mode: z.enum(['idle', 'poll']).optional(),
-    pollInterval: duration.prefault('60s'),
-    /** Idle mode: a full resync this often, in case IDLE silently died. */
-    idleResync: duration.prefault('5m'),
-    afterDelivery: z.enum(['seen', 'move', 'delete', 'none']).default('seen'),
-    /** Needed by, and allowed only with, afterDelivery: move (buildConfig). */
-    moveTo: z.string().min(1).optional(),
-  }),
-).transform(({ pollInterval, idleResync, ...rest }) => ({ ...rest, pollIntervalMs: pollInterval, idleResyncMs: idleResync }));
+const mailboxes = z.array(z.string().min(1)).min(1);
+const mode = z.enum(['idle', 'poll']);
+
+/** An imap account's incoming side. Key order matters a little: "did you mean" prefers the first of equally close keys. */
+const imapObject = z.strictObject({
+  protocol: z.literal('imap'),
+  host: z.string().min(1),
+  /** Default (buildConfig): 993 with tls, else 143; pop3 995 and 110. */
+  port: port.optional(),
+  /** Implicit TLS; false means STARTTLS. */
+  tls: z.boolean().default(true),
+  /** The login name; default (buildConfig): the account's email. */
+  user: z.string().min(1).optional(),
+  auth,
+  mailboxes: mailboxes.default(() => ['INBOX']),
+  /** With tls: false, refuse to log in unless STARTTLS is offered; default (buildConfig): true for non-loopback hosts. */
+  requireTLS: z.boolean().optional(),
+  mode: mode.default('idle'),
+  pollInterval: duration.prefault('60s'),
+  /** Idle mode: a full resync this often, in case IDLE silently died. */
+  idleResync: duration.prefault('5m'),
+  afterDelivery: z.enum(['seen', 'move', 'delete', 'none']).default('seen'),
+  /** Needed by, and allowed only with, afterDelivery: move (buildConfig). */
+  moveTo: z.string().min(1).optional(),
+});
+
+/**
+ * pop3 has one mailbox and always polls. Its branch still takes imap's
+ * keys, without imap's defaults, so that buildConfig can tell the imap-only
+ * ones (mailboxes, mode, moveTo, afterDelivery: move) were written and refuse
+ * them in plain words next to the other semantic checks: a branch without
+ * them would only say `unknown key "mode"`, and a refinement here would hold
+ * every semantic problem of the file back until it is fixed. idleResync is
+ * accepted and unused, as it always was.
+ */
+const pop3Object = imapObject.extend({
+  protocol: z.literal('pop3'),
+  mailboxes: mailboxes.optional(),
+  mode: mode.optional(),
+});
+
+const inMs = <T extends { pollInterval: number; idleResync: number }>({ pollInterval, idleResync, ...rest }: T) => ({
+  ...rest,
+  pollIntervalMs: pollInterval,
+  idleResyncMs: idleResync,
+});
+
+const incoming = z.discriminatedUnion('protocol', [allKeys(imapObject).transform(inMs), allKeys(pop3Object).transform(inMs)]);
 
 const outgoing = z.strictObject({
   host: z.string().min(1),
@@ -223,3 +245,15 @@ function objectsIn(s: z.ZodType): z.ZodObject[] {
   return [];
 }
 
+/**
+ * What the first branch of the union at `path` says about `value` besides
+ * its discriminator `key` (the branches take the same keys): a missing or
+ * unknown protocol should not hide the object's other problems.
+ */
+export function issuesBesides(path: readonly PropertyKey[], key: string, value: Record<string, unknown>): z.core.$ZodIssue[] {
+  const branch = objectsAt(path)[0];
+  const tag = (branch?.shape as Record<string, z.ZodType> | undefined)?.[key];
+  if (!branch || !(tag instanceof z.ZodLiteral)) return [];
+  const r = branch.safeParse({ ...value, [key]: [...tag.values][0] });
+  return (r.error?.issues ?? []).map((issue) => ({ ...issue, path: [...path, ...issue.path] }));
+}
