@@ -70,10 +70,8 @@ export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise
   };
 
   // ---- server ----
-  const listenText = raw.server.listen;
-  const listen = parseListen(listenText);
-  if (!listen) at(['server', 'listen'], `server.listen must be host:port (e.g. 127.0.0.1:8025 or [::1]:8025), got "${listenText}"`);
-  const hostForUrl = listen ? (listen.host.includes(':') ? `[${listen.host}]` : listen.host) : '127.0.0.1';
+  const { listen } = raw.server;
+  const hostForUrl = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
   const token = async (key: 'adminToken' | 'metricsToken') => {
     const value = await secret(raw.server, ['server'], key, false);
     // The schema checks a token written in the file; one read from a file is checked here.
@@ -85,8 +83,7 @@ export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise
   };
   const server: Config['server'] = {
     ...omit(raw.server, 'adminTokenFile', 'metricsTokenFile'),
-    listen: listen ?? { host: '127.0.0.1', port: 8025 },
-    publicUrl: raw.server.publicUrl ?? `http://${hostForUrl}:${listen?.port ?? 8025}`,
+    publicUrl: raw.server.publicUrl ?? `http://${hostForUrl}:${listen.port}`,
     adminToken: await token('adminToken'),
     metricsToken: await token('metricsToken'),
   };
@@ -193,13 +190,4 @@ function omit<T extends object, K extends keyof T>(obj: T, ...keys: K[]): Omit<T
   const out = { ...obj };
   for (const k of keys) delete out[k];
   return out;
-}
-
-/** `host:port` or `[v6]:port`. */
-export function parseListen(text: string): { host: string; port: number } | null {
-  const m = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(text) ?? /^([^:[\]]+):(\d+)$/.exec(text);
-  if (!m?.[1] || !m[2]) return null;
-  const port = Number(m[2]);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) return null;
-  return { host: m[1], port };
 }

@@ -227,6 +227,10 @@ function reportZodIssue(
       at(positions.of(path), `${where}: ${inner?.message ?? 'invalid value'}`);
       return;
     }
+    case 'custom':
+      // A message that names its own key (server.listen) stands as it is.
+      at(positions.of(path), issue.params?.['standalone'] === true ? issue.message : `${where}: ${issue.message}`);
+      return;
     default:
       at(positions.of(path), `${where}: ${issue.message}`);
   }

@@ -38,6 +38,27 @@ const duration = unit(parseDuration);
 /** `512KB`, `10MB`, `1GB` (a bare number is bytes), in bytes. */
 const size = unit(parseSize);
 
+/** `host:port` or `[v6]:port`. */
+export function parseListen(text: string): { host: string; port: number } | null {
+  const m = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(text) ?? /^([^:[\]]+):(\d+)$/.exec(text);
+  if (!m?.[1] || !m[2]) return null;
+  const port = Number(m[2]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) return null;
+  return { host: m[1], port };
+}
+
+const listen = z
+  .string()
+  .transform((text, ctx) => {
+    const parsed = parseListen(text);
+    if (parsed) return parsed;
+    // The message names its key itself, so it is reported as it stands (see load.ts).
+    const message = `server.listen must be host:port (e.g. 127.0.0.1:8025 or [::1]:8025), got "${text}"`;
+    ctx.addIssue({ code: 'custom', message, params: { standalone: true } });
+    return z.NEVER;
+  })
+  .prefault(DEFAULT_LISTEN);
+
 /**
  * The object with every key of its shape present in the output, undefined
  * when not written, so that a resolved object always has the same keys.
@@ -158,8 +179,7 @@ const webhook = z
 export const rawConfigSchema = z.strictObject({
   server: z
     .strictObject({
-      /** Checked and split into host and port by buildConfig. */
-      listen: z.string().default(DEFAULT_LISTEN),
+      listen,
       /** No trailing slash. The OAuth2 redirect URL is `${publicUrl}/oauth2/callback`; default (buildConfig): http://<listen>. */
       publicUrl: httpUrl.transform((url) => url.replace(/\/+$/, '')).optional(),
       adminToken: bearerToken.optional(),

@@ -28,9 +28,7 @@ type Method = ParsedIncoming['auth']['method'];
 
 export type AuthConfig = { method: Exclude<Method, 'password'>; credential: string } | { method: Extract<Method, 'password'>; password: string };
 
-export type ServerConfig = Flat<
-  Secret<Secret<Omit<Parsed['server'], 'listen' | 'publicUrl'>, 'adminToken'>, 'metricsToken'> & { listen: { host: string; port: number }; publicUrl: string }
->;
+export type ServerConfig = Flat<Secret<Secret<Omit<Parsed['server'], 'publicUrl'>, 'adminToken'>, 'metricsToken'> & { publicUrl: string }>;
 
 export type CredentialConfig = Flat<Secret<Omit<ParsedCredential, 'tenant'>, 'clientSecret'> & { tenant: string }>;
 

@@ -8,7 +8,7 @@ const account = (incoming: Record<string, unknown>) => ({
 describe('config schema', () => {
   it('applies the defaults and units itself', () => {
     const c = rawConfigSchema.parse({ webhooks: [{ name: 'h', url: 'https://h.example/x', backoff: { max: '2h' } }] });
-    expect(c.server).toEqual({ listen: '127.0.0.1:8025', allowedHosts: [], trustProxy: [] });
+    expect(c.server).toEqual({ listen: { host: '127.0.0.1', port: 8025 }, allowedHosts: [], trustProxy: [] });
     expect(c).toMatchObject({ dataDir: './data', logLevel: 'info', credentials: [], accounts: [] });
     expect(c.retention).toEqual({ messagesMs: 30 * 86_400_000, outboxMs: 30 * 86_400_000 });
     expect(c.tokens).toEqual({ refreshBeforeMs: 600_000, refreshConcurrency: 8 });
