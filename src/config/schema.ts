@@ -243,7 +243,7 @@ export function knownKeysAt(path: readonly PropertyKey[]): string[] {
  * The object schemas a value at `path` (list indexes skipped) is checked
  * against, as written: more than one below a union (incoming: imap and pop3).
  */
-export function objectsAt(path: readonly PropertyKey[]): z.ZodObject[] {
+function objectsAt(path: readonly PropertyKey[]): z.ZodObject[] {
   let objects = objectsIn(rawConfigSchema);
   for (const seg of path) {
     if (typeof seg !== 'string') continue;
