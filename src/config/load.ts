@@ -3,9 +3,9 @@ import { dirname, resolve } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { MailgateError } from '../errors.js';
-import { rawConfigSchema, knownKeysAt, type RawConfig } from './schema.js';
+import { issuesBesides, knownKeysAt, rawConfigSchema } from './schema.js';
 import type { Config, ConfigIssue } from './types.js';
-import { buildConfig, DEFAULT_DATA_DIR } from './build.js';
+import { buildConfig } from './build.js';
 import { typeOf } from './units.js';
 
 export type { ConfigIssue } from './types.js';
@@ -138,14 +138,21 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
   const raw = walk(doc.contents, []) ?? {};
   const parsed = rawConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
+    const report = (issue: z.core.$ZodIssue): void => {
       if (!unresolved.has(keyOf(issue.path))) reportZodIssue(issue, raw, positions, at);
-    }
+      // A discriminator (incoming.protocol) naming no branch says nothing of the object's other
+      // keys: check those too, as when incoming was one object, so one mistake hides no other.
+      if (issue.code === 'invalid_union' && issue.discriminator !== undefined) {
+        const objectPath = issue.path.slice(0, -1);
+        issuesBesides(objectPath, issue.discriminator, valueAt(raw, objectPath) as Record<string, unknown>).forEach(report);
+      }
+    };
+    parsed.error.issues.forEach(report);
   }
   if (!parsed.success || issues.length > 0) return { ok: false, errors: sortIssues(issues) };
 
   const unresolvedCredentials: { path: Path; name: string }[] = [];
-  const config = await buildConfig(parsed.data as RawConfig, {
+  const config = await buildConfig(parsed.data, {
     configPath: resolve(path),
     configDir: dirname(resolve(path)),
     at: (p, message) => at(positions.of(p), message),
@@ -154,7 +161,7 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
     unresolvedCredential: (p, name) => unresolvedCredentials.push({ path: p, name }),
   });
   if (unresolvedCredentials.length > 0) {
-    const dataDir = config?.dataDir ?? resolve(dirname(resolve(path)), (parsed.data as RawConfig).dataDir ?? DEFAULT_DATA_DIR);
+    const dataDir = config?.dataDir ?? resolve(dirname(resolve(path)), parsed.data.dataDir);
     const known = opts.databaseCredentials ? await opts.databaseCredentials(dataDir) : new Set<string>();
     for (const u of unresolvedCredentials) {
       if (!known.has(u.name)) {
@@ -209,11 +216,21 @@ function reportZodIssue(
       at(positions.of(path), `${where}: must be one of ${issue.values.map((v) => String(v)).join(', ')}`);
       return;
     case 'invalid_union': {
-      // Our unions are "string or number" units; show the inner custom message when there is one.
+      if (issue.discriminator !== undefined) {
+        // Missing or naming no branch: said as zod says it of an enum.
+        const options = 'options' in issue ? (issue.options ?? []) : [];
+        at(positions.of(path), `${where}: must be one of ${options.map(String).join(', ')}`);
+        return;
+      }
+      // The other unions are "string or number" units; show the inner custom message when there is one.
       const inner = issue.errors.flat().find((e) => e.code === 'custom');
       at(positions.of(path), `${where}: ${inner?.message ?? 'invalid value'}`);
       return;
     }
+    case 'custom':
+      // A message that names its own key (server.listen) stands as it is.
+      at(positions.of(path), issue.params?.['standalone'] === true ? issue.message : `${where}: ${issue.message}`);
+      return;
     default:
       at(positions.of(path), `${where}: ${issue.message}`);
   }

@@ -1,123 +1,75 @@
+import type { ParsedConfig } from './schema.js';
+
 /**
- * The validated, defaulted, frozen configuration. Durations carry an `Ms`
- * suffix, sizes a `Bytes` suffix; `*File` secrets are already read into the
- * plain key, and relative paths are absolute. Consumers never read files or
- * the environment for config.
+ * The validated, defaulted, frozen configuration, derived from the schema's
+ * output (./schema.ts) plus what buildConfig settles (./build.ts): `*File`
+ * secrets read into the plain key, relative paths made absolute, and the
+ * defaults that depend on another value (ports by protocol and TLS,
+ * requireTLS by host, user and from by the account's email, publicUrl by
+ * listen, tenant by provider). Durations carry an `Ms` suffix, sizes a
+ * `Bytes` suffix. Consumers never read files or the environment for config.
  */
 
-export type Provider = 'google' | 'microsoft' | 'microsoft-gcc-high' | 'custom';
-export type Grant = 'authorization_code' | 'client_credentials';
+/** One object type instead of an intersection, for readable hovers and errors. */
+type Flat<T> = { [K in keyof T]: T[K] } & {};
+/** `key` and `keyFile` as written become `key`, read from the file when it was given. */
+type Secret<T, K extends string, V = string | undefined> = Omit<T, K | `${K}File`> & { [P in K]: V };
 
-export interface ServerConfig {
-  listen: { host: string; port: number };
-  /** No trailing slash. The OAuth2 redirect URL is `${publicUrl}/oauth2/callback`. */
-  publicUrl: string;
-  adminToken: string | undefined;
-  /** When set, GET /metrics needs `Authorization: Bearer <metricsToken>`. */
-  metricsToken: string | undefined;
-  /** Extra Host names (or host:port) /v1, /admin and /oauth2 answer to, besides listen and publicUrl. */
-  allowedHosts: string[];
-  /** Addresses (or CIDRs) of reverse proxies whose X-Forwarded-For is believed (client address for lockouts and logs). */
-  trustProxy: string[];
-}
+type Parsed = ParsedConfig;
+type ParsedCredential = Parsed['credentials'][number];
+type ParsedAccount = Parsed['accounts'][number];
+type ParsedIncoming = ParsedAccount['incoming'];
+type ParsedOutgoing = NonNullable<ParsedAccount['outgoing']>;
 
-export interface CredentialConfig {
-  name: string;
-  provider: Provider;
-  clientId: string;
-  clientSecret: string | undefined;
-  authorizationEndpoint: string | undefined;
-  tokenEndpoint: string | undefined;
-  deviceAuthorizationEndpoint: string | undefined;
-  scopes: string[] | undefined;
-  tenant: string;
-  grant: Grant;
-}
+export type Provider = ParsedCredential['provider'];
+export type Grant = ParsedCredential['grant'];
+export type AfterDelivery = ParsedIncoming['afterDelivery'];
+type Method = ParsedIncoming['auth']['method'];
 
-export type AuthConfig =
-  | { method: 'xoauth2' | 'oauthbearer'; credential: string }
-  | { method: 'password'; password: string };
+export type AuthConfig = { method: Exclude<Method, 'password'>; credential: string } | { method: Extract<Method, 'password'>; password: string };
 
-export type AfterDelivery = 'seen' | 'move' | 'delete' | 'none';
+export type ServerConfig = Flat<Secret<Secret<Omit<Parsed['server'], 'publicUrl'>, 'adminToken'>, 'metricsToken'> & { publicUrl: string }>;
 
-export interface IncomingConfig {
-  protocol: 'imap' | 'pop3';
-  host: string;
+export type CredentialConfig = Flat<Secret<Omit<ParsedCredential, 'tenant'>, 'clientSecret'> & { tenant: string }>;
+
+/** What buildConfig settles on either side of an account. */
+interface Endpoint {
   port: number;
-  tls: boolean;
-  /** With tls: false, refuse to log in unless STARTTLS is offered (default: true for non-loopback hosts). */
   requireTLS: boolean;
   user: string;
   auth: AuthConfig;
-  mailboxes: string[];
-  mode: 'idle' | 'poll';
-  pollIntervalMs: number;
-  idleResyncMs: number;
-  afterDelivery: AfterDelivery;
-  moveTo: string | undefined;
-  /** A larger message is not downloaded; it is reported as message.failed (reason too_large) and left on the server. */
-  maxMessageSizeBytes: number;
 }
+type WithEndpoint<T> = Flat<Omit<T, keyof Endpoint> & Endpoint>;
 
-export interface OutgoingConfig {
-  host: string;
-  port: number;
-  tls: boolean;
-  requireTLS: boolean;
-  user: string;
-  from: string;
-  auth: AuthConfig;
-}
+export type ImapIncomingConfig = WithEndpoint<Extract<ParsedIncoming, { protocol: 'imap' }>>;
+/** pop3 has one mailbox and always polls; the imap-only keys keep fixed values so any account can be read alike. */
+export type Pop3IncomingConfig = Flat<
+  Omit<WithEndpoint<Extract<ParsedIncoming, { protocol: 'pop3' }>>, 'mailboxes' | 'mode' | 'moveTo'> & {
+    mailboxes: string[];
+    mode: 'poll';
+    moveTo: undefined;
+  }
+>;
+export type IncomingConfig = ImapIncomingConfig | Pop3IncomingConfig;
 
-export interface AccountConfig {
-  name: string;
-  email: string;
-  incoming: IncomingConfig;
-  outgoing: OutgoingConfig | undefined;
-  webhook: string;
-}
+export type OutgoingConfig = Flat<WithEndpoint<Omit<ParsedOutgoing, 'from'>> & { from: string }>;
 
-export interface WebhookConfig {
-  name: string;
-  url: string;
-  secret: string;
-  maxAttempts: number;
-  backoff: { initialMs: number; maxMs: number };
-  timeoutMs: number;
-  maxInlineAttachmentBytes: number;
-  /** No webhook body is larger: text and html are cut (truncated), attachments over the rest of the budget omitted. */
-  maxBodyBytes: number;
-  concurrency: number;
-}
+export type AccountConfig = Flat<Omit<ParsedAccount, 'incoming' | 'outgoing'> & { incoming: IncomingConfig; outgoing: OutgoingConfig | undefined }>;
 
-export interface TokensConfig {
-  refreshBeforeMs: number;
-  refreshConcurrency: number;
-}
+export type WebhookConfig = Flat<Secret<Parsed['webhooks'][number], 'secret', string>>;
+export type TokensConfig = Parsed['tokens'];
+export type RetentionConfig = Parsed['retention'];
 
-export interface Config {
-  configPath: string;
-  configDir: string;
-  server: ServerConfig;
-  dataDir: string;
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
-  credentials: CredentialConfig[];
-  accounts: AccountConfig[];
-  webhooks: WebhookConfig[];
-  tokens: TokensConfig;
-  retention: RetentionConfig;
-}
-
-/**
- * How long finished work is kept. `messagesMs`: the raw body of a message
- * whose webhook was delivered and whose afterDelivery was applied (the row
- * itself stays, for deduplication and the send loop guard). `outboxMs`: sent
- * and failed outgoing messages, with their bodies and idempotency keys.
- */
-export interface RetentionConfig {
-  messagesMs: number;
-  outboxMs: number;
-}
+export type Config = Flat<
+  Omit<Parsed, 'server' | 'credentials' | 'accounts' | 'webhooks'> & {
+    configPath: string;
+    configDir: string;
+    server: ServerConfig;
+    credentials: CredentialConfig[];
+    accounts: AccountConfig[];
+    webhooks: WebhookConfig[];
+  }
+>;
 
 export interface ConfigIssue {
   /** The path as given by the caller. */
