@@ -15,17 +15,25 @@
  *   FUZZ_DEADLINE_MS=10000  a parse still pending after this is 'timeout'
  *   FUZZ_REPRO=gen-digest:1234  run one mutant and print its bytes (JSON string) and result
  *   FUZZ_CORPUS=full|test   instead: run the whole corpus at that scale (full = the sizes of the issue) and report every case against its spec
+ *   FUZZ_CASES=html/        with FUZZ_CORPUS: only the cases whose name matches this regular expression
+ *   FUZZ_CASE_DEADLINE_MS=120000  with FUZZ_CORPUS: a heavy case runs in its own process, killed after this
+ *
+ * A parse that blocks the event loop cannot be interrupted in-process, so in
+ * the corpus mode every heavy case runs in a child process (this file again,
+ * FUZZ_CHILD=1, one case) in its own process group, killed at its deadline.
  *
  * Runs under vitest (see test/fixtures/hostile/fuzz.config.ts for why).
  */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { hostileCorpus } from '../test/fixtures/hostile/corpus.js';
 import { payloadInvariants } from '../test/fixtures/hostile/checks.js';
-import { judge } from '../test/fixtures/hostile/judge.js';
+import { judge, type Verdict } from '../test/fixtures/hostile/judge.js';
 import { mutate, mutationPlan } from '../test/fixtures/hostile/mutate.js';
 import { outcomeOf, parseWithDeadline } from '../test/fixtures/hostile/parse-case.js';
 import { wellFormedSeeds } from '../test/fixtures/hostile/seeds.js';
-import type { Scale } from '../test/fixtures/hostile/types.js';
+import type { HostileCase, Scale } from '../test/fixtures/hostile/types.js';
 
 const env = process.env;
 const ITERATIONS = Number(env.FUZZ_ITERATIONS ?? 20_000);
@@ -33,6 +41,10 @@ const FIRST_SEED = Number(env.FUZZ_SEED ?? 1);
 const DEADLINE_MS = Number(env.FUZZ_DEADLINE_MS ?? 10_000);
 const REPRO = env.FUZZ_REPRO;
 const CORPUS = env.FUZZ_CORPUS as Scale | undefined;
+const CASE_FILTER = env.FUZZ_CASES ? new RegExp(env.FUZZ_CASES) : undefined;
+const CASE_DEADLINE_MS = Number(env.FUZZ_CASE_DEADLINE_MS ?? 120_000);
+const CHILD = env.FUZZ_CHILD === '1';
+const VERDICT = 'FUZZ_VERDICT ';
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -108,14 +120,60 @@ it.runIf(REPRO === undefined && CORPUS === undefined)(`fuzz: ${ITERATIONS} mutan
   expect(bad.map((r) => `${r.outcome} ${r.seed}:${r.mutationSeed}`)).toEqual([]);
 });
 
-it.runIf(REPRO === undefined && CORPUS !== undefined)(`fuzz: the ${CORPUS} corpus against its spec`, async () => {
-  const cases = hostileCorpus({ scale: CORPUS ?? 'full' });
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+async function judgeHere(c: HostileCase): Promise<Verdict> {
+  try {
+    return await judge(c, { budgetMs: Number.POSITIVE_INFINITY, deadlineMs: CASE_DEADLINE_MS });
+  } catch (err) {
+    // a bug of the corpus itself (or of a check), not of the parse path: report it, go on
+    return { outcome: 'crash:corpus', ms: 0, problems: [`the case itself threw: ${(err as Error).message}`] };
+  }
+}
+
+/** Runs one case in a child process (its own process group), killed after CASE_DEADLINE_MS. */
+function judgeInChild(c: HostileCase, scale: Scale): Promise<Verdict> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, [`${ROOT}node_modules/vitest/vitest.mjs`, 'run', '--config', 'test/fixtures/hostile/fuzz.config.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, FUZZ_CORPUS: scale, FUZZ_CASES: `^${escapeRe(c.name)}$`, FUZZ_CHILD: '1' },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.resume();
+    let killed = false;
+    const timer = setTimeout(() => {
+      killed = true;
+      // the whole group: vitest forks a worker, and that worker is the one burning the CPU
+      if (child.pid) process.kill(-child.pid, 'SIGKILL');
+    }, CASE_DEADLINE_MS);
+    child.on('close', () => {
+      clearTimeout(timer);
+      const line = stdout.split('\n').find((l) => l.startsWith(VERDICT));
+      if (line) return resolve(JSON.parse(line.slice(VERDICT.length)) as Verdict);
+      const ms = performance.now() - started;
+      resolve(killed ? { outcome: 'timeout', ms, problems: [`still parsing after ${CASE_DEADLINE_MS} ms: killed`] } : { outcome: 'crash:process', ms, problems: ['the child process died without a verdict (out of memory?)'] });
+    });
+  });
+}
+
+it.runIf(REPRO === undefined && CORPUS !== undefined && CHILD)('fuzz: one corpus case (child)', async () => {
+  for (const c of hostileCorpus({ scale: CORPUS ?? 'full' }).filter((x) => !CASE_FILTER || CASE_FILTER.test(x.name))) out(`${VERDICT}${JSON.stringify(await judgeHere(c))}`);
+});
+
+it.runIf(REPRO === undefined && CORPUS !== undefined && !CHILD)(`fuzz: the ${CORPUS} corpus against its spec`, async () => {
+  const scale = CORPUS ?? 'full';
+  const cases = hostileCorpus({ scale }).filter((c) => !CASE_FILTER || CASE_FILTER.test(c.name));
   const counts = new Map<string, number>();
   const failing: string[] = [];
   const timings: { name: string; ms: number; outcome: string }[] = [];
-  out(`\ncorpus: ${cases.length} cases at scale ${CORPUS}`);
+  out(`\ncorpus: ${cases.length} cases at scale ${scale}; heavy ones in a child process, killed after ${CASE_DEADLINE_MS} ms`);
   for (const c of cases) {
-    const v = await judge(c, { budgetMs: Number.POSITIVE_INFINITY, deadlineMs: DEADLINE_MS * 30 });
+    const v = c.heavy && scale === 'full' ? await judgeInChild(c, scale) : await judgeHere(c);
     counts.set(v.outcome, (counts.get(v.outcome) ?? 0) + 1);
     timings.push({ name: c.name, ms: v.ms, outcome: v.outcome });
     if (c.heavy) out(`${pad(c.name, 50)} ${pad(v.outcome, 22)} ${v.ms.toFixed(0).padStart(7)} ms ${v.problems.length ? `✗ ${v.problems.join(' | ').slice(0, 240)}` : '✓'}`);

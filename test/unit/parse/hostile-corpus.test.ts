@@ -13,8 +13,11 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { hostileCorpus } from '../../fixtures/hostile/corpus.js';
+import { MailgateError } from '../../../src/errors.js';
+import { loadFixture } from '../../fixtures/eml/index.js';
 import { judge } from '../../fixtures/hostile/judge.js';
 import { applyMutation, mutate, mutationPlan, MUTATION_NAMES } from '../../fixtures/hostile/mutate.js';
+import { failureReason, outcomeOf, parseCase } from '../../fixtures/hostile/parse-case.js';
 import { wellFormedSeeds } from '../../fixtures/hostile/seeds.js';
 import type { Category, HostileCase } from '../../fixtures/hostile/types.js';
 
@@ -42,6 +45,22 @@ describe('hostile corpus: the generator', () => {
   it('builds the same bytes every time', () => {
     const again = hostileCorpus({ scale: 'test' });
     for (const [i, c] of CASES.entries()) expect(sha(c.build()), c.name).toBe(sha(again[i]!.build()));
+  });
+
+  it('builds what the names say (spot checks)', () => {
+    const get = (name: string) => {
+      const c = CASES.find((x) => x.name === name);
+      if (!c) throw new Error(`no case ${name}`);
+      return c.build();
+    };
+    for (const c of CASES.filter((x) => x.name.endsWith('-cr-only'))) expect(c.build().includes(0x0a), c.name).toBe(false);
+    for (const c of CASES.filter((x) => x.name.endsWith('-lf-only'))) expect(c.build().includes(0x0d), c.name).toBe(false);
+    for (const c of CASES.filter((x) => x.name.endsWith('-cr-cr-lf'))) expect(c.build().toString('latin1').replace(/\r\r\n/g, ''), c.name).not.toMatch(/[\r\n]/);
+    for (const c of CASES.filter((x) => x.category === 'truncation')) expect(c.build().length, c.name).toBe(Number(/-at-(\d+)$/.exec(c.name)?.[1]));
+    expect(get('boundaries/trailing-whitespace').toString('latin1')).toContain('\r\n--b  \t \r\n');
+    expect(get('parts/digest-1500').toString('latin1').split('Content-Type: message/rfc822').length - 1).toBe(1500);
+    expect(get('headers/many-fields').toString('latin1').split('\r\nX-Filler-').length - 1).toBe(2000);
+    expect(get('degenerate/empty').length).toBe(0);
   });
 
   it('lists the same cases at full scale, plus more cut offsets and mutants (names only; nothing is built)', () => {
@@ -79,6 +98,23 @@ describe('hostile corpus: mutate()', () => {
     }
     const changed = MUTATION_NAMES.filter((name) => seeds.some((raw, i) => !applyMutation(name, raw, i + 1).equals(raw)));
     expect(changed.sort()).toEqual([...MUTATION_NAMES].sort());
+  });
+});
+
+describe('hostile corpus: the adapter', () => {
+  it('tells PARSE_FAILED from any other exception and from a parse that never settles', () => {
+    expect(outcomeOf({ kind: 'failed', error: new MailgateError('PARSE_FAILED', 'x') })).toBe('parse_failed');
+    expect(outcomeOf({ kind: 'failed', error: new RangeError('Invalid string length') })).toBe('crash:RangeError');
+    expect(outcomeOf({ kind: 'failed', error: new MailgateError('INTERNAL', 'x') })).toBe('crash:MailgateError(INTERNAL)');
+    expect(outcomeOf({ kind: 'failed', error: 'a string' })).toBe('crash:string');
+    expect(outcomeOf('timeout')).toBe('timeout');
+    expect(failureReason(new MailgateError('PARSE_FAILED', 'x', { details: { reason: 'too_large' } }))).toBe('too_large');
+  });
+
+  it('returns the webhook body as the receiver parses it', async () => {
+    const r = await parseCase(loadFixture('plain'));
+    expect(r.kind).toBe('received');
+    if (r.kind === 'received') expect(r.payload).toMatchObject({ event: 'message.received', subject: 'Printer on fire', from: { address: 'ann@example.com' } });
   });
 });
 
