@@ -165,7 +165,7 @@ it.runIf(REPRO === undefined && CORPUS !== undefined && CHILD)('fuzz: one corpus
   for (const c of hostileCorpus({ scale: CORPUS ?? 'full' }).filter((x) => !CASE_FILTER || CASE_FILTER.test(x.name))) out(`${VERDICT}${JSON.stringify(await judgeHere(c))}`);
 });
 
-it.runIf(REPRO === undefined && CORPUS !== undefined && !CHILD)(`fuzz: the ${CORPUS} corpus against its spec`, async () => {
+it.runIf(REPRO === undefined && CORPUS !== undefined && !CHILD)(`fuzz: the ${CORPUS ?? 'full'} corpus against its spec`, async () => {
   const scale = CORPUS ?? 'full';
   const cases = hostileCorpus({ scale }).filter((c) => !CASE_FILTER || CASE_FILTER.test(c.name));
   const counts = new Map<string, number>();
