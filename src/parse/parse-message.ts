@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { convert, type HtmlToTextOptions } from 'html-to-text';
 import { simpleParser, type AddressObject, type Attachment, type ParsedMail } from 'mailparser';
 import { MailgateError } from '../errors.js';
 import { isAutoSubmitted } from './auto-submitted.js';
@@ -10,13 +11,45 @@ import { toCrlf } from './line-endings.js';
  * 1,000 by default, which turns legitimate digests and mail merges into
  * failures; beyond this bound a message is reported as message.failed.
  */
-export const MAX_MIME_PARTS = 20_000;
+export const MAX_MIME_PARTS = 10_000;
 /**
- * HTML longer than this gets no text made from it (html-to-text on 10 MB of
- * `<br>` blocked a thread for 15 s); the `html` field still carries it, and
- * `text` is empty when the message had no text part of its own.
+ * Multipart containers (each declares a boundary) a message may have.
+ * mailparser walks every ancestor boundary for every line and recurses per
+ * level: 5,000 nested levels overflow its stack, 20,000 took 26 s. No real
+ * message nests its parts more than a few levels deep.
+ */
+export const MAX_MULTIPART_CONTAINERS = 1_000;
+/**
+ * An HTML-only message gets its `text` made from at most this much of its
+ * HTML (the `html` field still carries all of it, within the body budget).
  */
 export const MAX_HTML_TO_TEXT_CHARS = 1024 * 1024;
+/**
+ * mailparser's own conversion wraps words at 80 columns, which costs
+ * quadratic time on tables (1 MB of `<td>` took 52 s, a 500 × 100 table
+ * 13 s); without wrapping, with tables as plain blocks and node limits,
+ * both take under a second and a half.
+ */
+const HTML_TO_TEXT: HtmlToTextOptions = {
+  wordwrap: false,
+  limits: { maxDepth: 200, maxChildNodes: 50_000, ellipsis: '…' },
+  selectors: [
+    { selector: 'table', format: 'block' },
+    { selector: 'tr', format: 'block' },
+    { selector: 'td', format: 'inline' },
+    { selector: 'th', format: 'inline' },
+    { selector: 'img', format: 'skip' },
+  ],
+};
+
+/** The text of an HTML-only message, from at most MAX_HTML_TO_TEXT_CHARS of it; empty when it cannot be read. */
+export function textOfHtml(html: string): string {
+  try {
+    return convert(html.length > MAX_HTML_TO_TEXT_CHARS ? html.slice(0, MAX_HTML_TO_TEXT_CHARS) : html, HTML_TO_TEXT);
+  } catch {
+    return '';
+  }
+}
 
 export interface Address {
   name: string;
@@ -125,8 +158,19 @@ function assertLooksLikeMessage(raw: Buffer): void {
   }
 }
 
+/** How often `needle` occurs in `raw` (no copy of the message). */
+function occurrences(raw: Buffer, needle: string, stopAfter: number): number {
+  let n = 0;
+  for (let i = raw.indexOf(needle, 0, 'latin1'); i !== -1 && n <= stopAfter; i = raw.indexOf(needle, i + needle.length, 'latin1')) n++;
+  return n;
+}
+
 export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<ParsedMessage> {
   assertLooksLikeMessage(raw);
+  const containers = occurrences(raw, 'oundary=', MAX_MULTIPART_CONTAINERS) + occurrences(raw, 'OUNDARY=', MAX_MULTIPART_CONTAINERS);
+  if (containers > MAX_MULTIPART_CONTAINERS) {
+    throw new MailgateError('PARSE_FAILED', `the message declares more than ${MAX_MULTIPART_CONTAINERS.toLocaleString('en')} multipart boundaries`);
+  }
   let mail: ParsedMail;
   try {
     mail = await simpleParser(toCrlf(raw), {
@@ -135,9 +179,15 @@ export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<Parse
       skipImageLinks: true,
       skipTextToHtml: true,
       skipTextLinks: true,
-      maxHtmlLengthToParse: MAX_HTML_TO_TEXT_CHARS,
+      // Text is made from HTML here, with bounds (textOfHtml), not by mailparser.
+      skipHtmlToText: true,
       // Passed through to mailsplit's Splitter.
       maxChildNodes: MAX_MIME_PARTS,
+      // An inline message/rfc822 is kept as an attachment instead of being
+      // parsed into the message: mailparser never settles on one without
+      // content (it waits for a decoder nobody reads), and a forwarded
+      // message whole is what a pipeline wants anyway.
+      ignoreEmbedded: true,
     } as Parameters<typeof simpleParser>[1]);
   } catch (cause) {
     const message = (cause as Error).message;
@@ -161,7 +211,7 @@ export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<Parse
     messageId: bracket(mail.messageId),
     inReplyTo: bracket(firstId(mail.inReplyTo)),
     references: toIdList(mail.references),
-    date: mail.date && !Number.isNaN(mail.date.getTime()) ? mail.date.toISOString() : null,
+    date: readableDate(mail),
     from: addresses(mail.from)[0] ?? null,
     to: addresses(mail.to),
     cc: addresses(mail.cc),
@@ -169,8 +219,8 @@ export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<Parse
     subject: mail.subject ?? '',
   };
   const attachments = mail.attachments.map(attachmentMeta);
-  const text = mail.text ?? null;
   const html = typeof mail.html === 'string' ? mail.html : null;
+  const text = mail.text ? mail.text : html !== null ? textOfHtml(html) : (mail.text ?? null);
   const budget = opts.maxBodyBytes ?? Number.POSITIVE_INFINITY;
   // What the body holds besides the contents: bounded by mailsplit's header limits, but counted.
   const fixed = Buffer.byteLength(JSON.stringify({ ...meta, text: null, html: null, attachments })) + ENVELOPE_SLACK_BYTES;
@@ -216,6 +266,20 @@ export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<Parse
 }
 
 /** An attachment's description; its content is added by parseMessage when it fits. */
+/**
+ * The Date header as an ISO string, or null when it cannot be read:
+ * mailparser gives an unreadable or absent-looking date the current time,
+ * which a pipeline would take for the sending time.
+ */
+function readableDate(mail: ParsedMail): string | null {
+  if (!mail.date || Number.isNaN(mail.date.getTime())) return null;
+  const line = mail.headerLines.find((l) => l.key === 'date')?.line;
+  if (line === undefined) return null;
+  // RFC 5322 comments, e.g. "(PST)", are not dates.
+  const value = line.replace(/^date:\s*/i, '').replace(/\([^()]*\)/g, ' ').trim();
+  return Number.isNaN(Date.parse(value)) ? null : mail.date.toISOString();
+}
+
 function attachmentMeta(a: Attachment): AttachmentPayload {
   const content = a.content;
   return {
