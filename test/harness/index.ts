@@ -12,7 +12,7 @@ export type { Postgres, PostgresOptions } from './postgres.js';
 export { tmpDataDir } from './tmp-dir.js';
 export { WebhookSink, verifySignature } from './webhook-sink.js';
 export { SmtpSink } from './smtp-sink.js';
-export { appendMessages, listMessages, mailboxExists, makeMessage, passwordClient, setUidValidity } from './mailbox.js';
+export { appendMessages, listMessages, mailboxExists, makeMessage, passwordClient, saveMessages, setUidValidity } from './mailbox.js';
 
 /**
  * The shared servers started by global-setup.ts. They are shared by test

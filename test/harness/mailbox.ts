@@ -69,6 +69,25 @@ export async function mailboxExists(h: HarnessInfo, user: string, mailbox: strin
   }
 }
 
+/**
+ * Delivers raw messages with `doveadm save` (bytes as given: NULs, bare CR
+ * or LF, 8-bit headers), as a mail server's local delivery would; IMAP
+ * APPEND refuses some of what hostile senders get through SMTP.
+ */
+export async function saveMessages(h: HarnessInfo, user: string, raws: Buffer[]): Promise<void> {
+  const { spawn } = await import('node:child_process');
+  for (const raw of raws) {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn('/usr/bin/doveadm', ['-c', h.dovecotConfig, 'save', '-u', user], { stdio: ['pipe', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.once('error', reject);
+      child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`doveadm save exited with ${code}: ${err}`))));
+      child.stdin.end(raw);
+    });
+  }
+}
+
 /** Changes a mailbox's UIDVALIDITY (doveadm mailbox update), as a server migration would. */
 export async function setUidValidity(h: HarnessInfo, user: string, mailbox: string, uidValidity: number): Promise<void> {
   await run('/usr/bin/doveadm', ['-c', h.dovecotConfig, 'mailbox', 'update', '-u', user, '--uid-validity', String(uidValidity), mailbox]);
