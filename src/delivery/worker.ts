@@ -275,7 +275,8 @@ export class DeliveryWorker implements Component {
       return { event: 'message.failed', body };
     }
     try {
-      const body = await this.#deps.render(raw, envelopeOf(info), { maxInlineAttachmentBytes: wh.maxInlineAttachmentBytes, maxBodyBytes: wh.maxBodyBytes });
+      // The raw bytes are not used after this: the thread may take them over.
+      const body = await this.#deps.render(raw, envelopeOf(info), { maxInlineAttachmentBytes: wh.maxInlineAttachmentBytes, maxBodyBytes: wh.maxBodyBytes }, { transfer: true });
       return { event: 'message.received', body };
     } catch (err) {
       if (!(err instanceof MailgateError && err.code === 'PARSE_FAILED')) throw err;

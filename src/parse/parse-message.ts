@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { convert, type HtmlToTextOptions } from 'html-to-text';
-import { simpleParser, type AddressObject, type Attachment, type ParsedMail } from 'mailparser';
+import { simpleParser, type AddressObject, type MailParserOptions } from 'mailparser';
+import { readMail, type ReadAttachment, type ReadMail } from './mail-reader.js';
 import { MailgateError } from '../errors.js';
 import { isAutoSubmitted } from './auto-submitted.js';
 import { base64Bytes, jsonStringBytes, truncateToJsonBytes } from './json-size.js';
@@ -171,9 +171,13 @@ export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<Parse
   if (containers > MAX_MULTIPART_CONTAINERS) {
     throw new MailgateError('PARSE_FAILED', `the message declares more than ${MAX_MULTIPART_CONTAINERS.toLocaleString('en')} multipart boundaries`);
   }
-  let mail: ParsedMail;
+  let mail: ReadMail;
+  const budget = opts.maxBodyBytes ?? Number.POSITIVE_INFINITY;
+  // Attachment content beyond what a body can carry is hashed as it streams, never kept:
+  // attachments get at least half of the budget (text and html a quarter each at most), in base64.
+  const keep = { perAttachment: opts.maxInlineAttachmentBytes, total: Number.isFinite(budget) ? Math.floor((budget * 3) / 4) : Number.POSITIVE_INFINITY };
   try {
-    mail = await simpleParser(toCrlf(raw), {
+    mail = await readMail(toCrlf(raw), {
       // html keeps cid: links as they are (the contract); no text → html invention.
       keepCidLinks: true,
       skipImageLinks: true,
@@ -188,7 +192,7 @@ export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<Parse
       // content (it waits for a decoder nobody reads), and a forwarded
       // message whole is what a pipeline wants anyway.
       ignoreEmbedded: true,
-    } as Parameters<typeof simpleParser>[1]);
+    } as MailParserOptions, keep);
   } catch (cause) {
     const message = (cause as Error).message;
     if (/child nodes exceeded/i.test(message)) {
@@ -221,7 +225,6 @@ export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<Parse
   const attachments = mail.attachments.map(attachmentMeta);
   const html = typeof mail.html === 'string' ? mail.html : null;
   const text = mail.text ? mail.text : html !== null ? textOfHtml(html) : (mail.text ?? null);
-  const budget = opts.maxBodyBytes ?? Number.POSITIVE_INFINITY;
   // What the body holds besides the contents: bounded by mailsplit's header limits, but counted.
   const fixed = Buffer.byteLength(JSON.stringify({ ...meta, text: null, html: null, attachments })) + ENVELOPE_SLACK_BYTES;
   if (fixed > budget) {
@@ -245,8 +248,8 @@ export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<Parse
   mail.attachments.forEach((a, i) => {
     const out = attachments[i];
     if (!out) return;
-    const cost = base64Bytes(a.content.length) + 2;
-    if (a.content.length > opts.maxInlineAttachmentBytes || cost > room) {
+    const cost = base64Bytes(a.size) + 2;
+    if (a.content === null || a.size > opts.maxInlineAttachmentBytes || cost > room) {
       out.contentOmitted = true;
       return;
     }
@@ -265,13 +268,12 @@ export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<Parse
   };
 }
 
-/** An attachment's description; its content is added by parseMessage when it fits. */
 /**
  * The Date header as an ISO string, or null when it cannot be read:
  * mailparser gives an unreadable or absent-looking date the current time,
  * which a pipeline would take for the sending time.
  */
-function readableDate(mail: ParsedMail): string | null {
+function readableDate(mail: ReadMail): string | null {
   if (!mail.date || Number.isNaN(mail.date.getTime())) return null;
   const line = mail.headerLines.find((l) => l.key === 'date')?.line;
   if (line === undefined) return null;
@@ -280,13 +282,13 @@ function readableDate(mail: ParsedMail): string | null {
   return Number.isNaN(Date.parse(value)) ? null : mail.date.toISOString();
 }
 
-function attachmentMeta(a: Attachment): AttachmentPayload {
-  const content = a.content;
+/** An attachment's description; its content is added by parseMessage when it fits. */
+function attachmentMeta(a: ReadAttachment): AttachmentPayload {
   return {
     filename: a.filename ?? null,
     contentType: a.contentType,
-    size: content.length,
-    sha256: createHash('sha256').update(content).digest('hex'),
+    size: a.size,
+    sha256: a.sha256,
     contentId: a.contentId ? a.contentId.replace(/^<|>$/g, '') : null,
     inline: a.contentDisposition === 'inline' || a.related === true,
   };

@@ -8,8 +8,13 @@ import type { Logger } from '../log.js';
 import { renderMessageReceived, summarizeHeaders, type BodyLimits, type HeaderSummary, type MessageEnvelope } from './parse-message.js';
 import type { RenderReply, RenderTask } from './parse-worker.js';
 
-/** Raw message → UTF-8 `message.received` body. PARSE_FAILED: never parseable; RENDER_FAILED: try again later. */
-export type RenderFn = (raw: Buffer, env: MessageEnvelope, limits: BodyLimits) => Promise<Buffer>;
+/**
+ * Raw message → UTF-8 `message.received` body. PARSE_FAILED: never
+ * parseable; RENDER_FAILED: try again later. With `transfer`, a raw Buffer
+ * that owns its whole memory is moved to the thread instead of copied (the
+ * caller must not use it afterwards): a 50 MB message costs no 50 MB copy.
+ */
+export type RenderFn = (raw: Buffer, env: MessageEnvelope, limits: BodyLimits, opts?: { transfer?: boolean }) => Promise<Buffer>;
 
 const WORKER_FILE = fileURLToPath(new URL('./parse-worker.js', import.meta.url));
 
@@ -119,25 +124,33 @@ export class ParsePool implements Component {
     );
   }
 
-  readonly render: RenderFn = (raw, envelope, limits) => {
+  readonly render: RenderFn = (raw, envelope, limits, opts) => {
     if (this.#threads === 0) return renderMessageReceived(raw, envelope, limits);
-    return this.#submit(raw, envelope, limits, 'render') as Promise<Buffer>;
+    return this.#submit(raw, envelope, limits, 'render', opts?.transfer === true) as Promise<Buffer>;
   };
 
   /** Message-ID, Subject and From of a header block (a message that was not downloaded), on a thread. */
   readonly summarize = (headers: Buffer): Promise<HeaderSummary> => {
     if (this.#threads === 0) return summarizeHeaders(headers);
     const envelope = { id: '', account: '', mailbox: '', uid: null, uidValidity: null, uidl: null };
-    return this.#submit(headers, envelope, { maxInlineAttachmentBytes: 0 }, 'summary') as Promise<HeaderSummary>;
+    return this.#submit(headers, envelope, { maxInlineAttachmentBytes: 0 }, 'summary', false) as Promise<HeaderSummary>;
   };
 
-  #submit(raw: Buffer, envelope: MessageEnvelope, limits: BodyLimits, mode: 'render' | 'summary'): Promise<Buffer | HeaderSummary> {
+  #submit(raw: Buffer, envelope: MessageEnvelope, limits: BodyLimits, mode: 'render' | 'summary', transfer: boolean): Promise<Buffer | HeaderSummary> {
     if (this.#stopped) return Promise.reject(new MailgateError('INTERNAL', 'mailgate is stopping'));
     return new Promise((resolve, reject) => {
-      // The thread gets its own copy, transferred: the stored Buffer may share memory with others.
-      const copy = new Uint8Array(raw.length);
-      copy.set(raw);
-      const task: RenderTask = { id: this.#nextId++, raw: copy, envelope, limits, mode };
+      // The thread gets memory of its own, transferred: moved when the caller
+      // gives up a Buffer that owns its whole ArrayBuffer, else copied (a
+      // Buffer may be a slice of Node's shared pool or of a larger read).
+      const owned = transfer && raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength && raw.buffer instanceof ArrayBuffer;
+      let bytes: Uint8Array;
+      if (owned) {
+        bytes = new Uint8Array(raw.buffer, 0, raw.byteLength);
+      } else {
+        bytes = new Uint8Array(raw.length);
+        bytes.set(raw);
+      }
+      const task: RenderTask = { id: this.#nextId++, raw: bytes, envelope, limits, mode };
       this.#queue.push({ task, resolve, reject });
       if (this.#slots.length === 0) {
         for (let i = 0; i < this.#threads; i++) this.#slots.push(this.#spawn());

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { DueAck, ImapCursor, IngestResult } from '../../incoming/source.js';
 import type { IngestRepo, NewMessage, MessageRepo, StoredMessageInfo } from '../ingest.js';
 import type { Db } from './db.js';
+import { RAW_THREAD_THRESHOLD_BYTES, type RawReader } from './raw-reader.js';
 
 /**
  * The id of a message is derived from where it came from, so that a crash
@@ -64,7 +65,10 @@ export class SqliteIngestRepo implements MessageRepo, IngestRepo {
   readonly #advanceCursor;
   readonly #insertUidl;
 
-  constructor(private readonly db: Db) {
+  constructor(
+    private readonly db: Db,
+    private readonly rawReader: RawReader | null = null,
+  ) {
     this.#insertMessage = db.prepare(
       `INSERT OR IGNORE INTO messages (id, account, mailbox, uid, uid_validity, uidl, message_id, size, internal_date,
          received_at, auto_submitted, not_downloaded, server_ack)
@@ -232,13 +236,26 @@ export class SqliteIngestRepo implements MessageRepo, IngestRepo {
   }
 
   async getRaw(id: string): Promise<Buffer | null> {
-    const row = this.db.prepare('SELECT raw FROM message_raw WHERE id = ?').get(id) as { raw: Buffer } | undefined;
-    return row?.raw ?? null;
+    const len = this.db.prepare('SELECT length(raw) AS n FROM message_raw WHERE id = ?').get(id) as { n: number } | undefined;
+    if (!len) return null;
+    return this.#readRaw(id, len.n);
   }
 
   async getWithRaw(id: string): Promise<{ info: StoredMessageInfo; raw: Buffer } | null> {
-    const row = this.db.prepare(`SELECT ${INFO_COLUMNS_OF_M}, r.raw FROM messages m JOIN message_raw r ON r.id = m.id WHERE m.id = ?`).get(id) as (MessageRow & { raw: Buffer }) | undefined;
-    return row ? { info: toInfo(row), raw: row.raw } : null;
+    // length() of a blob column is read from the record header, without loading the blob.
+    const row = this.db
+      .prepare(`SELECT ${INFO_COLUMNS_OF_M}, length(r.raw) AS raw_length FROM messages m JOIN message_raw r ON r.id = m.id WHERE m.id = ?`)
+      .get(id) as (MessageRow & { raw_length: number }) | undefined;
+    if (!row) return null;
+    const raw = await this.#readRaw(id, row.raw_length);
+    return raw ? { info: toInfo(row), raw } : null;
+  }
+
+  /** Large raw messages are read on the reader thread, so the event loop keeps running meanwhile. */
+  async #readRaw(id: string, length: number): Promise<Buffer | null> {
+    if (this.rawReader?.available && length >= RAW_THREAD_THRESHOLD_BYTES) return this.rawReader.read(id);
+    const row = this.db.prepare('SELECT raw FROM message_raw WHERE id = ?').get(id) as { raw: Buffer } | undefined;
+    return row?.raw ?? null;
   }
 
   async findByMessageId(account: string, messageId: string): Promise<StoredMessageInfo | null> {

@@ -11,6 +11,7 @@ import { SqliteIngestRepo } from './ingest-repo.js';
 import { SqliteAccountStatusRepo, SqliteMetaRepo } from './meta-repo.js';
 import { SqliteCredentialRepo, SqliteOAuthStateRepo, SqliteTokenRepo } from './oauth-repos.js';
 import { SqliteOutboxRepo } from './outbox-repo.js';
+import { RawReader } from './raw-reader.js';
 
 /** A fixed plaintext sealed at creation: opening it proves the key is right. */
 const KEY_CHECK_META = 'secret_key_check';
@@ -29,15 +30,17 @@ export class SqliteStore implements Store {
   readonly outbox: SqliteOutboxRepo;
   readonly adminSessions: SqliteAdminSessionRepo;
   #checkpointer: Checkpointer | null = null;
+  readonly #rawReader: RawReader;
 
   private constructor(db: Db, cipher: SecretCipher) {
+    this.#rawReader = new RawReader(db.name);
     this.db = db;
     this.meta = new SqliteMetaRepo(db);
     this.credentials = new SqliteCredentialRepo(db, cipher);
     this.tokens = new SqliteTokenRepo(db, cipher);
     this.oauthStates = new SqliteOAuthStateRepo(db, cipher);
     this.accountStatus = new SqliteAccountStatusRepo(db);
-    this.ingest = new SqliteIngestRepo(db);
+    this.ingest = new SqliteIngestRepo(db, this.#rawReader);
     this.messages = this.ingest;
     this.deliveries = new SqliteDeliveryRepo(db);
     this.outbox = new SqliteOutboxRepo(db);
@@ -54,6 +57,11 @@ export class SqliteStore implements Store {
       throw err;
     }
     return new SqliteStore(db, cipher);
+  }
+
+  /** Large raw messages read on the reader thread so far. */
+  get rawThreadReads(): number {
+    return this.#rawReader.reads;
   }
 
   async ping(): Promise<boolean> {
@@ -74,6 +82,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     await this.#checkpointer?.stop();
+    await this.#rawReader.close();
     if (!this.db.open) return;
     this.deliveries.flushPending();
     this.db.close();
