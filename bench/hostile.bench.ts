@@ -59,7 +59,9 @@ async function daemonFor(protocol: 'imap' | 'pop3', user: string, sink: WebhookS
   writeFileSync(join(cfg.dir, 'rt'), refresh_token);
   const imp = await runCli(['tokens', 'import', 'support', '--refresh-token-file', join(cfg.dir, 'rt'), '--config', cfg.path]);
   if (imp.code !== 0) throw new Error(imp.stderr);
-  return startDaemon(cfg.path, cfg.port, {}, NODE_ARGS);
+  // MALLOC_ARENA_MAX reaches the daemon when set (glibc reads it at start).
+  const env: Record<string, string> = process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {};
+  return startDaemon(cfg.path, cfg.port, env, NODE_ARGS);
 }
 
 /** Polls /healthz every 100 ms until `done` settles; returns the slowest answer (ms). */

@@ -76,6 +76,8 @@ export class DeliveryWorker implements Component {
   #gaugeTimer: NodeJS.Timeout | null = null;
   /** Whether a pass of the current run queried the store (settle then re-times the wake-up). */
   #queried = false;
+  /** Whether a pass of the current run claimed deliveries that were not in flight yet. */
+  #claimedNew = false;
   #lastOrphanScan = 0;
   /** Deliveries whose attempt crashed without a stored outcome, and when they may be claimed again. */
   readonly #cooldown = new Map<string, number>();
@@ -137,7 +139,9 @@ export class DeliveryWorker implements Component {
           if (until > now) exclude.add(id);
           else this.#cooldown.delete(id);
         }
-        ready = ready.concat(await this.#deps.store.deliveries.claimDue(wh.name, now, Math.max(CLAIM_BATCH, free), exclude));
+        const claimed = await this.#deps.store.deliveries.claimDue(wh.name, now, Math.max(CLAIM_BATCH, free), exclude);
+        if (claimed.length > 0) this.#claimedNew = true;
+        ready = ready.concat(claimed);
         this.#queried = true;
       }
       for (const d of ready.splice(0, free)) this.#launch(wh, d, slots);
@@ -153,13 +157,21 @@ export class DeliveryWorker implements Component {
       return;
     }
     const queried = this.#queried;
+    const claimedNew = this.#claimedNew;
     this.#queried = false;
+    this.#claimedNew = false;
     if (now - this.#lastOrphanScan >= IDLE_RECHECK_MS) {
       this.#lastOrphanScan = now;
       await this.#orphans(now);
     }
     // Without a query there is nothing new to time: a completion wakes the pump again.
-    if (queried || this.#allInFlight.size === 0) this.#pump.armAt(await this.#deps.store.deliveries.nextDueAt());
+    if (!queried && this.#allInFlight.size > 0) return;
+    const next = await this.#deps.store.deliveries.nextDueAt();
+    // Due, but nothing new could be claimed: what is due is in flight (a slow post, a long
+    // parse). Re-arming at once would spin claim queries until it finishes; its completion
+    // wakes the pump instead.
+    if (next !== null && next <= now && !claimedNew && this.#allInFlight.size > 0) this.#pump.armAt(null);
+    else this.#pump.armAt(next);
   }
 
   /** Deliveries whose webhook is no longer configured wait, visibly, instead of spinning. */

@@ -145,9 +145,18 @@ export class OutboxWorker implements Component {
   readonly #senders = new Map<string, { out: string; sender: SmtpSender }>();
   readonly #inFlight = new Map<string, number>();
   readonly #running = new Set<Promise<void>>();
+  /** Whether the last pass claimed anything (settle then knows whether due rows wait for slots). */
+  #claimedLast = false;
   readonly #pump: SerialPump = new SerialPump({
     pass: () => this.#pass(),
-    settle: async () => this.#pump.armAt(await this.#deps.store.outbox.nextDueAt()),
+    settle: async () => {
+      const next = await this.#deps.store.outbox.nextDueAt();
+      // Due, but the last pass could claim nothing (every due account's send slots are
+      // full): re-arming at once would spin until a send finishes, which wakes the pump.
+      const busy = [...this.#inFlight.values()].some((n) => n > 0);
+      if (next !== null && next <= Date.now() && !this.#claimedLast && busy) this.#pump.armAt(null);
+      else this.#pump.armAt(next);
+    },
     onError: (err) => this.#deps.logger.error({ err, component: 'outbox' }, 'outbox scan failed; retrying'),
     idleRecheckMs: IDLE_RECHECK_MS,
   });
@@ -191,11 +200,13 @@ export class OutboxWorker implements Component {
 
   /** Claims due messages into free send slots; true when it claimed some (there may be more). */
   async #pass(): Promise<boolean> {
+    this.#claimedLast = false;
     const total = [...this.#inFlight.values()].reduce((a, b) => a + b, 0);
     const free = TOTAL_IN_FLIGHT - total;
     if (free <= 0) return false;
     const claimed = await this.#deps.store.outbox.claimDue(Date.now(), free, { perAccount: PER_ACCOUNT_IN_FLIGHT, inFlight: this.#inFlight });
     for (const r of claimed) this.#launch(r);
+    this.#claimedLast = claimed.length > 0;
     return claimed.length > 0;
   }
 

@@ -27,12 +27,15 @@ let url = '';
 const received: { delivery: string; body: string }[] = [];
 /** The receiver answers 503 to this many posts before acknowledging again. */
 const refuse = { n: 0 };
+/** The receiver waits this long before answering. */
+const delay = { ms: 0 };
 
 beforeAll(async () => {
   server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', async () => {
+      if (delay.ms > 0) await new Promise((r) => setTimeout(r, delay.ms));
       if (refuse.n > 0) {
         refuse.n--;
         res.writeHead(503).end();
@@ -53,6 +56,7 @@ afterEach(async () => {
   await running?.store.close();
   running = null;
   received.length = 0;
+  delay.ms = 0;
 });
 
 function setup(handoff?: RawHandoff, opts: { render?: RenderFn; backoffMs?: number } = {}) {
@@ -131,6 +135,18 @@ describe('delivery worker', () => {
     const viaStore = received.map((r) => JSON.parse(r.body) as { subject: string; id: string }).sort((a, b) => a.id.localeCompare(b.id));
     expect(viaHandoff).toEqual(viaStore);
     expect(viaStore[0]?.subject).toMatch(/^ticket /);
+  });
+});
+
+describe('delivery worker while a post is in flight', () => {
+  it('does not spin claim queries while the only due delivery is being posted (it waits for the completion)', async () => {
+    const { worker, ingest, claims } = setup();
+    delay.ms = 1_500;
+    await ingest.ingestMany([message(1)]);
+    await worker.start();
+    await until(() => received.length >= 1, 10_000);
+    // One claim to start, one after the completion, a few idle rechecks at most: not one per tick for 1.5 s.
+    expect(claims.n).toBeLessThan(10);
   });
 });
 
