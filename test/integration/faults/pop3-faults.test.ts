@@ -147,3 +147,30 @@ describe('POP3 faults (daemon process, Dovecot behind a fault proxy)', () => {
     expect(rig.watcher.violations(rig.sink)).toEqual([]);
   }, 100_000);
 });
+
+describe('POP3: a message that keeps breaking the session (daemon process, Dovecot behind a fault proxy)', () => {
+  it('keeps what came before it, backs off harder each time, and after 3 tries reports it and goes on', async () => {
+    const rig = await life.rig({ protocol: 'pop3' });
+    const { ids, bigSize } = await appendTrio(rig, 'pop-skip');
+    // Every session dies inside the RETR of the big message.
+    rig.proxies.incoming.inject({ kind: 'cut', after: { direction: 'toClient', pattern: `+OK ${bigSize} octets\r\n`, bytes: 100_000 } }, 'all');
+    await authorize(rig);
+    // The message before it is stored and delivered although its session died afterwards.
+    await waitDelivered(rig.sink, [ids[0] as string], 20_000);
+    await until(() => rig.sink.acknowledged.some((r) => r.headers['x-mailgate-event'] === 'message.failed'), 80_000, 'the big message reported');
+    const failed = rig.sink.acknowledged.find((r) => r.headers['x-mailgate-event'] === 'message.failed')?.json as { reason: string; error: string; messageId: string; size: number };
+    expect(failed).toMatchObject({ reason: 'too_large', messageId: ids[1], size: bigSize });
+    expect(failed.error).toMatch(/its download failed 3 times/);
+    await waitDelivered(rig.sink, [ids[2] as string], 20_000);
+    // Three cut sessions, then one that skipped it: the waits between them grew (10 s, then 20 s).
+    const cuts = rig.proxies.incoming.stats.fired.filter((f) => f.kind === 'cut');
+    expect(cuts.length).toBe(3);
+    const gaps = cuts.slice(1).map((c, i) => c.at - (cuts[i]?.at ?? 0));
+    expect(gaps[1] ?? 0).toBeGreaterThan(gaps[0] ?? 0);
+    rig.proxies.incoming.clear();
+    // Delivered ones are deleted; the skipped one stays on the server, untouched.
+    await until(async () => (await onServer(rig)).length === 1, 20_000, 'the two delivered messages deleted');
+    expect(await onServer(rig)).toEqual([ids[1]]);
+    expect(rig.watcher.violations(rig.sink)).toEqual([]);
+  }, 120_000);
+});
