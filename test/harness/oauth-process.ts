@@ -1,4 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -94,5 +97,39 @@ export class OAuthAdmin {
 
   resetStats() {
     return this.#post('/admin/stats/reset', {});
+  }
+}
+
+/**
+ * A Google-style service-account key for the test server: the JSON an admin
+ * downloads (its private key in PKCS#8 PEM) plus the public key the test
+ * registers with `OAuthAdmin.registerServiceAccount`.
+ */
+export function makeServiceAccountKey(opts: { tokenUri: string; clientEmail?: string; clientId?: string; privateKeyId?: string }) {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const fields = {
+    type: 'service_account',
+    project_id: 'mailgate-test',
+    private_key_id: opts.privateKeyId ?? randomBytes(20).toString('hex'),
+    private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    client_email: opts.clientEmail ?? `sa-${randomBytes(4).toString('hex')}@mailgate-test.iam.gserviceaccount.com`,
+    client_id: opts.clientId ?? String(100_000_000_000_000_000_000n + BigInt(`0x${randomBytes(6).toString('hex')}`)),
+    auth_uri: 'https://accounts.google.com/o/oauth2/auth',
+    token_uri: opts.tokenUri,
+    auth_provider_x509_cert_url: 'https://www.googleapis.com/oauth2/v1/certs',
+  };
+  return { fields, json: JSON.stringify(fields, null, 2), publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() };
+}
+
+/** A self-signed RSA certificate and its key (openssl, as an admin would make one for Entra). */
+export function makeCertificate(commonName = 'mailgate-test', days = 2): { certificatePem: string; privateKeyPem: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'mailgate-cert-'));
+  try {
+    const keyPath = join(dir, 'key.pem');
+    const certPath = join(dir, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', certPath, '-subj', `/CN=${commonName}`, '-days', String(days)], { stdio: 'ignore' });
+    return { certificatePem: readFileSync(certPath, 'utf8'), privateKeyPem: readFileSync(keyPath, 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
