@@ -62,6 +62,48 @@ export class OAuthAdmin {
     return this.#post('/admin/clients', { client_id: clientId, client_secret: clientSecret, app_user: appUser });
   }
 
+  /**
+   * An app registration as Entra has it: a secret (optionally expiring, then
+   * refused with AADSTS7000222) and/or a certificate for client assertions,
+   * and the mailboxes its app-only token may open.
+   */
+  registerApp(clientId: string, opts: { secret?: string | null; certificatePem?: string; mailboxes?: string[]; secretExpiresAt?: Date }) {
+    return this.#post('/admin/clients', {
+      client_id: clientId,
+      client_secret: opts.secret ?? null,
+      certificate: opts.certificatePem,
+      mailboxes: opts.mailboxes,
+      secret_expires_at: opts.secretExpiresAt ? Math.floor(opts.secretExpiresAt.getTime() / 1000) : undefined,
+    });
+  }
+
+  /** Replaces the mailboxes an app's token may open (Add-/Remove-MailboxPermission). */
+  grantMailboxes(clientId: string, mailboxes: string[]) {
+    return this.#post<{ client_id: string; mailboxes: string[] }>('/admin/app-grants', { client_id: clientId, mailboxes });
+  }
+
+  /**
+   * A Google service account with domain-wide delegation for `scopes`
+   * (default the Gmail scope; `delegation: false` for none yet). `users`
+   * limits which subjects exist in the "domain".
+   */
+  registerServiceAccount(sa: { clientEmail: string; clientId: string; publicKeyPem: string; privateKeyId?: string; scopes?: string[]; delegation?: boolean; users?: string[] }) {
+    return this.#post('/admin/service-accounts', {
+      client_email: sa.clientEmail,
+      client_id: sa.clientId,
+      public_key: sa.publicKeyPem,
+      private_key_id: sa.privateKeyId,
+      scopes: sa.scopes,
+      delegation: sa.delegation,
+      users: sa.users,
+    });
+  }
+
+  /** Sets the delegated scopes, or removes the delegation (`null`): the grant then answers unauthorized_client. */
+  setDelegation(clientEmail: string, scopes: string[] | null) {
+    return this.#post('/admin/service-accounts/delegation', scopes === null ? { client_email: clientEmail, missing: true } : { client_email: clientEmail, scopes });
+  }
+
   /** Mints tokens for `username` without a flow. */
   issue(clientId: string, username: string, scope = 'mail') {
     return this.#post<{ access_token: string; refresh_token: string; expires_in: number }>('/admin/issue', { client_id: clientId, username, scope });
@@ -91,7 +133,16 @@ export class OAuthAdmin {
     return this.#post('/device/approve', { user_code: userCode, username });
   }
 
-  async stats(): Promise<{ tokenRequests: number; byGrant: Record<string, number>; inFlight: number; peakInFlight: number; introspections: number; authorizeRequests: Record<string, string>[] }> {
+  async stats(): Promise<{
+    tokenRequests: number;
+    byGrant: Record<string, number>;
+    inFlight: number;
+    peakInFlight: number;
+    introspections: number;
+    passdbChecks: number;
+    authorizeRequests: Record<string, string>[];
+    assertions: Record<string, string | number>[];
+  }> {
     return (await fetch(`${this.url}/admin/stats`)).json() as never;
   }
 
@@ -132,4 +183,32 @@ export function makeCertificate(commonName = 'mailgate-test', days = 2): { certi
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Dovecot configuration that lets app-only tokens log in. Dovecot 2.3's
+ * oauth2 passdb compares the token's username with the SASL user, and its
+ * introspection request carries only the token, so a token valid for several
+ * mailboxes cannot be answered there. In password-grant mode Dovecot POSTs
+ * the SASL user together with the token (`grant_type=password&username=…
+ * &password=<token>`) to `grant_url`: the test server's /dovecot/passdb
+ * answers with that username when the token may open the mailbox.
+ * Append `passdb` after the existing oauth2 passdb (an app token is inactive
+ * there, so Dovecot moves on to this one); write `args` to `argsPath`.
+ */
+export function dovecotAppOnlyPassdb(oauthUrl: string, argsPath: string): { args: string; passdb: string } {
+  return {
+    args: [
+      `grant_url = ${oauthUrl}/dovecot/passdb`,
+      'use_grant_password = yes',
+      // Dovecot refuses password-grant mode without a client id.
+      'client_id = dovecot',
+      'client_secret = dovecot',
+      'username_attribute = username',
+      'active_attribute = active',
+      'active_value = true',
+      '',
+    ].join('\n'),
+    passdb: `passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = ${argsPath}\n}\n`,
+  };
 }
