@@ -93,12 +93,14 @@ export function microsoftAppOnlyGuide(input: MicrosoftAppOnlyInput): SetupGuide 
   const rbac = smtp && input.smtpVia === 'rbac';
   const needsMailboxPermission = imap || pop3 || (smtp && !rbac);
   const displayName = `mailgate ${input.credential}`;
-  const portal = gcc ? 'https://entra.microsoft.us' : 'https://entra.microsoft.com';
+  // GCC High apps are registered in the US Government portal (Microsoft Entra national clouds:
+  // https://learn.microsoft.com/entra/identity-platform/authentication-national-cloud).
+  const portal = gcc ? 'the Azure portal for US Government (https://portal.azure.us) › Microsoft Entra ID' : 'the Microsoft Entra admin center (https://entra.microsoft.com)';
   const permissions = [imap && 'IMAP.AccessAsApp', pop3 && 'POP.AccessAsApp', smtp && !rbac && 'SMTP.SendAsApp'].filter((p): p is string => Boolean(p));
   const scopeName = `mailgate ${input.mailbox}`;
 
   const steps = [
-    `In the Microsoft Entra admin center (${portal}) › App registrations › the app with client ID ${clientId} › API permissions › Add a permission › APIs my organization uses › "Office 365 Exchange Online" › Application permissions: ${permissions.join(', ') || '(none: SMTP goes through RBAC below)'}.`,
+    `In ${portal} › App registrations › the app with client ID ${clientId} › API permissions › Add a permission › APIs my organization uses › "Office 365 Exchange Online" › Application permissions: ${permissions.join(', ') || '(none: SMTP goes through RBAC below)'}.`,
     'Select "Grant admin consent" on the same page.',
     `In Entra › Enterprise applications, open the same app (client ID ${clientId}) and copy its Object ID from the Overview page. It is not the Object ID on the App registrations page; using that one makes every login fail.`,
     'Run the PowerShell below in Exchange Online PowerShell, as an Exchange administrator.',

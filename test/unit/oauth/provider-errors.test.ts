@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { aadstsCodes, classifyTokenError, PROVIDER_ERROR_TABLE, RETRY_SLOWLY_MS, type TokenAction, type TokenErrorInput } from '../../../src/oauth/provider-errors.js';
 
@@ -174,5 +176,21 @@ describe('the table', () => {
     const ids = new Set(PROVIDER_ERROR_TABLE.map((e) => e.id));
     for (const n of [50173, 700082, 7000222, 70043, 50076, 50079, 65001, 53003, 50194, 700016, 7000215]) expect(ids.has(`AADSTS${n}`)).toBe(true);
     for (const id of ['google.refresh.expired_or_revoked', 'google.refresh.testing_app', 'google.jwt.delegation_scope']) expect(ids.has(id)).toBe(true);
+  });
+
+  it('is the table docs/providers.md shows: every entry, its action and its words', () => {
+    const doc = readFileSync(join(import.meta.dirname, '../../../docs/providers.md'), 'utf8');
+    const rows = new Map<string, string[]>();
+    for (const line of doc.split('\n')) {
+      const m = /^\| `([^`]+)` \|(.*)\|$/.exec(line);
+      if (m) rows.set(m[1]!, m[2]!.split(' | ').map((c) => c.trim()));
+    }
+    for (const e of PROVIDER_ERROR_TABLE) {
+      const row = rows.get(e.id);
+      expect(row, `docs/providers.md has no row for ${e.id}`).toBeDefined();
+      expect(row![1], e.id).toBe(e.action);
+      expect(row![2]!.replace(/\\\|/g, '|'), e.id).toBe(e.words);
+      expect(row![3], e.id).toContain(`(${e.source})`);
+    }
   });
 });

@@ -37,7 +37,7 @@ describe('microsoftAppOnlyGuide', () => {
     expect(g.script).toMatch(/^Connect-ExchangeOnline -ExchangeEnvironmentName O365USGovGCCHigh -Organization 'agency.onmicrosoft.us'$/m);
     expect(g.script).toMatch(/-ObjectId '<Object ID from Entra › Enterprise applications › \(your app\) › Overview>'/);
     expect(g.values.Scope).toBe('https://outlook.office365.us/.default');
-    expect(g.steps[0]).toMatch(/entra\.microsoft\.us/);
+    expect(g.steps[0]).toMatch(/^In the Azure portal for US Government \(https:\/\/portal\.azure\.us\)/);
   });
 
   it('refuses values that would not paste into a script safely', () => {
