@@ -88,6 +88,10 @@ function authClient(req, body) {
   if (body.client_assertion_type !== undefined || body.client_assertion !== undefined) return assertedClient(req, body);
   const client = clients.get(id);
   if (!client) return { error: 'invalid_client', description: 'unknown client or wrong secret' };
+  // A certificate-only app must prove itself with an assertion, as Entra insists.
+  if (!client.secret && client.certificate) {
+    return { error: 'invalid_client', description: "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'." };
+  }
   // Public clients (no secret registered) may omit it (device flow, PKCE).
   if (client.secret && client.secret !== secret) return { error: 'invalid_client', description: 'unknown client or wrong secret' };
   if (client.secret && client.secretExpiresAt && Date.now() > client.secretExpiresAt) {

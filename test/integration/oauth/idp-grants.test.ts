@@ -181,8 +181,11 @@ describe('certificate client assertions (Entra)', () => {
     expect((await cc(once)).json).toMatchObject({ error: 'invalid_client', error_description: expect.stringMatching(/already used/) });
   });
 
-  it('refuses an unregistered certificate, another audience, or an expired assertion', async () => {
+  it('refuses no credential, an unregistered certificate, another audience, or an expired assertion', async () => {
     const other = loadCertificateCredential(makeCertificate('other'));
+    const bare = await cc({ client_id: app });
+    expect(bare.json).toMatchObject({ error: 'invalid_client', error_description: expect.stringMatching(/^AADSTS7000218: /) });
+    expect(classify(bare, { provider: 'microsoft', grant: 'client_credentials' }).id).toBe('AADSTS7000218');
     const wrongCert = await cc(clientAssertionParams(other, { clientId: app, tokenEndpoint: TOKEN_URL }));
     expect(wrongCert).toMatchObject({ status: 401, json: { error: 'invalid_client', error_description: expect.stringMatching(/^AADSTS700027: /) } });
     expect(classify(wrongCert, { provider: 'microsoft', grant: 'client_credentials' })).toMatchObject({ action: 'fix_config', id: 'AADSTS700027' });
