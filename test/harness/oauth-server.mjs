@@ -2,12 +2,18 @@
 // node:http only (spawned with `node`, no build). In-memory state, opaque
 // random tokens. Implements what mailgate uses: authorization_code with PKCE
 // S256 (RFC 7636), refresh_token with rotation, client_credentials, the device
-// grant (RFC 8628), token introspection for Dovecot (RFC 7662), plus /admin/*
-// endpoints that let tests inject faults and read counters.
+// grant (RFC 8628), the JWT-bearer grant of Google service accounts with
+// domain-wide delegation (RFC 7523 §2.1), certificate client assertions as
+// Entra takes them (RFC 7523 §2.2), app-only tokens bound to the mailboxes an
+// admin granted (Exchange's Add-MailboxPermission), token introspection for
+// Dovecot (RFC 7662) and a Dovecot password-grant check that also sees the
+// login name (see /dovecot/passdb), plus /admin/* endpoints that let tests
+// register clients, service accounts and grants, inject faults and read
+// counters.
 //
 //   node test/harness/oauth-server.mjs [--port N] [--exit-with-stdin]
 // prints one JSON line {"listening":true,"port":N} when ready.
-import { createHash, randomBytes } from 'node:crypto';
+import { constants, createHash, createPublicKey, randomBytes, verify, X509Certificate } from 'node:crypto';
 import { createServer } from 'node:http';
 
 const args = process.argv.slice(2);
@@ -15,7 +21,9 @@ const portArg = args.indexOf('--port');
 const PORT = portArg >= 0 ? Number(args[portArg + 1]) : 0;
 
 const CODE_TTL_MS = 60_000;
-const clients = new Map(); // client_id -> { secret, appUser }
+const clients = new Map(); // client_id -> { secret, appUser, secretExpiresAt, certificate: {thumbprintSha256, thumbprintSha1, publicKey} | null, mailboxes: Set | null }
+const serviceAccounts = new Map(); // client_email -> { clientId, keyId, publicKey, scopes: Set | null (null: no delegation), users: Set | null }
+const usedJtis = new Map(); // client assertion jti -> exp (ms), to refuse replays
 const codes = new Map(); // code -> { clientId, redirectUri, challenge, method, username, scope, expiresAt }
 const refreshTokens = new Map(); // token -> { clientId, username, scope }
 const accessTokens = new Map(); // token -> { clientId, username, scope, expiresAt }
@@ -23,7 +31,20 @@ const devices = new Map(); // device_code -> { userCode, clientId, scope, interv
 const settings = { accessTokenTtl: 3600, deviceInterval: 5, tokenDelayMs: 0 };
 let faults = []; // queued {status, retryAfter, body}
 let introspectDown = false;
-const stats = { tokenRequests: 0, byGrant: {}, inFlight: 0, peakInFlight: 0, introspections: 0, authorizeRequests: [] };
+const stats = { tokenRequests: 0, byGrant: {}, inFlight: 0, peakInFlight: 0, introspections: 0, passdbChecks: 0, authorizeRequests: [], assertions: [] };
+
+const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/** Google refuses an assertion valid for longer than this (its "short-lived token (60 minutes)"). */
+const MAX_JWT_LIFETIME_S = 3600;
+/** Tolerated clock difference between test process and server. */
+const CLOCK_SKEW_S = 60;
+/** Entra: a client assertion's exp should be "5-10 minutes after nbf at most". */
+const MAX_CLIENT_ASSERTION_LIFETIME_S = 600;
+// Google's and Microsoft's own words, so mailgate's classification is exercised against them.
+const GOOGLE_DWD_SCOPE = 'Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.';
+const GOOGLE_DWD_MISSING = 'Unauthorized client or scope in request.';
+const GOOGLE_JWT_TIME = "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your 'iat' and 'exp' values in the JWT claim.";
 
 const token = (prefix) => `${prefix}_${randomBytes(24).toString('base64url')}`;
 const sha256b64url = (s) => createHash('sha256').update(s).digest('base64url');
@@ -50,7 +71,11 @@ async function readBody(req) {
   return Object.fromEntries(new URLSearchParams(text));
 }
 
-/** Client authentication: HTTP Basic (RFC 6749 §2.3.1) or body parameters. */
+/**
+ * Client authentication: HTTP Basic (RFC 6749 §2.3.1), body parameters, or a
+ * signed client assertion (RFC 7523 §2.2, Entra's certificate credentials).
+ * Returns the client, or { error, description } saying why not.
+ */
 function authClient(req, body) {
   let id = body.client_id;
   let secret = body.client_secret;
@@ -60,16 +85,111 @@ function authClient(req, body) {
     id = decodeURIComponent(u ?? '');
     secret = decodeURIComponent(p ?? '');
   }
+  if (body.client_assertion_type !== undefined || body.client_assertion !== undefined) return assertedClient(req, body);
   const client = clients.get(id);
-  if (!client) return null;
+  if (!client) return { error: 'invalid_client', description: 'unknown client or wrong secret' };
+  // A certificate-only app must prove itself with an assertion, as Entra insists.
+  if (!client.secret && client.certificate) {
+    return { error: 'invalid_client', description: "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'." };
+  }
   // Public clients (no secret registered) may omit it (device flow, PKCE).
-  if (client.secret && client.secret !== secret) return null;
+  if (client.secret && client.secret !== secret) return { error: 'invalid_client', description: 'unknown client or wrong secret' };
+  if (client.secret && client.secretExpiresAt && Date.now() > client.secretExpiresAt) {
+    return { error: 'invalid_client', description: `AADSTS7000222: The provided client secret keys for app '${id}' are expired.` };
+  }
   return { id, ...client };
 }
 
-function issue(clientId, username, scope, withRefresh = true) {
+/** The token URL as the request reached us: what `aud` must name. */
+function tokenUrl(req) {
+  return `http://${req.headers.host}/token`;
+}
+
+function decodeJwt(jwt) {
+  const parts = typeof jwt === 'string' ? jwt.split('.') : [];
+  if (parts.length !== 3) return null;
+  try {
+    return {
+      header: JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8')),
+      claims: JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8')),
+      input: Buffer.from(`${parts[0]}.${parts[1]}`),
+      signature: Buffer.from(parts[2], 'base64url'),
+    };
+  } catch {
+    return null;
+  }
+}
+
+function verifyJwtSignature(jwt, publicKey) {
+  if (jwt.header.alg === 'RS256') return verify('sha256', jwt.input, publicKey, jwt.signature);
+  if (jwt.header.alg === 'PS256') return verify('sha256', jwt.input, { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, jwt.signature);
+  return false;
+}
+
+function assertedClient(req, body) {
+  const fail = (description) => ({ error: 'invalid_client', description });
+  if (body.client_assertion_type !== CLIENT_ASSERTION_TYPE) return { error: 'invalid_request', description: `AADSTS50027: client_assertion_type must be ${CLIENT_ASSERTION_TYPE}` };
+  const jwt = decodeJwt(body.client_assertion);
+  if (!jwt) return fail('AADSTS50027: Invalid JWT token: the client assertion is not a JWT.');
+  const { header, claims } = jwt;
+  const id = claims.iss;
+  const client = clients.get(id);
+  if (!client) return { error: 'unauthorized_client', description: `AADSTS700016: Application with identifier '${id}' was not found in the directory.` };
+  if (!client.certificate) return fail(`AADSTS700027: Client assertion failed signature validation: no certificate is registered for '${id}'.`);
+  const thumbprintOk = header['x5t#S256'] ? header['x5t#S256'] === client.certificate.thumbprintSha256 : header.x5t === client.certificate.thumbprintSha1;
+  if (!thumbprintOk) return fail('AADSTS700027: Client assertion failed signature validation: the certificate used to sign it is not registered on the application.');
+  if (!verifyJwtSignature(jwt, client.certificate.publicKey)) return fail('AADSTS700027: Client assertion failed signature validation.');
+  if (claims.sub !== id || (body.client_id !== undefined && body.client_id !== id)) return fail('AADSTS50048: Subject mismatches Issuer claim in the client assertion.');
+  if (claims.aud !== tokenUrl(req)) return fail(`AADSTS50027: Invalid JWT token: unexpected audience '${claims.aud}'.`);
+  const now = Math.floor(Date.now() / 1000);
+  if (typeof claims.exp !== 'number' || claims.exp <= now - CLOCK_SKEW_S) return fail('AADSTS700024: Client assertion is not within its valid time range (expired).');
+  if (typeof claims.nbf === 'number' && claims.nbf > now + CLOCK_SKEW_S) return fail('AADSTS700024: Client assertion is not within its valid time range (not yet valid).');
+  if (claims.exp - (claims.nbf ?? claims.iat ?? now) > MAX_CLIENT_ASSERTION_LIFETIME_S) return fail('AADSTS700024: Client assertion is valid for too long.');
+  if (!claims.jti) return fail('AADSTS50027: Invalid JWT token: jti is missing.');
+  for (const [j, exp] of usedJtis) if (exp < Date.now()) usedJtis.delete(j);
+  if (usedJtis.has(`${id}:${claims.jti}`)) return fail('AADSTS50027: Invalid JWT token: the client assertion was already used (jti).');
+  usedJtis.set(`${id}:${claims.jti}`, claims.exp * 1000);
+  stats.assertions.push({ kind: 'client', alg: header.alg, iss: claims.iss, aud: claims.aud });
+  if (stats.assertions.length > 50) stats.assertions.shift();
+  return { id, ...client, viaAssertion: true };
+}
+
+/**
+ * RFC 7523 §2.1 as Google runs it for domain-wide delegation: the service
+ * account's signed statement "issue a token for sub". Checks signature,
+ * iss, aud, exp (not expired, at most an hour), scope, and the delegation
+ * the admin API set up.
+ */
+function jwtBearerGrant(req, res, body) {
+  const jwt = decodeJwt(body.assertion);
+  if (!jwt) return oauthError(res, 400, 'invalid_grant', 'Invalid JWT: the assertion is not a JWT.');
+  const { header, claims } = jwt;
+  const sa = serviceAccounts.get(claims.iss);
+  if (!sa) return oauthError(res, 400, 'invalid_grant', 'Invalid JWT: No valid verifier found for issuer.');
+  if (header.alg !== 'RS256' || (sa.keyId && header.kid !== sa.keyId) || !verifyJwtSignature(jwt, sa.publicKey)) {
+    return oauthError(res, 400, 'invalid_grant', 'Invalid JWT Signature.');
+  }
+  if (claims.aud !== tokenUrl(req)) return oauthError(res, 400, 'invalid_grant', `Invalid JWT: audience must be ${tokenUrl(req)}`);
+  const now = Math.floor(Date.now() / 1000);
+  const expOk =
+    typeof claims.exp === 'number' && typeof claims.iat === 'number' &&
+    claims.exp > now - CLOCK_SKEW_S && claims.exp <= now + MAX_JWT_LIFETIME_S + CLOCK_SKEW_S &&
+    claims.iat <= now + CLOCK_SKEW_S && claims.exp - claims.iat <= MAX_JWT_LIFETIME_S && claims.exp > claims.iat;
+  if (!expOk) return oauthError(res, 400, 'invalid_grant', GOOGLE_JWT_TIME);
+  const scopes = String(claims.scope ?? '').split(' ').filter(Boolean);
+  if (scopes.length === 0) return oauthError(res, 400, 'invalid_scope', 'Invalid OAuth scope or ID token audience provided.');
+  if (!claims.sub) return oauthError(res, 400, 'invalid_request', 'this test server only does domain-wide delegation: sub is required');
+  if (sa.scopes === null) return oauthError(res, 401, 'unauthorized_client', GOOGLE_DWD_MISSING);
+  if (!scopes.every((x) => sa.scopes.has(x))) return oauthError(res, 401, 'unauthorized_client', GOOGLE_DWD_SCOPE);
+  if (sa.users && !sa.users.has(claims.sub)) return oauthError(res, 400, 'invalid_grant', 'Invalid email or User ID');
+  stats.assertions.push({ kind: 'jwt-bearer', alg: header.alg, kid: header.kid, iss: claims.iss, sub: claims.sub, scope: claims.scope, aud: claims.aud, lifetime: claims.exp - claims.iat });
+  if (stats.assertions.length > 50) stats.assertions.shift();
+  return send(res, 200, issue(sa.clientId, claims.sub, scopes.join(' '), false, { kind: 'service_account', serviceAccount: claims.iss }));
+}
+
+function issue(clientId, username, scope, withRefresh = true, extra = {}) {
   const access = token('at');
-  accessTokens.set(access, { clientId, username, scope, expiresAt: Date.now() + settings.accessTokenTtl * 1000 });
+  accessTokens.set(access, { clientId, username, scope, expiresAt: Date.now() + settings.accessTokenTtl * 1000, kind: 'user', ...extra });
   const out = { access_token: access, token_type: 'Bearer', expires_in: settings.accessTokenTtl, scope };
   if (withRefresh) {
     const refresh = token('rt');
@@ -149,8 +269,10 @@ async function handleToken(req, res) {
       const headers = fault.retryAfter !== undefined ? { 'Retry-After': String(fault.retryAfter) } : {};
       return send(res, fault.status, fault.body ?? { error: 'temporarily_unavailable' }, headers);
     }
+    // The assertion is the credential: no client authentication (RFC 7523 §2.1).
+    if (body.grant_type === JWT_BEARER) return jwtBearerGrant(req, res, body);
     const client = authClient(req, body);
-    if (!client) return oauthError(res, 401, 'invalid_client', 'unknown client or wrong secret');
+    if (client.error) return oauthError(res, client.error === 'invalid_client' ? 401 : 400, client.error, client.description);
     switch (body.grant_type) {
       case 'authorization_code': {
         const c = codes.get(body.code);
@@ -171,6 +293,9 @@ async function handleToken(req, res) {
         return send(res, 200, issue(client.id, r.username, body.scope ?? r.scope));
       }
       case 'client_credentials': {
+        // An app granted mailboxes (Exchange: Add-MailboxPermission for its
+        // service principal) gets one token good for each of them.
+        if (client.mailboxes) return send(res, 200, issue(client.id, null, body.scope ?? '', false, { kind: 'app' }));
         if (!client.appUser) return oauthError(res, 400, 'unauthorized_client', 'client has no app user');
         return send(res, 200, issue(client.id, client.appUser, body.scope ?? '', false));
       }
@@ -198,27 +323,104 @@ async function handleToken(req, res) {
   }
 }
 
-async function handleIntrospect(req, res) {
+/**
+ * Which mailbox a live token may log in to, or null. A user's or service
+ * account's token is its user's; an app token is good for any mailbox the
+ * app was granted, so it needs the login name to answer (`login`).
+ */
+function tokenMailbox(t, login) {
+  if (!t || t.expiresAt < Date.now()) return null;
+  if (t.kind !== 'app') return t.username;
+  const granted = clients.get(t.clientId)?.mailboxes;
+  if (!login || !granted) return null;
+  const wanted = login.toLowerCase();
+  return [...granted].some((m) => m.toLowerCase() === wanted) ? login : null;
+}
+
+async function handleIntrospect(req, res, url) {
   const body = await readBody(req);
   stats.introspections++;
   if (introspectDown) return send(res, 503, { error: 'temporarily_unavailable' });
   const t = accessTokens.get(body.token);
-  if (!t || t.expiresAt < Date.now()) return send(res, 200, { active: false });
+  // Dovecot 2.3's POST mode sends only the token, so an app token (no user
+  // of its own) is inactive here; /dovecot/passdb, which gets the login
+  // name too, answers for it. A `user` hint (query or body) is honoured for
+  // callers that have one.
+  const username = tokenMailbox(t, url.searchParams.get('user') ?? body.username ?? null);
+  if (username === null) return send(res, 200, { active: false });
   return send(res, 200, {
     active: true,
-    username: t.username,
+    username,
     scope: t.scope,
     client_id: t.clientId,
     exp: Math.floor(t.expiresAt / 1000),
   });
 }
 
+/**
+ * Dovecot's oauth2 passdb in password-grant mode (use_grant_password = yes,
+ * grant_url = …/dovecot/passdb) POSTs `grant_type=password&username=<SASL
+ * user>&password=<the bearer token>`: unlike introspection it tells us which
+ * mailbox is logging in, which an app-only token needs. 200 with `username`
+ * = the login when the token may open that mailbox, else 400 invalid_grant
+ * (Dovecot: password mismatch; 5xx would be a temporary failure).
+ */
+async function handleDovecotPassdb(req, res) {
+  const body = await readBody(req);
+  stats.passdbChecks++;
+  if (introspectDown) return send(res, 503, { error: 'temporarily_unavailable' });
+  const t = accessTokens.get(body.password);
+  const username = tokenMailbox(t, body.username);
+  if (username === null || username.toLowerCase() !== String(body.username ?? '').toLowerCase()) return oauthError(res, 400, 'invalid_grant', 'token not valid for this mailbox');
+  return send(res, 200, { access_token: body.password, token_type: 'Bearer', expires_in: Math.max(1, Math.floor((t.expiresAt - Date.now()) / 1000)), username: body.username, active: true });
+}
+
 async function handleAdmin(req, res, path) {
   const body = req.method === 'POST' ? await readBody(req) : {};
   switch (path) {
-    case '/admin/clients':
-      clients.set(body.client_id, { secret: body.client_secret ?? null, appUser: body.app_user ?? null });
+    case '/admin/clients': {
+      let certificate = null;
+      if (body.certificate) {
+        const cert = new X509Certificate(body.certificate);
+        certificate = {
+          thumbprintSha256: createHash('sha256').update(cert.raw).digest('base64url'),
+          thumbprintSha1: createHash('sha1').update(cert.raw).digest('base64url'),
+          publicKey: cert.publicKey,
+        };
+      }
+      clients.set(body.client_id, {
+        secret: body.client_secret ?? null,
+        appUser: body.app_user ?? null,
+        secretExpiresAt: body.secret_expires_at ? Number(body.secret_expires_at) * 1000 : null,
+        certificate,
+        mailboxes: Array.isArray(body.mailboxes) ? new Set(body.mailboxes) : null,
+      });
       return send(res, 200, { ok: true });
+    }
+    case '/admin/app-grants': {
+      // {client_id, mailboxes: [...]}: the mailboxes the app's token may open (replaces the list).
+      const c = clients.get(body.client_id);
+      if (!c) return send(res, 400, { error: 'unknown client' });
+      c.mailboxes = new Set(body.mailboxes ?? []);
+      return send(res, 200, { client_id: body.client_id, mailboxes: [...c.mailboxes] });
+    }
+    case '/admin/service-accounts':
+      // {client_email, client_id, public_key (PEM), private_key_id?, scopes? (delegated; default the Gmail scope), users? (known subjects)}
+      serviceAccounts.set(body.client_email, {
+        clientId: body.client_id,
+        keyId: body.private_key_id ?? null,
+        publicKey: createPublicKey(body.public_key),
+        scopes: body.delegation === false ? null : new Set(body.scopes ?? ['https://mail.google.com/']),
+        users: Array.isArray(body.users) ? new Set(body.users) : null,
+      });
+      return send(res, 200, { ok: true });
+    case '/admin/service-accounts/delegation': {
+      // {client_email, scopes: [...]} grants exactly those scopes; {client_email, missing: true} removes the delegation.
+      const sa = serviceAccounts.get(body.client_email);
+      if (!sa) return send(res, 400, { error: 'unknown service account' });
+      sa.scopes = body.missing ? null : new Set(body.scopes ?? []);
+      return send(res, 200, { client_email: body.client_email, scopes: sa.scopes ? [...sa.scopes] : null });
+    }
     case '/admin/config':
       for (const k of Object.keys(settings)) if (body[k] !== undefined) settings[k] = Number(body[k]);
       return send(res, 200, settings);
@@ -259,7 +461,7 @@ async function handleAdmin(req, res, path) {
     case '/admin/stats':
       return send(res, 200, stats);
     case '/admin/stats/reset':
-      Object.assign(stats, { tokenRequests: 0, byGrant: {}, peakInFlight: stats.inFlight, introspections: 0, authorizeRequests: [] });
+      Object.assign(stats, { tokenRequests: 0, byGrant: {}, peakInFlight: stats.inFlight, introspections: 0, passdbChecks: 0, authorizeRequests: [], assertions: [] });
       return send(res, 200, stats);
     default:
       return send(res, 404, { error: 'not found' });
@@ -270,7 +472,7 @@ async function handleDevice(req, res, path) {
   const body = await readBody(req);
   if (path === '/device_authorization') {
     const client = authClient(req, body);
-    if (!client) return oauthError(res, 401, 'invalid_client');
+    if (client.error) return oauthError(res, 401, client.error, client.description);
     const deviceCode = token('dc');
     const userCode = randomBytes(4).toString('hex').toUpperCase();
     const interval = settings.deviceInterval;
@@ -302,7 +504,8 @@ const server = createServer((req, res) => {
   let p;
   if (path === '/authorize') p = handleAuthorize(req, res, url);
   else if (path === '/token' && req.method === 'POST') p = handleToken(req, res);
-  else if (path === '/introspect' && req.method === 'POST') p = handleIntrospect(req, res);
+  else if (path === '/introspect' && req.method === 'POST') p = handleIntrospect(req, res, url);
+  else if (path === '/dovecot/passdb' && req.method === 'POST') p = handleDovecotPassdb(req, res);
   else if (path === '/device_authorization' || path === '/device/approve') p = handleDevice(req, res, path);
   else if (path.startsWith('/admin/')) p = handleAdmin(req, res, path);
   else p = Promise.resolve(send(res, 404, { error: 'not found' }));
