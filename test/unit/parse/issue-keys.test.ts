@@ -219,7 +219,7 @@ describe('the static check against generated patterns', () => {
     return out;
   };
 
-  it('accepts about a third of 1,500 generated patterns, and each of those takes milliseconds on hostile subjects', () => {
+  it('accepts hundreds of 1,500 generated patterns, and each of those takes milliseconds on hostile subjects', () => {
     const subjects = ['a'.repeat(2048), 'ab'.repeat(1024), '1'.repeat(2048), 'a-'.repeat(1024), 'a1'.repeat(1024), `${'a'.repeat(2047)}!`, 'aa-'.repeat(682)];
     let accepted = 0;
     let worst = 0;
