@@ -43,7 +43,7 @@ if (process.argv.includes('--check') || !isRoot || !hasApt) {
   process.exit(1);
 }
 
-console.log(`== installing ${names} for the integration tests: ${packages.join(' ')}`);
+console.error(`== installing ${names} for the integration tests: ${packages.join(' ')}`);
 try {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
