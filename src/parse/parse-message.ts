@@ -3,7 +3,7 @@ import { simpleParser, type AddressObject, type MailParserOptions } from 'mailpa
 import { readMail, type ReadAttachment, type ReadMail } from './mail-reader.js';
 import { MailgateError } from '../errors.js';
 import { isAutoSubmitted } from './auto-submitted.js';
-import { base64Bytes, jsonStringBytes, truncateToJsonBytes } from './json-size.js';
+import { base64Bytes, fitJsonString } from './json-size.js';
 import { toCrlf } from './line-endings.js';
 
 /**
@@ -237,9 +237,9 @@ export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<Parse
   const fit = (value: string | null, field: 'text' | 'html'): string | null => {
     if (value === null || budget === Number.POSITIVE_INFINITY) return value;
     const cap = Math.floor((budget - fixed) / 4);
-    const cut = truncateToJsonBytes(value, Math.min(cap, room));
+    const cut = fitJsonString(value, Math.min(cap, room));
     if (cut.truncated) truncatedFields.push(field);
-    room -= jsonStringBytes(cut.text);
+    room -= cut.bytes;
     return cut.text;
   };
   const fittedText = fit(text, 'text');
