@@ -233,10 +233,17 @@ export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<Parse
     });
   }
   let room = budget - fixed;
+  const cap = Math.floor((budget - fixed) / 4);
+  // Fast path (nearly every message): even if every character of text and html took the
+  // 6 bytes of a \u escape, both fit their quarter and every attachment that can be sent
+  // fits what is left. Then nothing needs measuring; the body is checked once it is built.
+  const worst = (v: string | null) => (v === null ? 0 : 6 * v.length + 2);
+  const sendable = mail.attachments.filter((a) => a.content !== null && a.size <= opts.maxInlineAttachmentBytes);
+  const attachmentBytes = sendable.reduce((n, a) => n + base64Bytes(a.size) + 2, 0);
+  const roomy = worst(text) <= cap && worst(html) <= cap && attachmentBytes <= room - worst(text) - worst(html);
   const truncatedFields: ('text' | 'html')[] = [];
   const fit = (value: string | null, field: 'text' | 'html'): string | null => {
-    if (value === null || budget === Number.POSITIVE_INFINITY) return value;
-    const cap = Math.floor((budget - fixed) / 4);
+    if (value === null || budget === Number.POSITIVE_INFINITY || roomy) return value;
     const cut = fitJsonString(value, Math.min(cap, room));
     if (cut.truncated) truncatedFields.push(field);
     room -= cut.bytes;
@@ -249,7 +256,7 @@ export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<Parse
     const out = attachments[i];
     if (!out) return;
     const cost = base64Bytes(a.size) + 2;
-    if (a.content === null || a.size > opts.maxInlineAttachmentBytes || cost > room) {
+    if (a.content === null || a.size > opts.maxInlineAttachmentBytes || (!roomy && cost > room)) {
       out.contentOmitted = true;
       return;
     }
