@@ -7,19 +7,11 @@ import { createHttpServer } from './http/server.js';
 import { registerHealthRoutes } from './http/routes/health.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import type { Component } from './runtime/component.js';
 import { loadSecretKey } from './secrets/keyring.js';
 import { readCredentialNames } from './store/sqlite/credential-names.js';
 import { StorageHealth } from './store/health.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
-
-/** A part of the daemon with a lifecycle; stopped in reverse start order. */
-export interface Component {
-  readonly name: string;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  /** Called after a successful reload with the new config. */
-  reconfigure?(config: Config): Promise<void>;
-}
 
 export interface AppOptions {
   configPath: string;

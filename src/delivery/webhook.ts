@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { describeError } from '../errors.js';
 import type { EventName } from './events.js';
-import { parseRetryAfter } from './backoff.js';
+import { parseRetryAfter } from '../runtime/backoff.js';
 import { signPayload } from './signature.js';
 
 export const USER_AGENT = 'mailgate/0.1';

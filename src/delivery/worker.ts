@@ -1,4 +1,4 @@
-import type { Component } from '../app.js';
+import type { Component } from '../runtime/component.js';
 import type { AccountConfig, Config, WebhookConfig } from '../config/types.js';
 import { describeError, MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -7,11 +7,11 @@ import type { RenderFn } from '../parse/parse-pool.js';
 import { summarizeHeaders, type HeaderSummary } from '../parse/parse-message.js';
 import type { DeliveryRecord, StoredMessageInfo } from '../store/ingest.js';
 import type { Store } from '../store/types.js';
-import { computeBackoff } from './backoff.js';
+import { computeBackoff } from '../runtime/backoff.js';
 import type { RawHandoff } from './handoff.js';
 import type { WebhookResult } from './webhook.js';
 import { postWebhook } from './webhook.js';
-import { SerialPump } from '../scheduler/serial-pump.js';
+import { SerialPump } from '../runtime/serial-pump.js';
 
 export interface DeliveryWorkerDeps {
   store: Store;

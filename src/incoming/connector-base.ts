@@ -1,5 +1,5 @@
 import type { AccountConfig } from '../config/types.js';
-import { computeBackoff } from '../delivery/backoff.js';
+import { computeBackoff } from '../runtime/backoff.js';
 import { MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';

@@ -1,4 +1,4 @@
-import { parseRetryAfter } from '../delivery/backoff.js';
+import { parseRetryAfter } from '../runtime/backoff.js';
 import { describeError } from '../errors.js';
 import type { ResolvedCredential } from './providers.js';
 

@@ -1,5 +1,5 @@
 import type { AccountConfig, Config, CredentialConfig } from '../config/types.js';
-import { computeBackoff } from '../delivery/backoff.js';
+import { computeBackoff } from '../runtime/backoff.js';
 import type { EventSink } from '../delivery/events.js';
 import { MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';

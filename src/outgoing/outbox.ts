@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { SendMailOptions } from 'nodemailer';
-import type { Component } from '../app.js';
+import type { Component } from '../runtime/component.js';
 import type { AccountConfig, Config } from '../config/types.js';
-import { computeBackoff } from '../delivery/backoff.js';
+import { computeBackoff } from '../runtime/backoff.js';
 import { describeError, MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -11,7 +11,7 @@ import type { OutboxRecord } from '../store/outbox.js';
 import type { Store } from '../store/types.js';
 import { bareAddress, parseSendRequest, recipientAddresses, type SendRequest } from './send-request.js';
 import { classifySmtpError, SmtpSender } from './smtp.js';
-import { SerialPump } from '../scheduler/serial-pump.js';
+import { SerialPump } from '../runtime/serial-pump.js';
 
 /** Transient failures are retried this many times (about 4 hours with the backoff below), then the message fails. */
 export const SEND_MAX_ATTEMPTS = 20;

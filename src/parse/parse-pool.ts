@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import type { Component } from '../app.js';
+import type { Component } from '../runtime/component.js';
 import { MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { renderMessageReceived, summarizeHeaders, type BodyLimits, type HeaderSummary, type MessageEnvelope } from './parse-message.js';

@@ -1,5 +1,5 @@
 import cron, { type ScheduledTask } from 'node-cron';
-import type { Component } from '../app.js';
+import type { Component } from '../runtime/component.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/types.js';

@@ -1,4 +1,4 @@
-import type { Component } from '../app.js';
+import type { Component } from '../runtime/component.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/types.js';
