@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { MailgateError } from '../errors.js';
-import type { Store } from '../store/types.js';
+import type { Store } from '../store/store.js';
 import { redirectRefused, TokenEndpointError, tokenRequest } from './token-client.js';
 import type { TokenService } from './token-service.js';
 

@@ -4,7 +4,8 @@ import type { EventSink } from '../delivery/events.js';
 import { MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { Store, TokenRecord } from '../store/types.js';
+import type { TokenRecord } from '../store/oauth.js';
+import type { Store } from '../store/store.js';
 import { resolveCredential, type ResolvedCredential } from './providers.js';
 import { TokenEndpointError, tokenRequest, type TokenResponse } from './token-client.js';
 import type { AccessToken, TokenProvider } from './token-provider.js';
@@ -201,7 +202,7 @@ export class TokenService implements TokenProvider {
       lastRefreshAt: now,
       refreshTokenIssuedAt: rotated || !prev ? now : prev.refreshTokenIssuedAt,
       lastError: null,
-    });
+    }, now);
     return { token: res.accessToken, expiresAt };
   }
 
@@ -218,14 +219,14 @@ export class TokenService implements TokenProvider {
       lastRefreshAt: rec?.lastRefreshAt ?? null,
       refreshTokenIssuedAt: rec?.refreshTokenIssuedAt ?? null,
       lastError: error,
-    });
+    }, Date.now());
     this.#deps.metrics.reauthRequired.set({ account }, 1);
     await this.#deps.events.emit(account, 'account.reauth_required', { error });
   }
 
   async #recordError(account: string, credential: string, rec: TokenRecord | null, error: string): Promise<void> {
     if (!rec) return;
-    await this.#deps.store.tokens.save({ ...rec, credential, lastError: error });
+    await this.#deps.store.tokens.save({ ...rec, credential, lastError: error }, Date.now());
   }
 
   async status(account: string, now = Date.now()): Promise<TokenStatus> {

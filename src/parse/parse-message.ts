@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { simpleParser, type AddressObject, type Attachment, type ParsedMail } from 'mailparser';
 import { MailgateError } from '../errors.js';
+import { originFields, type MessageOrigin, type OriginFields } from '../store/origin.js';
 import { isAutoSubmitted } from './auto-submitted.js';
 import { base64Bytes, jsonStringBytes, truncateToJsonBytes } from './json-size.js';
 import { toCrlf } from './line-endings.js';
@@ -70,27 +71,26 @@ export interface BodyLimits {
 /** Room kept for the envelope fields (id, account, mailbox…) the caller adds around the parsed fields. */
 const ENVELOPE_SLACK_BYTES = 4 * 1024;
 
+/** What the payload says about a message besides its content: its id, account and origin. */
 export interface MessageEnvelope {
   id: string;
   account: string;
-  mailbox: string;
-  uid: number | null;
-  uidValidity: number | null;
-  uidl: string | null;
+  origin: MessageOrigin;
 }
 
-export type MessageReceivedPayload = { event: 'message.received' } & MessageEnvelope & ParsedMessage;
+export type MessageReceivedPayload = { event: 'message.received'; id: string; account: string } & OriginFields & ParsedMessage;
 
-/** Builds the webhook body with keys in the contract's order. */
+/** Builds the webhook body with keys in the contract's order (the origin as its flat fields). */
 export function buildMessageReceivedPayload(env: MessageEnvelope, p: ParsedMessage): MessageReceivedPayload {
+  const { mailbox, uid, uidValidity, uidl } = originFields(env.origin);
   return {
     event: 'message.received',
     id: env.id,
     account: env.account,
-    mailbox: env.mailbox,
-    uid: env.uid,
-    uidValidity: env.uidValidity,
-    uidl: env.uidl,
+    mailbox,
+    uid,
+    uidValidity,
+    uidl,
     messageId: p.messageId,
     inReplyTo: p.inReplyTo,
     references: p.references,

@@ -2,7 +2,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { Component } from '../runtime/component.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
-import type { Store } from '../store/types.js';
+import type { Store } from '../store/store.js';
 import type { TokenService } from '../oauth/token-service.js';
 
 /** How often the scheduler looks for tokens due (node-cron, 6-field with seconds). */

@@ -2,13 +2,13 @@ import type { IncomingConfig } from '../../config/types.js';
 import { describeError, MailgateError } from '../../errors.js';
 import { withAccessToken } from '../../oauth/token-provider.js';
 import { ConnectorBase, IngestBatch, type ConnectorDeps, type SessionFailure } from '../connector-base.js';
-import type { DueAck, IncomingConnector } from '../source.js';
+import type { DueAck } from '../../store/messages.js';
+import { POP3_MAILBOX } from '../../store/origin.js';
+import type { IncomingConnector } from '../source.js';
 import { formatBytes } from '../imap/imap-connector.js';
 import { literalLimit } from '../imap/client.js';
 import { Pop3Client, Pop3Error, transferDeadlineMs, type Pop3Auth } from './client.js';
 
-/** POP3 has one maildrop; messages are announced with this mailbox name. */
-export const POP3_MAILBOX = 'INBOX';
 /** Messages per ingest transaction. */
 const INGEST_BATCH_MESSAGES = 100;
 const ACK_BATCH = 1000;
@@ -185,7 +185,7 @@ export class Pop3Connector extends ConnectorBase {
     const max = this.deps.account.incoming.maxMessageSizeBytes;
     const sizes = new Map((await client.list()).map((l) => [l.n, l.size]));
     const batch = new IngestBatch(this.deps.ingestor, INGEST_BATCH_MESSAGES).reportProgress(this.log, POP3_MAILBOX, fresh.length);
-    const base = { account: this.account, mailbox: POP3_MAILBOX, uid: null, uidValidity: null, internalDate: null };
+    const base = { account: this.account, internalDate: null };
     try {
       for (const { n, uidl } of fresh) {
         if (this.stopped) break;
@@ -193,7 +193,7 @@ export class Pop3Connector extends ConnectorBase {
         const why = this.#notDownloadable(uidl, size, max);
         if (why !== null) {
           const headers = await this.#headers(client, n);
-          await batch.add({ ...base, uidl, raw: headers, size, notDownloaded: why });
+          await batch.add({ ...base, origin: { kind: 'pop3', uidl }, raw: headers, size, notDownloaded: why });
           this.log.warn({ uidl, size, maxMessageSize: max }, 'a message is not downloaded; reporting it as message.failed');
           continue;
         }
@@ -205,7 +205,7 @@ export class Pop3Connector extends ConnectorBase {
           throw err;
         }
         this.#retrFailures.delete(uidl);
-        await batch.add({ ...base, uidl, raw });
+        await batch.add({ ...base, origin: { kind: 'pop3', uidl }, raw });
       }
     } finally {
       // Messages retrieved before a failure are stored, so a later RETR that breaks the session does not cost them.
@@ -255,7 +255,8 @@ export class Pop3Connector extends ConnectorBase {
       const gone: DueAck[] = [];
       for (const d of due) {
         skip.add(d.id);
-        const n = d.uidl === null ? undefined : byUidl.get(d.uidl);
+        // An ack of a message fetched over IMAP (the account changed protocol) has nothing to delete here.
+        const n = d.origin.kind === 'pop3' ? byUidl.get(d.origin.uidl) : undefined;
         if (n === undefined) {
           gone.push(d);
           continue;

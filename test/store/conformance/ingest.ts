@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { NewMessage } from '../../../src/store/ingest.js';
+import type { NewMessage } from '../../../src/store/messages.js';
 import {
   ACCOUNT,
   BINARY_TAIL,
@@ -32,10 +32,7 @@ export function defineIngestConformance(factory: StoreFactory): void {
       expect(await ctx.store.messages.get(first ?? '')).toEqual({
         id: first,
         account: ACCOUNT,
-        mailbox: 'INBOX',
-        uid: 1,
-        uidValidity: 7,
-        uidl: null,
+        origin: { kind: 'imap', mailbox: 'INBOX', uid: 1, uidValidity: 7 },
         messageId: '<m1@example.com>',
         size: raw.length,
         receivedAt: 1_000,
@@ -123,7 +120,7 @@ export function defineIngestConformance(factory: StoreFactory): void {
     it('stores nothing of a batch when one row cannot be stored (one unit: no cursor without its message)', async () => {
       await ctx.store.ingest.insertMessages([imapMessage(1)], 1_000);
       // No caller can type this row; it is the portable way to make a backend refuse one row mid-batch.
-      const broken = { ...imapMessage(3), mailbox: null } as unknown as NewMessage;
+      const broken = { ...imapMessage(3), origin: { kind: 'imap', mailbox: null, uid: 3, uidValidity: 7 } } as unknown as NewMessage;
       const r = await settle(() => ctx.store.ingest.insertMessages([imapMessage(2), broken, imapMessage(4)], 2_000));
       expect(r.ok).toBe(false);
       expect(await ctx.store.ingest.getCursor(ACCOUNT, 'INBOX')).toEqual({ uidValidity: 7, lastUid: 1 });
@@ -167,16 +164,16 @@ export function defineIngestConformance(factory: StoreFactory): void {
   describe('UIDVALIDITY reset', () => {
     it('resetCursor starts the mailbox over at UID 0 under the new UIDVALIDITY (and creates a missing cursor)', async () => {
       await ctx.store.ingest.insertMessages([imapMessage(1), imapMessage(2)], 1_000);
-      await ctx.store.ingest.resetCursor(ACCOUNT, 'INBOX', 99);
+      await ctx.store.ingest.resetCursor(ACCOUNT, 'INBOX', 99, 1_500);
       expect(await ctx.store.ingest.getCursor(ACCOUNT, 'INBOX')).toEqual({ uidValidity: 99, lastUid: 0 });
-      await ctx.store.ingest.resetCursor(ACCOUNT, 'Fresh', 5);
+      await ctx.store.ingest.resetCursor(ACCOUNT, 'Fresh', 5, 1_500);
       expect(await ctx.store.ingest.getCursor(ACCOUNT, 'Fresh')).toEqual({ uidValidity: 5, lastUid: 0 });
     });
 
     it('recognises a message coming back under a new UIDVALIDITY by Message-ID and size within the mailbox', async () => {
       const raw = rawMessage('m1');
       const [orig] = await ctx.store.ingest.insertMessages([imapMessage(1, { raw })], 1_000);
-      await ctx.store.ingest.resetCursor(ACCOUNT, 'INBOX', 99);
+      await ctx.store.ingest.resetCursor(ACCOUNT, 'INBOX', 99, 1_500);
       const r = await ctx.store.ingest.insertMessages(
         [
           imapMessage(10, { uidValidity: 99, raw, messageId: '<m1@example.com>' }), // same Message-ID, same size: the same message
@@ -215,7 +212,7 @@ export function defineIngestConformance(factory: StoreFactory): void {
   describe('POP3 UIDLs', () => {
     it('stores a POP3 message without UID and records its UIDL in the same unit', async () => {
       const [r] = await ctx.store.ingest.insertMessages([pop3Message('u1')], 1_000);
-      expect(await ctx.store.messages.get(r?.id ?? '')).toMatchObject({ mailbox: 'INBOX', uid: null, uidValidity: null, uidl: 'u1' });
+      expect(await ctx.store.messages.get(r?.id ?? '')).toMatchObject({ origin: { kind: 'pop3', uidl: 'u1' } });
       expect(await ctx.store.ingest.knownUidls(ACCOUNT, ['u1', 'u2'])).toEqual(new Set(['u1']));
       expect(await ctx.store.ingest.knownUidls('sales', ['u1'])).toEqual(new Set());
       expect(await ctx.store.ingest.knownUidls(ACCOUNT, [])).toEqual(new Set());
