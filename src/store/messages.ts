@@ -26,6 +26,11 @@ export interface NewMessage {
 export interface StoredMessageInfo {
   id: string;
   account: string;
+  /**
+   * Where the message is now. A message recognised again after a UIDVALIDITY
+   * change (IngestRepo.insertMessages) carries its new IMAP origin here,
+   * while its id stays the one derived from where it was first seen.
+   */
   origin: MessageOrigin;
   messageId: string | null;
   size: number;
@@ -93,7 +98,8 @@ export interface IngestRepo {
    * the commit, a repeat inside one batch, two stores at once) and, for IMAP,
    * the same message coming back under a new UIDVALIDITY: a stored message
    * of the same account and mailbox with the same Message-ID and size, under
-   * another UIDVALIDITY, is that message.
+   * another UIDVALIDITY, is that message. It then takes the new origin (so
+   * its afterDelivery is applied where the message is now) and keeps its id.
    */
   insertMessages(msgs: NewMessage[], now: number): Promise<IngestResult[]>;
   getCursor(account: string, mailbox: string): Promise<ImapCursor | null>;

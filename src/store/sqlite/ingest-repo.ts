@@ -12,6 +12,7 @@ export class SqliteIngestRepo implements IngestRepo {
   readonly #insertRaw;
   readonly #insertDelivery;
   readonly #findSameMessage;
+  readonly #moveMessage;
   readonly #advanceCursor;
   readonly #insertUidl;
 
@@ -29,11 +30,16 @@ export class SqliteIngestRepo implements IngestRepo {
        VALUES (@id, @account, @webhook, @event, @messageRef, 'pending', 0, @now, @now, @now)`,
     );
     // After a UIDVALIDITY change the same message comes back under new UIDs:
-    // recognise it by Message-ID and size within the mailbox.
+    // recognise it by Message-ID and size within the mailbox, under another
+    // UIDVALIDITY, or under this one at this UID (it was recognised before
+    // and took this origin). Served by the messages_dedupe index.
     this.#findSameMessage = db.prepare(
-      `SELECT id FROM messages WHERE account = @account AND message_id = @messageId AND size = @size
-         AND mailbox = @mailbox AND uid_validity IS NOT NULL AND uid_validity <> @uid_validity LIMIT 1`,
+      `SELECT id, uid, uid_validity FROM messages WHERE account = @account AND message_id = @messageId AND size = @size
+         AND mailbox = @mailbox AND uid_validity IS NOT NULL AND (uid_validity <> @uid_validity OR uid = @uid)
+       ORDER BY received_at, id LIMIT 1`,
     );
+    // It is now at its new UID: afterDelivery (and the payload) must use that one.
+    this.#moveMessage = db.prepare('UPDATE messages SET uid = ?, uid_validity = ? WHERE id = ?');
     this.#advanceCursor = db.prepare(
       `INSERT INTO cursors (account, mailbox, uid_validity, last_uid, updated_at) VALUES (@account, @mailbox, @uidValidity, @uid, @now)
        ON CONFLICT(account, mailbox) DO UPDATE SET
@@ -52,9 +58,10 @@ export class SqliteIngestRepo implements IngestRepo {
     const size = m.size ?? m.raw.length;
     if (origin.kind === 'imap' && m.messageId !== null) {
       const same = this.#findSameMessage.get({ account: m.account, messageId: m.messageId, size, ...originColumns(origin) }) as
-        | { id: string }
+        | { id: string; uid: number; uid_validity: number }
         | undefined;
       if (same) {
+        if (same.uid !== origin.uid || same.uid_validity !== origin.uidValidity) this.#moveMessage.run(origin.uid, origin.uidValidity, same.id);
         this.#advance(m, now);
         return { id: same.id, duplicate: true };
       }

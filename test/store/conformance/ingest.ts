@@ -207,6 +207,32 @@ export function defineIngestConformance(factory: StoreFactory): void {
       );
       expect(r.map((x) => x.duplicate)).toEqual([false, false, false]);
     });
+
+    it('a recognised message takes its new origin, so the afterDelivery still due is applied where it is now', async () => {
+      const again = { raw: rawMessage('m1'), messageId: '<m1@example.com>' };
+      const id = await ingestDelivered(ctx.store, imapMessage(1, again), 1_000, 'due');
+      await ctx.store.ingest.resetCursor(ACCOUNT, 'INBOX', 99, 1_500);
+      const moved = { kind: 'imap', mailbox: 'INBOX', uid: 10, uidValidity: 99 } as const;
+      expect(await ctx.store.ingest.insertMessages([imapMessage(10, { ...again, uidValidity: 99 })], 2_000)).toEqual([{ id, duplicate: true }]);
+      expect(await ctx.store.ingest.dueAcks(ACCOUNT, 10, 3_000)).toEqual([{ id, origin: moved }]);
+      expect(await ctx.store.messages.get(id)).toMatchObject({ id, origin: moved, receivedAt: 1_000 });
+      // Fetched again at the new UID (a crash before the cursor moved on): the same message, still once.
+      expect(await ctx.store.ingest.insertMessages([imapMessage(10, { ...again, uidValidity: 99 })], 4_000)).toEqual([{ id, duplicate: true }]);
+      // And again after another UIDVALIDITY change.
+      expect(await ctx.store.ingest.insertMessages([imapMessage(3, { ...again, uidValidity: 100 })], 5_000)).toEqual([{ id, duplicate: true }]);
+      expect(await ctx.store.ingest.dueAcks(ACCOUNT, 10, 6_000)).toEqual([{ id, origin: { ...moved, uid: 3, uidValidity: 100 } }]);
+      expect(await ctx.store.deliveries.countByStatus()).toEqual({ pending: 0, delivered: 1, failed: 0 });
+    });
+
+    it('pairs two stored messages with one Message-ID and size with the two that come back, one each', async () => {
+      const same = { raw: rawMessage('same'), messageId: '<same@example.com>' };
+      const [a, b] = await ctx.store.ingest.insertMessages([imapMessage(1, same), imapMessage(2, same)], 1_000);
+      await ctx.store.ingest.resetCursor(ACCOUNT, 'INBOX', 99, 1_500);
+      const back = await ctx.store.ingest.insertMessages([imapMessage(5, { ...same, uidValidity: 99 }), imapMessage(6, { ...same, uidValidity: 99 })], 2_000);
+      expect(back.map((r) => r.duplicate)).toEqual([true, true]);
+      expect(new Set(back.map((r) => r.id))).toEqual(new Set([a?.id, b?.id]));
+      expect(await ctx.store.deliveries.countByStatus()).toEqual({ pending: 2, delivered: 0, failed: 0 });
+    });
   });
 
   describe('POP3 UIDLs', () => {
