@@ -251,12 +251,12 @@ export class DeliveryWorker implements Component {
       if (serverAck === 'due') this.#deps.onAckDue(d.account);
       return;
     }
-    if (result.permanent || attempts >= wh.maxAttempts) {
+    if (result.failure === 'permanent' || attempts >= wh.maxAttempts) {
       await store.deliveries.markFailed(d.id, outcome);
       metrics.deliveries.inc({ webhook: wh.name, event: built.event, outcome: 'failed' });
       log.warn(
         { attempts, status: result.status, error: result.error },
-        result.permanent ? 'webhook refused the delivery; parked as failed' : 'delivery parked as failed after the last attempt',
+        result.failure === 'permanent' ? 'webhook refused the delivery; parked as failed' : 'delivery parked as failed after the last attempt',
       );
       return;
     }
@@ -265,7 +265,7 @@ export class DeliveryWorker implements Component {
     const delay = Math.max(backoff, hinted);
     await store.deliveries.markRetry(d.id, outcome, now + delay);
     metrics.deliveries.inc({ webhook: wh.name, event: built.event, outcome: 'retry' });
-    log.info({ attempts, status: result.status, error: result.error, retryInMs: delay }, 'delivery failed; will retry');
+    log.info({ attempts, status: result.status, error: result.error, failure: result.failure, retryInMs: delay }, 'delivery failed; will retry');
   }
 
   async #buildBody(wh: WebhookConfig, d: DeliveryRecord, log: Logger): Promise<Built> {

@@ -172,7 +172,7 @@ export class TokenService implements TokenProvider {
         return saved;
       } catch (err) {
         if (!(err instanceof TokenEndpointError)) throw err;
-        if (err.kind === 'permanent') {
+        if (err.failure === 'auth') {
           await this.#markReauth(account, cred.name, rec, err.message);
           this.#deps.metrics.tokenRefreshes.inc({ account, outcome: 'permanent' });
           log.warn({ error: err.message }, 'the provider rejected the refresh token; the account must be authorized again');

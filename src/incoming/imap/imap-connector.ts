@@ -4,7 +4,7 @@ import { withAccessToken } from '../../oauth/token-provider.js';
 import { ConnectorBase, IngestBatch, type ConnectorDeps, type SessionFailure } from '../connector-base.js';
 import type { ImapOrigin } from '../../store/origin.js';
 import type { IncomingConnector } from '../source.js';
-import { classifyImapError, createImapClient } from './client.js';
+import { classifyImapError, createImapClient, type ImapErrorKind } from './client.js';
 
 /** The header block kept of a message that is not downloaded (to report its Subject and From). */
 const MAX_HEADER_BYTES = 256 * 1024;
@@ -34,6 +34,9 @@ export const INGEST_BATCH_MESSAGES = 200;
 export const INGEST_BATCH_BYTES = 32 * 1024 * 1024;
 const ACK_BATCH = 500;
 
+/** What each reading of an imapflow error means for the next session. */
+const IMAP_FAILURE: Record<ImapErrorKind, SessionFailure['kind']> = { auth: 'auth', 'auth-transient': 'transient', throttled: 'throttled', other: 'transient' };
+
 export function createImapConnector(deps: ConnectorDeps): IncomingConnector {
   return new ImapConnector(deps);
 }
@@ -55,15 +58,13 @@ export class ImapConnector extends ConnectorBase {
     super(deps, 'imap');
   }
 
-  async test(): Promise<{ ok: boolean; error: string | null }> {
-    let client: ImapFlow | null = null;
+  protected async probe(): Promise<void> {
+    const client = await this.#connect();
     try {
-      client = await this.#connect();
       await client.logout();
-      return { ok: true, error: null };
     } catch (err) {
-      client?.close();
-      return { ok: false, error: classifyImapError(err).message };
+      client.close();
+      throw err;
     }
   }
 
@@ -74,7 +75,7 @@ export class ImapConnector extends ConnectorBase {
 
   protected classify(err: unknown): SessionFailure {
     const c = classifyImapError(err);
-    return { kind: c.kind === 'auth' ? 'auth' : 'transient', message: c.message, retryAfterMs: c.retryAfterMs };
+    return { kind: IMAP_FAILURE[c.kind], message: c.message, retryAfterMs: c.retryAfterMs };
   }
 
   /** Connects and logs in; on a refused OAuth2 login, asks once for a fresh token. */

@@ -18,25 +18,23 @@ const MIN_SESSION_GAP_MS = 5_000;
 export const POP3_SKIP_AFTER_FAILURES = 3;
 const SAME_MESSAGE_BACKOFF_MS = 10_000;
 const SAME_MESSAGE_BACKOFF_MAX_MS = 10 * 60_000;
-/** RFC 2449 §8 response codes that make a refused login temporary. */
-const TRANSIENT_CODES = new Set(['SYS/TEMP', 'IN-USE', 'LOGIN-DELAY']);
 
 export function createPop3Connector(deps: ConnectorDeps): IncomingConnector {
   return new Pop3Connector(deps);
 }
 
-/** A Pop3Error or a MailgateError in an admin's words. */
+/**
+ * A failed POP3 session in an admin's words. A refused login is `auth`
+ * (AUTH_FAILED); one the server called temporary (RFC 2449 SYS/TEMP,
+ * IN-USE, LOGIN-DELAY: AUTH_UNAVAILABLE) and everything else is worth a
+ * reconnect with backoff.
+ */
 export function classifyPop3Error(err: unknown): SessionFailure {
-  if (err instanceof MailgateError) {
-    return { kind: err.code === 'AUTH_FAILED' ? 'auth' : 'transient', message: err.message, retryAfterMs: null };
+  if (err instanceof Pop3Error && err.failure === 'auth') {
+    const oauth = err.oauth?.status ? ` (OAuth2 status ${err.oauth.status}${err.oauth.scope ? `, scope ${err.oauth.scope}` : ''})` : '';
+    return { kind: 'auth', message: `the server refused the login: ${err.serverText ?? err.message}${oauth}`, retryAfterMs: null };
   }
-  if (err instanceof Pop3Error) {
-    if (err.kind === 'auth' && !TRANSIENT_CODES.has(err.responseCode ?? '')) {
-      const oauth = err.oauth?.status ? ` (OAuth2 status ${err.oauth.status}${err.oauth.scope ? `, scope ${err.oauth.scope}` : ''})` : '';
-      return { kind: 'auth', message: `the server refused the login: ${err.serverText ?? err.message}${oauth}`, retryAfterMs: null };
-    }
-    return { kind: 'transient', message: err.message, retryAfterMs: null };
-  }
+  if (err instanceof MailgateError) return { kind: err.failure === 'auth' ? 'auth' : 'transient', message: err.message, retryAfterMs: null };
   return { kind: 'transient', message: describeError(err), retryAfterMs: null };
 }
 
@@ -73,14 +71,9 @@ export class Pop3Connector extends ConnectorBase {
     super(deps, 'pop3');
   }
 
-  async test(): Promise<{ ok: boolean; error: string | null }> {
-    try {
-      const client = await this.#connect();
-      await client.quit();
-      return { ok: true, error: null };
-    } catch (err) {
-      return { ok: false, error: classifyPop3Error(err).message };
-    }
+  protected async probe(): Promise<void> {
+    const client = await this.#connect();
+    await client.quit(); // closes the socket whatever the answer
   }
 
   protected closeActive(): void {

@@ -1,5 +1,5 @@
 import type { MessageRepo, StoredMessageInfo } from '../messages.js';
-import { POP3_MAILBOX, unknownOrigin, type MessageOrigin } from '../origin.js';
+import { originFields, type MessageOrigin } from '../origin.js';
 import type { Db } from './db.js';
 
 /** The columns that hold a message's origin (one schema for every kind: see originColumns). */
@@ -10,16 +10,10 @@ export interface OriginRow {
   uidl: string | null;
 }
 
-/** IMAP rows have uid and uid_validity, POP3 rows a uidl (and the maildrop's mailbox name). */
+/** IMAP rows have uid and uid_validity, POP3 rows a uidl (and the maildrop's mailbox name): the payload's flat fields. */
 export function originColumns(origin: MessageOrigin): OriginRow {
-  switch (origin.kind) {
-    case 'imap':
-      return { mailbox: origin.mailbox, uid: origin.uid, uid_validity: origin.uidValidity, uidl: null };
-    case 'pop3':
-      return { mailbox: POP3_MAILBOX, uid: null, uid_validity: null, uidl: origin.uidl };
-    default:
-      return unknownOrigin(origin);
-  }
+  const { mailbox, uid, uidValidity, uidl } = originFields(origin);
+  return { mailbox, uid, uid_validity: uidValidity, uidl };
 }
 
 /**
