@@ -2,6 +2,7 @@ import { convert, type HtmlToTextOptions } from 'html-to-text';
 import { simpleParser, type AddressObject, type MailParserOptions } from 'mailparser';
 import { readMail, type ReadAttachment, type ReadMail } from './mail-reader.js';
 import { MailgateError } from '../errors.js';
+import { originFields, type MessageOrigin, type OriginFields } from '../store/origin.js';
 import { isAutoSubmitted } from './auto-submitted.js';
 import { base64Bytes, fitJsonString } from './json-size.js';
 import { toCrlf } from './line-endings.js';
@@ -103,27 +104,26 @@ export interface BodyLimits {
 /** Room kept for the envelope fields (id, account, mailbox…) the caller adds around the parsed fields. */
 const ENVELOPE_SLACK_BYTES = 4 * 1024;
 
+/** What the payload says about a message besides its content: its id, account and origin. */
 export interface MessageEnvelope {
   id: string;
   account: string;
-  mailbox: string;
-  uid: number | null;
-  uidValidity: number | null;
-  uidl: string | null;
+  origin: MessageOrigin;
 }
 
-export type MessageReceivedPayload = { event: 'message.received' } & MessageEnvelope & ParsedMessage;
+export type MessageReceivedPayload = { event: 'message.received'; id: string; account: string } & OriginFields & ParsedMessage;
 
-/** Builds the webhook body with keys in the contract's order. */
+/** Builds the webhook body with keys in the contract's order (the origin as its flat fields). */
 export function buildMessageReceivedPayload(env: MessageEnvelope, p: ParsedMessage): MessageReceivedPayload {
+  const { mailbox, uid, uidValidity, uidl } = originFields(env.origin);
   return {
     event: 'message.received',
     id: env.id,
     account: env.account,
-    mailbox: env.mailbox,
-    uid: env.uid,
-    uidValidity: env.uidValidity,
-    uidl: env.uidl,
+    mailbox,
+    uid,
+    uidValidity,
+    uidl,
     messageId: p.messageId,
     inReplyTo: p.inReplyTo,
     references: p.references,

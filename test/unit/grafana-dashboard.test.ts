@@ -12,7 +12,7 @@ describe('the Grafana dashboard', () => {
     const exported = new Set<string>();
     for (const m of await createMetrics().registry.getMetricsAsJSON()) {
       exported.add(m.name);
-      if (m.type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) exported.add(m.name + s);
+      if (String(m.type) === 'histogram') for (const s of ['_bucket', '_sum', '_count']) exported.add(m.name + s);
     }
     const used = new Set<string>();
     for (const p of dashboard.panels) {
