@@ -354,7 +354,7 @@ export class DeliveryWorker implements Component {
 
 /** The envelope of a stored message: what the payload says about where it came from. */
 function envelopeOf(info: StoredMessageInfo): MessageEnvelope {
-  return { id: info.id, account: info.account, origin: info.origin };
+  return { id: info.id, account: info.account, origin: info.origin, conversationId: info.conversationId };
 }
 
 /** The `message.failed` body (contract: mailbox, uid/uidl, messageId when readable, size, error, reason). */

@@ -2,6 +2,9 @@ import type { Config } from '../config/types.js';
 import { MailgateError } from '../errors.js';
 import type { RawHandoff } from '../delivery/handoff.js';
 import type { Metrics } from '../metrics.js';
+import { messageIdKey, resolveConversation } from '../parse/conversation.js';
+import { PIPELINE_FIELDS } from '../parse/parse-message.js';
+import { messageIdFor } from '../store/origin.js';
 import type { Store } from '../store/store.js';
 import type { DueAck, ImapCursor, IngestResult, NewMessage } from '../store/messages.js';
 import type { AckQueue, FetchedMessage, Ingestor } from './source.js';
@@ -10,6 +13,9 @@ import type { AckQueue, FetchedMessage, Ingestor } from './source.js';
 export interface MessageInspection {
   messageId: string | null;
   autoSubmitted: boolean;
+  /** Threading headers, for the conversation (absent: the message starts its own). */
+  inReplyTo?: string | null;
+  references?: string[];
 }
 
 export interface IngestDeps {
@@ -56,9 +62,19 @@ export class IngestService implements Ingestor, AckQueue {
 
   async ingestMany(msgs: FetchedMessage[]): Promise<IngestResult[]> {
     if (msgs.length === 0) return [];
-    const rows = msgs.map((m): NewMessage => {
+    // A reply joins the conversation of a message mailgate stored (or one earlier in this batch).
+    const inBatch = new Map<string, string>();
+    const lookup = async (key: string) => inBatch.get(key) ?? (await this.#deps.store.messages.conversationOf(key));
+    const rows: NewMessage[] = [];
+    for (const m of msgs) {
       const info = this.#deps.inspect(m.raw);
-      return {
+      const key = messageIdKey(info.messageId);
+      const { conversationId } = await resolveConversation(
+        { messageId: info.messageId, inReplyTo: info.inReplyTo ?? null, references: info.references ?? [], id: messageIdFor(m) },
+        PIPELINE_FIELDS ? lookup : null,
+      );
+      if (key !== null && !inBatch.has(key)) inBatch.set(key, conversationId);
+      rows.push({
         account: m.account,
         origin: m.origin,
         raw: m.raw,
@@ -68,8 +84,10 @@ export class IngestService implements Ingestor, AckQueue {
         webhook: this.#webhookOf(m.account),
         notDownloaded: m.notDownloaded ?? null,
         size: m.size ?? m.raw.length,
-      };
-    });
+        messageIdKey: key,
+        conversationId,
+      });
+    }
     const now = Date.now();
     let results: IngestResult[];
     try {
@@ -87,7 +105,7 @@ export class IngestService implements Ingestor, AckQueue {
       fresh++;
       const { account, origin, raw, messageId, autoSubmitted } = row;
       this.#deps.metrics.messagesIngested.inc({ account, protocol: origin.kind });
-      const info = { id: r.id, account, origin, messageId, size: raw.length, receivedAt: now, autoSubmitted, notDownloaded: null };
+      const info = { id: r.id, account, origin, messageId, size: raw.length, receivedAt: now, autoSubmitted, notDownloaded: null, conversationId: row.conversationId ?? null };
       this.#deps.handoff?.put(info, raw, now);
     }
     if (fresh > 0) this.#deps.onQueued();

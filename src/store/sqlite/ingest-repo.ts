@@ -19,9 +19,9 @@ export class SqliteIngestRepo implements IngestRepo {
   constructor(private readonly db: Db) {
     this.#insertMessage = db.prepare(
       `INSERT OR IGNORE INTO messages (id, account, mailbox, uid, uid_validity, uidl, message_id, size, internal_date,
-         received_at, auto_submitted, not_downloaded, server_ack)
+         received_at, auto_submitted, not_downloaded, server_ack, message_id_key, conversation_id)
        VALUES (@id, @account, @mailbox, @uid, @uid_validity, @uidl, @messageId, @size, @internalDate, @now, @autoSubmitted,
-         @notDownloaded, CASE WHEN @notDownloaded IS NULL THEN 'pending' ELSE 'none' END)`,
+         @notDownloaded, CASE WHEN @notDownloaded IS NULL THEN 'pending' ELSE 'none' END, @messageIdKey, @conversationId)`,
     );
     this.#insertRaw = db.prepare('INSERT INTO message_raw (id, raw) VALUES (?, ?)');
     this.#insertDelivery = db.prepare(
@@ -77,6 +77,8 @@ export class SqliteIngestRepo implements IngestRepo {
       now,
       autoSubmitted: m.autoSubmitted ? 1 : 0,
       notDownloaded: m.notDownloaded ?? null,
+      messageIdKey: m.messageIdKey ?? null,
+      conversationId: m.conversationId ?? null,
     });
     const duplicate = inserted.changes === 0;
     if (!duplicate) {

@@ -46,10 +46,11 @@ export class SqliteOutboxRepo implements OutboxRepo {
       }
       this.db
         .prepare(
-          `INSERT INTO outbox (id, account, idempotency_key, request_json, status, attempts, next_attempt_at, message_id, created_at, updated_at)
-           VALUES (@id, @account, @idempotencyKey, @requestJson, 'queued', 0, @now, @messageId, @now, @now)`,
+          `INSERT INTO outbox (id, account, idempotency_key, request_json, status, attempts, next_attempt_at, message_id, created_at, updated_at,
+             message_id_key, conversation_id)
+           VALUES (@id, @account, @idempotencyKey, @requestJson, 'queued', 0, @now, @messageId, @now, @now, @messageIdKey, @conversationId)`,
         )
-        .run(item);
+        .run({ ...item, messageIdKey: item.messageIdKey ?? null, conversationId: item.conversationId ?? null });
       const row = this.db.prepare('SELECT * FROM outbox WHERE id = ?').get(item.id) as OutboxRow;
       return { record: toRecord(row), created: true };
     });

@@ -38,6 +38,7 @@ export function defineIngestConformance(factory: StoreFactory): void {
         receivedAt: 1_000,
         autoSubmitted: true,
         notDownloaded: null,
+        conversationId: null,
       });
       expect((await ctx.store.messages.getRaw(first ?? ''))?.equals(raw)).toBe(true);
 

@@ -87,7 +87,7 @@ function setup(handoff?: RawHandoff, opts: { render?: RenderFn; backoffMs?: numb
     reads.n++;
     return getWithRaw(id);
   };
-  const worker = new DeliveryWorker({ store, config, logger, metrics, render: opts.render ?? renderMessageReceived, handoff, onAckDue: () => undefined });
+  const worker = new DeliveryWorker({ store, config, logger, metrics, render: opts.render ?? ((raw, env, limits) => renderMessageReceived(raw, env, limits)), handoff, onAckDue: () => undefined });
   const ingest = new IngestService({ store, config, metrics, inspect: inspectMessage, onQueued: () => worker.wake(), handoff });
   running = { worker, store };
   return { store, worker, ingest, claims, reads };
@@ -207,6 +207,7 @@ describe('RawHandoff', () => {
     receivedAt: 0,
     autoSubmitted: false,
     notDownloaded: null,
+    conversationId: null,
   });
 
   it('keeps the oldest when full, and frees room as messages are taken', () => {
