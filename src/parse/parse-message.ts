@@ -121,7 +121,7 @@ export interface RenderOptions extends BodyLimits {
 
 /** Something the parse noticed that the caller logs (the parse thread has no logger). */
 export interface RenderNote {
-  kind: 'reply_text_failed';
+  kind: 'reply_text_failed' | 'auto_type_failed';
   reason: ReplyTextFailure;
   error: string | null;
 }
@@ -368,13 +368,22 @@ function pipelineFields(
   // Reply extraction never throws and is bounded in time (REPLY_TEXT_TIME_BUDGET_MS); when it gives up, replyText is text.
   const reply = extractReplyText({ text, html, textFromHtml: !mail.text && html !== null });
   if (!reply.ok && reply.reason !== undefined) notes.push({ kind: 'reply_text_failed', reason: reply.reason, error: reply.error?.message ?? null });
-  const parts: MimePart[] = mail.attachments.map((a) => ({ contentType: a.contentType, content: a.content ?? EMPTY }));
-  const autoType = autoTypeOf(mail.headerLines, parts, { ownAddresses: opts.ownAddresses ?? [] });
+  // mailparser leaves contentType unset on some broken parts.
+  const parts: MimePart[] = mail.attachments.map((a) => ({ contentType: typeof a.contentType === 'string' ? a.contentType : '', content: a.content ?? EMPTY }));
+  let autoType: AutoType | null = null;
+  let bounce: Bounce | null = null;
+  try {
+    autoType = autoTypeOf(mail.headerLines, parts, { ownAddresses: opts.ownAddresses ?? [] });
+    bounce = autoType === 'bounce' ? bounceOf(mail.headerLines, parts, text) : null;
+  } catch (err) {
+    // A bug in reading hostile headers must not hold the message back: it is delivered as a person's mail, and logged.
+    notes.push({ kind: 'auto_type_failed', reason: 'error', error: err instanceof Error ? err.message : String(err) });
+  }
   return {
     replyText: reply.replyText,
     issueKeys: issueKeysOf(mail.subject, matcherFor(opts.issueKeyPattern)),
     autoType,
-    bounce: autoType === 'bounce' ? bounceOf(mail.headerLines, parts, text) : null,
+    bounce,
   };
 }
 const EMPTY = Buffer.alloc(0);

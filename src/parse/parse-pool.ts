@@ -145,7 +145,9 @@ export class ParsePool implements Component {
     for (const n of notes) {
       this.#log.warn(
         { message, reason: n.reason, ...(n.error ? { error: n.error } : {}) },
-        `reply text extraction gave up (${n.reason}); the message is delivered with replyText equal to its text`,
+        n.kind === 'reply_text_failed'
+          ? `reply text extraction gave up (${n.reason}); the message is delivered with replyText equal to its text`
+          : 'could not tell whether the message is automatic; it is delivered with autoType null',
       );
     }
   }
