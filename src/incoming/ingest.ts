@@ -31,6 +31,11 @@ export interface IngestDeps {
   storageFull?: (err: unknown) => boolean;
 }
 
+/** The meta key that records a POP3 account's first session (its "cursor" for initialSync). */
+export function pop3FirstSessionKey(account: string): string {
+  return `pop3.firstSession:${account}`;
+}
+
 /** How long an afterDelivery that failed on the server waits before the next try. */
 export const ACK_RETRY_DELAY_MS = 30_000;
 
@@ -116,8 +121,20 @@ export class IngestService implements Ingestor, AckQueue {
     return this.#deps.store.ingest.getCursor(account, mailbox);
   }
 
-  resetCursor(account: string, mailbox: string, uidValidity: number): Promise<void> {
-    return this.#deps.store.ingest.resetCursor(account, mailbox, uidValidity, Date.now());
+  resetCursor(account: string, mailbox: string, uidValidity: number, lastUid?: number): Promise<void> {
+    return this.#deps.store.ingest.resetCursor(account, mailbox, uidValidity, Date.now(), lastUid);
+  }
+
+  async isFirstPop3Session(account: string, present: string[]): Promise<boolean> {
+    if ((await this.#deps.store.meta.get(pop3FirstSessionKey(account))) !== null) return false;
+    return (await this.#deps.store.ingest.knownUidls(account, present)).size === 0;
+  }
+
+  async firstPop3SessionDone(account: string, skip: string[]): Promise<void> {
+    const now = Date.now();
+    // UIDLs first: a crash in between leaves them known, and the next session is not a first one either.
+    if (skip.length > 0) await this.#deps.store.ingest.skipUidls(account, skip, now);
+    await this.#deps.store.meta.set(pop3FirstSessionKey(account), new Date(now).toISOString());
   }
 
   knownUidls(account: string, uidls: string[]): Promise<Set<string>> {

@@ -117,10 +117,21 @@ export interface IngestRepo {
    */
   insertMessages(msgs: NewMessage[], now: number): Promise<IngestResult[]>;
   getCursor(account: string, mailbox: string): Promise<ImapCursor | null>;
-  /** The mailbox's UIDVALIDITY changed: its cursor starts over at UID 0 (created when missing). */
-  resetCursor(account: string, mailbox: string, uidValidity: number, now: number): Promise<void>;
+  /**
+   * The mailbox's UIDVALIDITY changed: its cursor starts over at UID 0
+   * (created when missing). With `lastUid`, it is set there instead: the
+   * first sync of a mailbox (`initialSync: new | unseen`) records how far
+   * the mail that is left alone goes.
+   */
+  resetCursor(account: string, mailbox: string, uidValidity: number, now: number, lastUid?: number): Promise<void>;
   /** POP3: which of these UIDLs were already taken (any length of list). */
   knownUidls(account: string, uidls: string[]): Promise<Set<string>>;
+  /**
+   * POP3 `initialSync: new`: records these UIDLs as taken without a message
+   * (never delivered, never deleted); forgetUidlsExcept forgets them once
+   * they are gone from the server. Any length of list; one unit.
+   */
+  skipUidls(account: string, uidls: string[], now: number): Promise<void>;
   /**
    * POP3: forgets the account's UIDLs that are not in `present` (gone from
    * the server), but only those whose message is fully handled (server

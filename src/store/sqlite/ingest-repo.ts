@@ -111,13 +111,19 @@ export class SqliteIngestRepo implements IngestRepo {
     return row ? { uidValidity: row.uid_validity, lastUid: row.last_uid } : null;
   }
 
-  async resetCursor(account: string, mailbox: string, uidValidity: number, now: number): Promise<void> {
+  async resetCursor(account: string, mailbox: string, uidValidity: number, now: number, lastUid = 0): Promise<void> {
     this.db
       .prepare(
-        `INSERT INTO cursors (account, mailbox, uid_validity, last_uid, updated_at) VALUES (?, ?, ?, 0, ?)
-         ON CONFLICT(account, mailbox) DO UPDATE SET uid_validity = excluded.uid_validity, last_uid = 0, updated_at = excluded.updated_at`,
+        `INSERT INTO cursors (account, mailbox, uid_validity, last_uid, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(account, mailbox) DO UPDATE SET uid_validity = excluded.uid_validity, last_uid = excluded.last_uid, updated_at = excluded.updated_at`,
       )
-      .run(account, mailbox, uidValidity, now);
+      .run(account, mailbox, uidValidity, lastUid, now);
+  }
+
+  async skipUidls(account: string, uidls: string[], now: number): Promise<void> {
+    this.db.transaction(() => {
+      for (const u of uidls) this.#insertUidl.run(account, u, null, now);
+    })();
   }
 
   async knownUidls(account: string, uidls: string[]): Promise<Set<string>> {
