@@ -115,7 +115,7 @@ describe('delivery worker', () => {
     expect(claims.n).toBeLessThan(30); // one query per delivery would be 300+
     const counts = await running!.store.deliveries.countByStatus();
     expect(counts).toMatchObject({ pending: 0, delivered: 300, failed: 0 });
-  });
+  }, 30_000); // 300 parses on the test's own thread, on a shared machine
 
   it('takes freshly stored messages from the handoff instead of reading them back, with the same bodies', async () => {
     const withHandoff = setup(new RawHandoff());
