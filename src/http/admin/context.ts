@@ -1,3 +1,4 @@
+import type { RenderFn } from '../../parse/parse-pool.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../../config/types.js';
 import { MailgateError } from '../../errors.js';
@@ -19,6 +20,8 @@ export interface AdminUiDeps {
   accounts: AccountRouteDeps;
   /** Wakes the delivery worker after a retry was queued. */
   wake: () => void;
+  /** Builds a message's webhook body (the parse threads), for the delivery view; without it the view shows the stored fields only. */
+  render?: RenderFn;
 }
 
 const sessions = new WeakMap<FastifyRequest, Session>();
