@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { verifyMailgateSignature } from '../../../src/delivery/signing.js';
 import { getHarness, passwordClient, tmpDataDir, uniqueUser, type WebhookSink } from '../../harness/index.js';
 import { until } from '../../harness/until.js';
-import { freePort } from '../daemon/run-daemon.js';
+import { freePort, runCli } from '../daemon/run-daemon.js';
 import { ADMIN, authorizeThroughDaemon, e2eLifecycle } from './e2e-helpers.js';
 
 /**
@@ -383,6 +383,9 @@ describe('what the issue pipeline receives, through Dovecot to real receivers', 
     expect(loginsOf(paused)).toBe(0);
     expect(received(sink, 'paused')).toEqual([]);
     expect((await accountsOf(d.url)).find((a) => a.name === 'paused')?.incoming.state).toBe('paused');
+    const status = await runCli(['status', '--json', '--config', cfg.path]);
+    expect(status.code).toBe(0);
+    expect((JSON.parse(status.stdout) as { accounts: { name: string; incoming: string }[] }).accounts.find((a) => a.name === 'paused')?.incoming).toBe('paused');
 
     cfg.write([{ ...accounts[0], extra: '    enabled: true\n' } as AccountSpec, accounts[1] as AccountSpec]);
     expect((await api(d.url, '/v1/reload', { method: 'POST', body: '{}' })).status).toBe(200);
