@@ -271,7 +271,7 @@ export class RelayServer {
     if (!state || !client) return cb(smtpError(530, '5.7.0 authentication required'));
     if (!senderAllowed(client, address.address)) {
       this.#refused(client, 550);
-      this.#log.info({ client: client.name }, 'relay sender outside the client’s allowedFrom refused');
+      this.#log.info({ client: client.name, from: address.address }, 'relay sender outside the client’s allowedFrom refused');
       return cb(smtpError(550, `5.7.1 relay client ${client.name} may not send as <${address.address}>; see relay.clients[].allowedFrom`));
     }
     if (!state.slot) {
