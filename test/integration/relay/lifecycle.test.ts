@@ -63,6 +63,25 @@ describe('relay stop', () => {
   });
 });
 
+describe('relay DATA deadline', () => {
+  it('cuts off a message that takes longer than the DATA deadline with 421, stores nothing and frees the slot', async () => {
+    const rig = await startRig(relayConfig(), { dataTimeoutMs: 300 });
+    try {
+      const trickle = await session(rig.port, rig.client);
+      await toData(trickle);
+      trickle.write(bareMessage('slow').subarray(0, 20));
+      const r = await trickle.reply();
+      expect(r.code).toBe(421);
+      expect(r.text).toMatch(/took too long/);
+      await trickle.closedPromise;
+      await until(() => rig.relay.activeMessages === 0, 5_000, 'the slot to be free');
+      expect(rig.outbox.calls).toBe(0);
+    } finally {
+      await rig.relay.stop();
+    }
+  });
+});
+
 describe('relay reconfigure', () => {
   it('applies new clients and passwords to sessions that connect afterwards', async () => {
     const first = scannerClient();

@@ -126,6 +126,19 @@ describe('relay refusals', () => {
     }
   });
 
+  it('452 for recipients beyond 300, and the message goes to the ones accepted', async () => {
+    const talk = await session();
+    expect((await talk.command(`MAIL FROM:<${SENDER}>`)).code).toBe(250);
+    for (let i = 0; i < 300; i++) talk.write(`RCPT TO:<r${i}@example.org>\r\n`); // PIPELINING
+    const replies = await Promise.all(Array.from({ length: 300 }, () => talk.reply()));
+    expect(replies.every((r) => r.code === 250)).toBe(true);
+    expect((await talk.command('RCPT TO:<one-too-many@example.org>')).code).toBe(452);
+    expect((await talk.command('DATA')).code).toBe(354);
+    talk.write(Buffer.concat([bareMessage('many'), Buffer.from('.\r\n')]));
+    expect((await talk.reply()).code).toBe(250);
+    expect(rig.outbox.messages[0]?.envelope.to).toHaveLength(300);
+  });
+
   it('421 for a message beyond the ones streaming at once, before it sends any data', async () => {
     const [a, b, c] = [await session(), await session(), await session()];
     expect((await a.command(`MAIL FROM:<${SENDER}>`)).code).toBe(250);
