@@ -1,3 +1,4 @@
+import { createSecureContext } from 'node:tls';
 import { isLoopbackHost } from '../config/hosts.js';
 import { MailgateError } from '../errors.js';
 import { parseRelayPasswordHash } from './passwords.js';
@@ -53,6 +54,14 @@ export function relayConfigProblems(config: RelayConfig, accounts?: readonly Rel
       `relay.listen is ${host}, which is not loopback, so passwords would cross the network in clear: ` +
         'set relay.tls (certFile and keyFile) to offer STARTTLS, or listen on 127.0.0.1',
     );
+  }
+  if (config.tls) {
+    try {
+      // Parses both PEMs and checks that the key belongs to the certificate, as the first STARTTLS would.
+      createSecureContext({ cert: config.tls.cert, key: config.tls.key });
+    } catch (err) {
+      at(['tls'], `the certificate and key cannot be used together (${err instanceof Error ? err.message : String(err)}); give a PEM certificate and its unencrypted PEM key`);
+    }
   }
   if (!Number.isInteger(config.maxMessageSizeBytes) || config.maxMessageSizeBytes < 1) {
     at(['maxMessageSize'], 'must be at least 1 byte (e.g. 25MB)');

@@ -167,17 +167,18 @@ export class RelayServer {
   async reconfigure(config: RelayConfig): Promise<void> {
     assertRelayConfig(config);
     const old = this.#config;
+    const server = this.#server;
+    if (server && config.tls && (config.tls.cert !== old.tls?.cert || config.tls.key !== old.tls?.key)) {
+      server.updateSecureContext({ key: config.tls.key, cert: config.tls.cert });
+    }
     this.#config = config;
     this.#clients = indexClients(config.clients);
-    const server = this.#server;
     if (!server) return;
     if (old.listen.host !== config.listen.host || old.listen.port !== config.listen.port || Boolean(old.tls) !== Boolean(config.tls)) {
+      // A listener that cannot come up on the new address stays down; the error says why (e.g. EADDRINUSE).
       await this.stop();
       await this.start();
       return;
-    }
-    if (config.tls && (config.tls.cert !== old.tls?.cert || config.tls.key !== old.tls?.key)) {
-      server.updateSecureContext({ key: config.tls.key, cert: config.tls.cert });
     }
     server.options.size = config.maxMessageSizeBytes;
   }

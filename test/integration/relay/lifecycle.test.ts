@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { RelayConfigError } from '../../../src/relay/check.js';
 import { canConnect, freePort } from '../../harness/net.js';
 import { until } from '../../harness/until.js';
-import { bareMessage, relayConfig, scannerClient, SENDER, SmtpTalk, startRig } from './relay-rig.js';
+import { silentLogger } from '../../../src/log.js';
+import { RelayServer } from '../../../src/relay/server.js';
+import { bareMessage, RecordingOutbox, relayConfig, scannerClient, SENDER, SmtpTalk, startRig } from './relay-rig.js';
 
 /*
  * start/stop/reconfigure as the daemon calls them: a stop lets DATA in
@@ -60,6 +62,19 @@ describe('relay stop', () => {
     expect((await slow.reply()).code).toBe(421);
     await slow.closedPromise;
     expect(rig.outbox.calls).toBe(0);
+  });
+});
+
+describe('relay start', () => {
+  it('rejects when the port is taken, and can be started again once it is free', async () => {
+    const a = await startRig();
+    const b = new RelayServer({ config: relayConfig({ listen: { host: '127.0.0.1', port: a.port } }), outbox: new RecordingOutbox(), logger: silentLogger() });
+    await expect(b.start()).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    expect(b.address()).toBeNull();
+    await a.relay.stop();
+    await b.start();
+    expect(b.address()?.port).toBe(a.port);
+    await b.stop();
   });
 });
 

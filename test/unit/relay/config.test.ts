@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { makeCertificate } from '../../harness/oauth-process.js';
 import { assertRelayConfig, dotted, RelayConfigError, relayConfigProblems } from '../../../src/relay/check.js';
 import { hashRelayPassword, parseRelayPasswordHash, relayPasswordMatches } from '../../../src/relay/passwords.js';
 import type { RelayClient, RelayConfig } from '../../../src/relay/types.js';
@@ -11,12 +12,23 @@ const config = (over: Partial<RelayConfig> = {}): RelayConfig => ({
   clients: [client()],
   ...over,
 });
+const pem = makeCertificate('localhost');
+const tls = { cert: pem.certificatePem, key: pem.privateKeyPem };
 const paths = (c: RelayConfig, accounts?: { name: string; hasOutgoing: boolean }[]) => relayConfigProblems(c, accounts).map((p) => dotted(p.path));
 
 describe('relay config check', () => {
   it('accepts loopback without tls, and anything with tls', () => {
     for (const host of ['127.0.0.1', '127.0.0.53', '::1', 'localhost']) expect(paths(config({ listen: { host, port: 2525 } })), host).toEqual([]);
-    expect(paths(config({ listen: { host: '0.0.0.0', port: 587 }, tls: { cert: 'c', key: 'k' } }))).toEqual([]);
+    expect(paths(config({ listen: { host: '0.0.0.0', port: 587 }, tls }))).toEqual([]);
+  });
+
+  it('refuses a certificate that is not PEM, or a key that is not its own, at relay.tls', () => {
+    const other = makeCertificate('other');
+    for (const bad of [{ cert: 'not a certificate', key: tls.key }, { cert: tls.cert, key: other.privateKeyPem }]) {
+      const problems = relayConfigProblems(config({ tls: bad }));
+      expect(problems.map((p) => dotted(p.path))).toEqual(['relay.tls']);
+      expect(problems[0]?.message).toMatch(/cannot be used together/);
+    }
   });
 
   it('names relay.tls for a listener off loopback without a certificate', () => {
