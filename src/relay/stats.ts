@@ -1,11 +1,12 @@
 import type { RelayEvents } from './types.js';
 
 /**
- * Per-client relay status since the daemon started, for `mailgate status`
- * and the admin UI: last use, messages relayed, failures. An in-memory
- * RelayEvents listener; metrics can listen alongside it (see the wiring in
- * docs/relay.md). Counts start from zero at each start; the outbox rows of
- * relayed messages (which name their client) are the durable record.
+ * Per-client relay status for `mailgate status` and the admin UI: last use,
+ * messages relayed, failures. An in-memory RelayEvents listener (metrics can
+ * listen alongside it, relayEventsOf). `mailgate status` runs in its own
+ * process and reads the store, so the daemon persists these: `restore` at
+ * start from what was stored, and write a snapshot whenever `version` moved
+ * (a timer and stop()), which keeps a login flood from writing per attempt.
  */
 
 export interface RelayClientStats {
@@ -30,13 +31,26 @@ export interface RelayStatsSnapshot {
 export class RelayStats implements RelayEvents {
   readonly #clients = new Map<string, RelayClientStats>();
   #unknown = 0;
+  #version = 0;
   readonly #now: () => number;
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
   }
 
+  /** Goes up with every event: a flusher writes when it differs from what it wrote last. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** Continues from persisted counts (a daemon restart). */
+  restore(snapshot: RelayStatsSnapshot): void {
+    this.#unknown = snapshot.unknownLoginFailures;
+    for (const [name, s] of Object.entries(snapshot.clients)) this.#clients.set(name, { ...s, refused: { ...s.refused } });
+  }
+
   loginFailed(_address: string, client: string | null): void {
+    this.#version++;
     if (client === null) {
       this.#unknown++;
       return;
@@ -47,12 +61,14 @@ export class RelayStats implements RelayEvents {
   }
 
   relayed(client: string): void {
+    this.#version++;
     const s = this.#of(client);
     s.relayed++;
     s.lastRelayedAt = this.#now();
   }
 
   refused(client: string, code: number): void {
+    this.#version++;
     const s = this.#of(client);
     s.refused[code] = (s.refused[code] ?? 0) + 1;
     s.lastFailureAt = this.#now();

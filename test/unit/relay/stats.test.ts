@@ -34,4 +34,19 @@ describe('RelayStats', () => {
     expect(a.snapshot().clients.scanner?.refused).toEqual({ 421: 1 });
     expect(b.snapshot().clients.scanner?.refused).toEqual({ 421: 1 });
   });
+
+  it('continues from a restored snapshot, and moves its version with every event', () => {
+    const first = new RelayStats(() => 5);
+    first.relayed('scanner');
+    first.loginFailed('10.0.0.1', null);
+    const again = new RelayStats(() => 9);
+    again.restore(first.snapshot());
+    const v = again.version;
+    again.relayed('scanner');
+    expect(again.version).toBe(v + 1);
+    expect(again.snapshot()).toEqual({
+      clients: { scanner: { relayed: 2, loginFailures: 0, refused: {}, lastRelayedAt: 9, lastFailureAt: null } },
+      unknownLoginFailures: 1,
+    });
+  });
 });
