@@ -30,8 +30,13 @@ export const RELAY_SOCKET_TIMEOUT_MS = 5 * 60_000;
 export const RELAY_DATA_TIMEOUT_MS = 10 * 60_000;
 /** How long the outbox may take to store a message before the client is told 451 (try again). */
 export const RELAY_ENQUEUE_TIMEOUT_MS = 30_000;
-/** stop() lets DATA in progress finish this long, then answers 421; inside the daemon's 10 s shutdown budget. */
-export const RELAY_STOP_GRACE_MS = 5_000;
+/**
+ * stop() lets DATA in progress finish this long, then answers 421 (the
+ * application tries again; nothing half-received is stored). Short, because
+ * the outbox and delivery workers' own grace periods share the daemon's 10 s
+ * shutdown budget after it.
+ */
+export const RELAY_STOP_GRACE_MS = 2_000;
 
 export interface RelayServerOptions {
   config: RelayConfig;
