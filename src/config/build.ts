@@ -3,6 +3,8 @@ import { isAbsolute, resolve } from 'node:path';
 import { signingConfigProblems } from '../delivery/signing.js';
 import { DEFAULT_ISSUE_KEY_PATTERN, issueKeyPatternProblem } from '../parse/issue-keys.js';
 import { isCleartextRemote, isLoopbackHost } from './hosts.js';
+import { dotted, relayConfigProblems } from '../relay/check.js';
+import type { RelayConfig } from '../relay/types.js';
 import { MIN_TOKEN_CHARS, type ParsedConfig } from './schema.js';
 import type { AccountConfig, AuthConfig, Config, CredentialConfig, IncomingConfig, WebhookConfig } from './types.js';
 
@@ -212,8 +214,48 @@ export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise
     });
   }
 
+  // ---- relay ----
+  let relay: RelayConfig | undefined;
+  if (raw.relay) {
+    const r = raw.relay;
+    const file = async (key: 'certFile' | 'keyFile', path: string) => {
+      try {
+        // Text, not a Buffer: the config is deep-frozen, and PEM is ASCII.
+        return await readFile(abs(path), 'utf8');
+      } catch (err) {
+        at(['relay', 'tls', key], `cannot read relay.tls.${key} ${abs(path)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        return undefined;
+      }
+    };
+    const cert = r.tls && (await file('certFile', r.tls.certFile));
+    const key = r.tls && (await file('keyFile', r.tls.keyFile));
+    const clients: RelayConfig['clients'][number][] = [];
+    for (const [i, c] of r.clients.entries()) {
+      const email = accounts.find((a) => a.name === c.account)?.email;
+      clients.push({
+        name: c.name,
+        username: c.username,
+        password: (await secret(c, ['relay', 'clients', i], 'password', true)) ?? '',
+        account: c.account,
+        allowedFrom: (c.allowedFrom ?? (email ? [email] : [])).map((a) => a.toLowerCase()),
+      });
+    }
+    relay = { listen: r.listen, ...(cert && key ? { tls: { cert, key } } : {}), maxMessageSizeBytes: r.maxMessageSizeBytes, clients };
+    // Unreadable tls files were reported above; the check would only add "not loopback" on top of them.
+    const tlsUnread = r.tls !== undefined && !(cert && key);
+    const infos = accounts.map((a) => ({ name: a.name, hasOutgoing: a.outgoing !== undefined }));
+    for (const p of relayConfigProblems(relay, infos)) {
+      const last = p.path[p.path.length - 1];
+      if (tlsUnread && last === 'tls') continue;
+      // A missing password was reported by secret() already.
+      if (last === 'password' && clients[p.path[2] as number]?.password === '') continue;
+      at(p.path, `${dotted(p.path)}: ${p.message}`);
+    }
+  }
+
   if (failed) return null;
-  return { configPath: ctx.configPath, configDir: ctx.configDir, ...raw, server, dataDir: abs(raw.dataDir), credentials, accounts, webhooks };
+  const { relay: _rawRelay, ...rest } = raw;
+  return { configPath: ctx.configPath, configDir: ctx.configDir, ...rest, server, dataDir: abs(raw.dataDir), credentials, accounts, webhooks, ...(relay ? { relay } : {}) };
 }
 
 /** `obj` without `keys` (the `*File` keys, once their secret is read). */

@@ -47,17 +47,16 @@ export function parseListen(text: string): { host: string; port: number } | null
   return { host: m[1], port };
 }
 
-const listen = z
-  .string()
-  .transform((text, ctx) => {
+const listenAt = (key: string, example: string) =>
+  z.string().transform((text, ctx) => {
     const parsed = parseListen(text);
     if (parsed) return parsed;
     // The message names its key itself, so it is reported as it stands (see load.ts).
-    const message = `server.listen must be host:port (e.g. 127.0.0.1:8025 or [::1]:8025), got "${text}"`;
+    const message = `${key} must be host:port (e.g. ${example} or [::1]:${example.split(':')[1] ?? ''}), got "${text}"`;
     ctx.addIssue({ code: 'custom', message, params: { standalone: true } });
     return z.NEVER;
-  })
-  .prefault(DEFAULT_LISTEN);
+  });
+const listen = listenAt('server.listen', DEFAULT_LISTEN).prefault(DEFAULT_LISTEN);
 
 /**
  * The object with every key of its shape present in the output, undefined
@@ -189,6 +188,32 @@ const webhook = z
   })
   .transform(({ timeout, ...w }) => ({ ...w, timeoutMs: timeout }));
 
+export const DEFAULT_RELAY_LISTEN = '127.0.0.1:2525';
+
+/** SMTP submission for applications that cannot do OAuth2 (product.md, "Legacy applications: SMTP relay"); checked further by buildConfig. */
+const relay = z
+  .strictObject({
+    listen: listenAt('relay.listen', DEFAULT_RELAY_LISTEN).prefault(DEFAULT_RELAY_LISTEN),
+    /** STARTTLS; optional on a loopback listener only (buildConfig). */
+    tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+    maxMessageSize: size.prefault('25MB'),
+    clients: z
+      .array(
+        z.strictObject({
+          name,
+          username: z.string().min(1),
+          password: z.string().min(1).optional(),
+          passwordFile: z.string().optional(),
+          /** Relays through this account's outgoing server and token. */
+          account: z.string().min(1),
+          /** Default (buildConfig): the account's email. */
+          allowedFrom: z.array(email).min(1).optional(),
+        }),
+      )
+      .default(() => []),
+  })
+  .transform(({ maxMessageSize, ...r }) => ({ ...r, maxMessageSizeBytes: maxMessageSize }));
+
 export const rawConfigSchema = z.strictObject({
   server: z
     .strictObject({
@@ -242,6 +267,7 @@ export const rawConfigSchema = z.strictObject({
     )
     .default(() => []),
   webhooks: z.array(webhook).default(() => []),
+  relay: relay.optional(),
 });
 
 /** The YAML as admins write it. */

@@ -1,3 +1,4 @@
+import type { RelayConfig } from '../relay/types.js';
 import type { ParsedConfig } from './schema.js';
 
 /**
@@ -71,13 +72,15 @@ export type TokensConfig = Parsed['tokens'];
 export type RetentionConfig = Parsed['retention'];
 
 export type Config = Flat<
-  Omit<Parsed, 'server' | 'credentials' | 'accounts' | 'webhooks'> & {
+  Omit<Parsed, 'server' | 'credentials' | 'accounts' | 'webhooks' | 'relay'> & {
     configPath: string;
     configDir: string;
     server: ServerConfig;
     credentials: CredentialConfig[];
     accounts: AccountConfig[];
     webhooks: WebhookConfig[];
+    /** The SMTP relay, only when the file has a `relay` section: passwords, certificate and key read, allowedFrom defaulted. */
+    relay?: RelayConfig | undefined;
   }
 >;
 

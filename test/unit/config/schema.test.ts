@@ -29,7 +29,7 @@ describe('config schema', () => {
   });
 
   it('knows the keys at every level, through lists, the protocol union and transforms', () => {
-    expect(knownKeysAt([])).toEqual(['server', 'dataDir', 'logLevel', 'retention', 'tokens', 'credentials', 'accounts', 'webhooks']);
+    expect(knownKeysAt([])).toEqual(['server', 'dataDir', 'logLevel', 'retention', 'tokens', 'credentials', 'accounts', 'webhooks', 'relay']);
     expect(knownKeysAt(['accounts', 0, 'incoming'])).toEqual([
       'protocol', 'host', 'port', 'tls', 'user', 'auth', 'mailboxes', 'requireTLS', 'mode', 'pollInterval', 'idleResync', 'afterDelivery', 'moveTo', 'maxMessageSize', 'initialSync',
     ]);
@@ -39,5 +39,6 @@ describe('config schema', () => {
     expect(knownKeysAt(['server'])).toContain('metricsTokenFile');
     expect(knownKeysAt(['credentials'])).toContain('clientSecretFile');
     expect(knownKeysAt(['accounts', 'nope'])).toEqual([]);
+    expect(knownKeysAt(['relay', 'clients', 0])).toEqual(['name', 'username', 'password', 'passwordFile', 'account', 'allowedFrom']);
   });
 });
