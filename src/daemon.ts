@@ -21,6 +21,7 @@ import { TokenService } from './oauth/token-service.js';
 import { inspectMessage } from './parse/auto-submitted.js';
 import { ParsePool, parseDeadline, parseThreadCount } from './parse/parse-pool.js';
 import { RefreshScheduler } from './scheduler/refresh-scheduler.js';
+import { CredentialHealth } from './oauth/credential-health.js';
 import { RetentionJob } from './scheduler/retention.js';
 
 /**
@@ -57,7 +58,8 @@ export function buildDaemon(app: App) {
     publicUrl: () => app.config.server.publicUrl,
     onAuthorized: (account) => void incoming?.restart(account),
   });
-  const scheduler = new RefreshScheduler({ store, tokens, config, logger });
+  const health = new CredentialHealth({ store, tokens, config, events, metrics, logger });
+  const scheduler = new RefreshScheduler({ store, tokens, config, logger, health });
   const sender = new OutboxWorker({ store, config, tokens, logger, metrics });
   const outbox = new OutboxService({ store, config, onQueued: () => sender.wake() });
 

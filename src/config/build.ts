@@ -109,6 +109,11 @@ export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise
       if (url && isCleartextRemote(url)) ctx.warn([...base, key], `${key} is http:// to another host: the client secret and tokens would cross the network unencrypted; use https`);
     }
     const clientSecret = await secret(c, base, 'clientSecret', false);
+    if (c.clientSecretExpiresAt !== undefined && c.clientSecretExpiresAt <= Date.now()) {
+      // A warning, never a refusal: the provider decides (and the date may be a typo of a working secret).
+      ctx.warn([...base, 'clientSecretExpiresAt'], `clientSecretExpiresAt ${new Date(c.clientSecretExpiresAt).toISOString().slice(0, 10)} is in the past: the provider refuses an expired secret (Microsoft: AADSTS7000222); create a new one and update clientSecret and clientSecretExpiresAt`);
+    }
+    if (c.testingApp && c.provider !== 'google') at([...base, 'testingApp'], 'testingApp applies to Google credentials only');
     let serviceAccountKey: ServiceAccountKey | undefined;
     if (c.grant === 'service_account') {
       if (c.serviceAccountKeyFile === undefined) at(base, `credential "${c.name}": grant service_account needs serviceAccountKeyFile (the JSON key from Google Cloud)`);

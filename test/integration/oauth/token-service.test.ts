@@ -124,7 +124,18 @@ describe('OAuth2 flows and the token service (real OAuth2 server process)', () =
     await authorize(t.flows, 'beta');
     await admin.revoke('alpha@example.com');
     await expect(t.tokens.refresh('alpha')).rejects.toMatchObject({ code: 'OAUTH_REAUTH_REQUIRED' });
-    expect(t.events).toEqual([{ account: 'alpha', event: 'account.reauth_required', fields: { error: expect.stringMatching(/^invalid_grant: AADSTS70008/) } }]);
+    expect(t.events).toEqual([
+      {
+        account: 'alpha',
+        event: 'account.reauth_required',
+        fields: {
+          error: expect.stringMatching(/^invalid_grant: AADSTS70008/),
+          // The provider error table's words, and the admin UI page that starts the re-consent.
+          explanation: 'The refresh token has expired or was revoked. Authorize the account again.',
+          authorizeUrl: 'http://127.0.0.1:9/admin/accounts/alpha/authorize',
+        },
+      },
+    ]);
     expect((await t.tokens.status('alpha')).state).toBe('reauth_required');
     const before = (await admin.stats()).tokenRequests;
     await expect(t.tokens.getAccessToken('alpha')).rejects.toMatchObject({ code: 'OAUTH_REAUTH_REQUIRED' });
