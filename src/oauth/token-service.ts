@@ -108,6 +108,8 @@ export class TokenService implements TokenProvider {
   readonly #failures = new Map<string, { count: number; since: number; error: string; explanation: string | null }>();
   /** Parsed service-account keys of database credentials, by credential (re-read when the stored key changes). */
   readonly #dbKeys = new Map<string, { json: string; key: ServiceAccountKey }>();
+  /** A run of failures that ended with a token: announced as account.recovered at the next login. */
+  readonly #recovering = new Map<string, { count: number; since: number; error: string; explanation: string | null }>();
   /** Accounts known to have no pending recovery marker (saves a store read per login). */
   readonly #recoveryClear = new Set<string>();
 
@@ -229,6 +231,9 @@ export class TokenService implements TokenProvider {
         const saved = await this.save(account, cred.name, res, rec);
         this.#deps.metrics.tokenRefreshes.inc({ account, outcome: 'ok' });
         this.#deps.metrics.reauthRequired.set({ account }, 0);
+        // The counters start again at 0; the run of failures is kept until a login says the account is back.
+        const run = this.#failures.get(account);
+        if (run) this.#recovering.set(account, run);
         this.#failures.delete(account);
         log.debug({ expiresAt: saved.expiresAt }, 'access token refreshed');
         return saved;
@@ -288,8 +293,9 @@ export class TokenService implements TokenProvider {
       this.#noteFailure(account, outcome.error, null);
       return;
     }
-    const failing = this.#failures.get(account);
+    const failing = this.#failures.get(account) ?? this.#recovering.get(account);
     this.#failures.delete(account);
+    this.#recovering.delete(account);
     this.#holds.delete(account);
     let previous: { state: 'reauth_required' | 'failing'; since: number; error: string | null } | null = failing
       ? { state: 'failing', since: failing.since, error: failing.error }
