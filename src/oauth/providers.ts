@@ -51,11 +51,15 @@ const GOOGLE = {
  * https://learn.microsoft.com/entra/identity-platform/authentication-national-cloud
  * ("Microsoft Entra authentication endpoints": Microsoft Entra ID for US
  * Government, https://login.microsoftonline.us). Exchange Online in GCC High
- * is `outlook.office365.us` (Outlook on the web and the resource of its
- * app-only `.default`); the page above names the commercial scope strings
- * only, so GCC High uses that one Exchange resource host for the delegated
- * scopes too (`https://outlook.office365.us/IMAP.AccessAsUser.All`, …). The
- * earlier preset derived `outlook.office.us`, a host no Microsoft page names.
+ * is `outlook.office365.us`, which Microsoft lists as the Exchange Online
+ * host for HTTPS and for IMAP, POP and SMTP (TCP 143, 25, 587, 993, 995) in
+ * https://learn.microsoft.com/microsoft-365/enterprise/microsoft-365-u-s-government-gcc-high-endpoints
+ * (Exchange Online, IDs 1 and 5; `login.microsoftonline.us` is ID 13); that
+ * list has no `outlook.office.us` host, which the earlier preset derived
+ * for the delegated scopes. The OAuth page above names only the commercial
+ * scope strings, so GCC High uses its one Exchange resource host for both:
+ * `https://outlook.office365.us/IMAP.AccessAsUser.All`, … and
+ * `https://outlook.office365.us/.default`. Checked 2026-12-01.
  * `scopes` in the credential overrides this for a tenant that differs.
  */
 function microsoft(host: string, delegatedResource: string, appResource: string, tenant: string, grant: Grant) {
