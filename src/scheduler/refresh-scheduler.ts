@@ -97,12 +97,16 @@ export class RefreshScheduler implements Component {
   }
 
   #credentialsCheckedAt: number | null = null;
+  #credentialsConfig: Config | null = null;
 
   /** At start and then daily: credential expiry warnings, events and the gauge (CredentialHealth). */
   async #checkCredentials(now: number): Promise<void> {
     if (!this.deps.health) return;
-    if (this.#credentialsCheckedAt !== null && now - this.#credentialsCheckedAt < WARN_EVERY_MS) return;
+    // Daily, and again after a reload (a new date or certificate is seen at once).
+    const config = this.deps.config();
+    if (this.#credentialsCheckedAt !== null && this.#credentialsConfig === config && now - this.#credentialsCheckedAt < WARN_EVERY_MS) return;
     this.#credentialsCheckedAt = now;
+    this.#credentialsConfig = config;
     try {
       await this.deps.health.check(now);
     } catch (err) {
