@@ -9,6 +9,7 @@ import { createLogger } from '../../../src/log.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { OAuthFlows } from '../../../src/oauth/flows.js';
 import { TokenService } from '../../../src/oauth/token-service.js';
+import { requestToken, TokenEndpointError } from '../../../src/oauth/token-client.js';
 import { RefreshScheduler } from '../../../src/scheduler/refresh-scheduler.js';
 import { SecretCipher } from '../../../src/secrets/cipher.js';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
@@ -398,5 +399,28 @@ webhooks:
       message: expect.stringMatching(/^Google's device flow does not allow the Gmail scope https:\/\/mail\.google\.com\/\. Authorize in a browser instead/),
     });
     expect((await admin.stats()).tokenRequests).toBe(0);
+  });
+});
+
+describe('the one token client (simple-oauth2 for code, refresh and client credentials)', () => {
+  it("keeps the endpoint's Retry-After and words readable from its errors, for every grant it sends", async () => {
+    const config = await makeConfig(tmpDataDir(), ['rho', 'app9']);
+    const t = setup(config);
+    await authorize(t.flows, 'rho');
+    const refresh = (await t.store.tokens.get('rho'))!.refreshToken!;
+    const idp = await t.tokens.resolveCredential('idp');
+    const app = await t.tokens.resolveCredential('app');
+    await admin.faults(1, 503, 7);
+    await expect(requestToken(idp, { grant: 'refresh_token', refreshToken: refresh })).rejects.toMatchObject({ code: 'OAUTH_TRANSIENT', failure: 'throttled', retryAfterMs: 7_000, httpStatus: 503 });
+    await admin.faults(1, 429, 3, { error: 'temporarily_unavailable', error_description: 'slow down please' });
+    await expect(requestToken(app, { grant: 'client_credentials' })).rejects.toMatchObject({ code: 'OAUTH_TRANSIENT', retryAfterMs: 3_000, description: 'slow down please' });
+    await admin.faults(1, 400, undefined, { error: 'invalid_grant', error_description: 'AADSTS700082: The refresh token has expired due to inactivity.' });
+    const dead = await requestToken(idp, { grant: 'refresh_token', refreshToken: refresh }).catch((e: unknown) => e as TokenEndpointError);
+    expect(dead).toBeInstanceOf(TokenEndpointError);
+    expect(dead).toMatchObject({ code: 'OAUTH_GRANT_REJECTED', classification: { id: 'AADSTS700082', action: 'reauth' } });
+    // A bad code is refused through the same path.
+    await expect(requestToken(idp, { grant: 'authorization_code', code: 'nope', redirectUri: 'http://127.0.0.1:9/oauth2/callback', codeVerifier: 'x'.repeat(43) })).rejects.toMatchObject({ code: 'OAUTH_GRANT_REJECTED', oauthError: 'invalid_grant' });
+    // And the unfaulted refresh still works with the same refresh token.
+    expect((await requestToken(idp, { grant: 'refresh_token', refreshToken: refresh })).accessToken).toMatch(/^at_/);
   });
 });
