@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatIssue, loadConfig } from '../../../src/config/load.js';
@@ -115,6 +116,15 @@ describe('relay component', () => {
     const { talk, greeting: g2 } = await SmtpTalk.open(p2);
     expect(g2.code).toBe(220);
     talk.close();
+  });
+
+  it('refuses to start on a taken port, naming relay.listen', async () => {
+    const port = await freePort();
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(port, '127.0.0.1', () => r()));
+    cleanup.push(() => new Promise<void>((r) => taken.close(() => r())));
+    const r = await rig(relayYaml(port));
+    await expect(r.component.start()).rejects.toThrow(new RegExp(`the SMTP relay cannot listen on 127\\.0\\.0\\.1:${port} \\(relay\\.listen\\): .*EADDRINUSE`));
   });
 
   it('keeps the counts in the store at stop and continues from them at the next start', async () => {
