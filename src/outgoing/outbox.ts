@@ -20,6 +20,12 @@ export const SEND_BACKOFF = { initialMs: 5_000, maxMs: 15 * 60_000 };
 /** Messages in flight per account (the pool has 3 connections; a few more keep them busy). */
 const PER_ACCOUNT_IN_FLIGHT = 6;
 const TOTAL_IN_FLIGHT = 32;
+/**
+ * Bytes of relayed messages being sent at once (each is read whole from the
+ * store for its SMTP transaction); one larger than this is sent alone. Keeps
+ * the worker's memory near this, not 32 × relay.maxMessageSize.
+ */
+export const RAW_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
 const IDLE_RECHECK_MS = 5_000;
 /**
  * stop() waits this long for messages already in an SMTP transaction; with
@@ -177,6 +183,7 @@ export class OutboxWorker implements Component {
   readonly #deps: OutboxWorkerDeps;
   readonly #senders = new Map<string, { out: string; sender: SmtpSender }>();
   readonly #inFlight = new Map<string, number>();
+  #rawInFlight = 0;
   readonly #running = new Set<Promise<void>>();
   /** Whether the last pass claimed anything (settle then knows whether due rows wait for slots). */
   #claimedLast = false;
@@ -237,7 +244,11 @@ export class OutboxWorker implements Component {
     const total = [...this.#inFlight.values()].reduce((a, b) => a + b, 0);
     const free = TOTAL_IN_FLIGHT - total;
     if (free <= 0) return false;
-    const claimed = await this.#deps.store.outbox.claimDue(Date.now(), free, { perAccount: PER_ACCOUNT_IN_FLIGHT, inFlight: this.#inFlight });
+    const claimed = await this.#deps.store.outbox.claimDue(Date.now(), free, {
+      perAccount: PER_ACCOUNT_IN_FLIGHT,
+      inFlight: this.#inFlight,
+      rawBytes: { budget: RAW_IN_FLIGHT_BYTES, inFlight: this.#rawInFlight },
+    });
     for (const r of claimed) this.#launch(r);
     this.#claimedLast = claimed.length > 0;
     return claimed.length > 0;
@@ -245,12 +256,14 @@ export class OutboxWorker implements Component {
 
   #launch(r: OutboxRecord): void {
     this.#inFlight.set(r.account, (this.#inFlight.get(r.account) ?? 0) + 1);
+    this.#rawInFlight += r.rawBytes ?? 0;
     const p = this.#send(r)
       .catch((err: unknown) => this.#deps.logger.error({ err, outbox: r.id, component: 'outbox' }, 'send attempt crashed'))
       .finally(() => {
         const n = (this.#inFlight.get(r.account) ?? 1) - 1;
         if (n > 0) this.#inFlight.set(r.account, n);
         else this.#inFlight.delete(r.account);
+        this.#rawInFlight -= r.rawBytes ?? 0;
         this.#running.delete(p);
         this.wake();
       });
