@@ -97,7 +97,7 @@ export function registerOperationCommands(program: Command, configOption: () => 
             name: a.name,
             email: a.email,
             protocol: a.incoming.protocol,
-            incoming: inc?.state ?? 'stopped',
+            incoming: !a.enabled ? 'paused' : (inc?.state ?? 'stopped'),
             lastSuccessAt: inc?.lastSuccessAt ? new Date(inc.lastSuccessAt).toISOString() : null,
             lastError: inc?.lastError ?? null,
             token: await ctx.tokens.status(a.name),

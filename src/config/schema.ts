@@ -103,6 +103,8 @@ const imapObject = z.strictObject({
   moveTo: z.string().min(1).optional(),
   /** A larger message is not downloaded; it is reported as message.failed (reason too_large) and left on the server. */
   maxMessageSize: size.prefault('50MB'),
+  /** What a mailbox without a cursor yet gives: default (buildConfig) unseen for imap, all for pop3 (which refuses unseen). */
+  initialSync: z.enum(['unseen', 'all', 'new']).optional(),
 });
 
 /**
@@ -164,6 +166,12 @@ const webhook = z
     url: httpUrl,
     secret: z.string().min(1).optional(),
     secretFile: z.string().optional(),
+    /** mailgate (v1 X-Mailgate-Signature) or standard (Standard Webhooks v1); secrets checked by buildConfig (delivery/signing.ts). */
+    signature: z.enum(['mailgate', 'standard']).default('mailgate'),
+    /** Instead of secret, during a rotation: every secret signs, newest first. */
+    secrets: z.array(z.string()).optional(),
+    /** Issue keys in the subject; absent: Jira keys, null: off. Checked by buildConfig (parse/issue-keys.ts). */
+    issueKeyPattern: z.string().nullable().optional(),
     /** Then the delivery is parked as failed, replayable. */
     maxAttempts: z.number().int().min(1).max(1000).default(15),
     /** Exponential with jitter between these. */
@@ -250,6 +258,8 @@ export const rawConfigSchema = z.strictObject({
       z.strictObject({
         name,
         email,
+        /** false: paused (not connected; state and tokens kept). */
+        enabled: z.boolean().default(true),
         incoming,
         outgoing: outgoing.optional(),
         webhook: z.string().min(1),

@@ -4,6 +4,7 @@ import type { Component } from '../runtime/component.js';
 import type { AccountConfig, Config } from '../config/types.js';
 import { computeBackoff } from '../runtime/backoff.js';
 import { describeError, MailgateError } from '../errors.js';
+import { messageIdKey, resolveConversation } from '../parse/conversation.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { TokenProvider } from '../oauth/token-provider.js';
@@ -96,12 +97,21 @@ export class OutboxService {
     await this.#loopGuard(account, out.from, req);
     const requestJson = JSON.stringify(req);
     const domain = bareAddress(req.from ?? out.from).split('@')[1] ?? 'mailgate.invalid';
+    const id = `out_${randomBytes(12).toString('hex')}`;
+    const messageId = `<${randomUUID()}@${domain}>`;
+    // A reply sent through the API joins the conversation it answers; a reply to it (Outlook: In-Reply-To alone) finds it by its Message-ID.
+    const { conversationId } = await resolveConversation(
+      { messageId, inReplyTo: req.inReplyTo ?? null, references: req.references, id },
+      (key) => this.#deps.store.messages.conversationOf(key),
+    );
     const result = await this.#deps.store.outbox.enqueue({
-      id: `out_${randomBytes(12).toString('hex')}`,
+      id,
       account: account.name,
       idempotencyKey,
       requestJson,
-      messageId: `<${randomUUID()}@${domain}>`,
+      messageId,
+      messageIdKey: messageIdKey(messageId),
+      conversationId,
       now: Date.now(),
     });
     if (!result.created && result.record.requestJson !== requestJson) {

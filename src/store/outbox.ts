@@ -47,6 +47,9 @@ export interface NewOutboxItem {
   idempotencyKey: string | null;
   requestJson: string;
   messageId: string;
+  /** messageId normalised, and the message's conversation (MessageRepo.conversationOf finds it by the key). */
+  messageIdKey?: string | null;
+  conversationId?: string | null;
   now: number;
   /**
    * A message given as bytes, sent exactly as stored with this envelope

@@ -50,8 +50,9 @@ export class SqliteOutboxRepo implements OutboxRepo {
       }
       this.db
         .prepare(
-          `INSERT INTO outbox (id, account, idempotency_key, request_json, envelope_json, raw_bytes, status, attempts, next_attempt_at, message_id, created_at, updated_at)
-           VALUES (@id, @account, @idempotencyKey, @requestJson, @envelopeJson, @rawBytes, 'queued', 0, @now, @messageId, @now, @now)`,
+          `INSERT INTO outbox (id, account, idempotency_key, request_json, envelope_json, raw_bytes, status, attempts, next_attempt_at, message_id, created_at, updated_at,
+             message_id_key, conversation_id)
+           VALUES (@id, @account, @idempotencyKey, @requestJson, @envelopeJson, @rawBytes, 'queued', 0, @now, @messageId, @now, @now, @messageIdKey, @conversationId)`,
         )
         .run({
           id: item.id,
@@ -62,6 +63,8 @@ export class SqliteOutboxRepo implements OutboxRepo {
           rawBytes: item.raw ? item.raw.message.length : null,
           messageId: item.messageId,
           now: item.now,
+          messageIdKey: item.messageIdKey ?? null,
+          conversationId: item.conversationId ?? null,
         });
       if (item.raw) this.db.prepare('INSERT INTO outbox_raw (id, raw) VALUES (?, ?)').run(item.id, item.raw.message);
       const row = this.db.prepare('SELECT * FROM outbox WHERE id = ?').get(item.id) as OutboxRow;
