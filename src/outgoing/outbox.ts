@@ -4,7 +4,7 @@ import type { Component } from '../runtime/component.js';
 import type { AccountConfig, Config } from '../config/types.js';
 import { computeBackoff } from '../runtime/backoff.js';
 import { describeError, MailgateError } from '../errors.js';
-import { messageIdKey, resolveConversation } from '../parse/conversation.js';
+import { messageIdKey, msgIdsOf, resolveConversation } from '../parse/conversation.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { TokenProvider } from '../oauth/token-provider.js';
@@ -57,6 +57,9 @@ function outgoingOf(config: Config, name: string): { account: AccountConfig; out
   if (!account.outgoing) throw new MailgateError('CONFLICT', `account ${name} has no outgoing server configured`);
   return { account, out: account.outgoing };
 }
+
+/** How much of a relayed message's References header is read for its conversation. */
+const RELAY_REFERENCES_CHARS = 64 * 1024;
 
 /** A message given as bytes (the SMTP relay): sent as it is, with its envelope. */
 export interface RawOutboxInput {
@@ -129,12 +132,23 @@ export class OutboxService {
    */
   async enqueueRaw(input: RawOutboxInput): Promise<{ id: string }> {
     outgoingOf(this.#deps.config(), input.account);
+    const id = `out_${randomBytes(12).toString('hex')}`;
+    const messageId = headerValue(input.raw, 'message-id') ?? '';
+    const inReplyTo = headerValue(input.raw, 'in-reply-to');
+    const references = headerValue(input.raw, 'references', RELAY_REFERENCES_CHARS);
+    // Like an API reply: a relayed answer (a ticket system's) joins the conversation it answers.
+    const { conversationId } = await resolveConversation(
+      { messageId: messageId || null, inReplyTo: inReplyTo ? (msgIdsOf(inReplyTo)[0] ?? null) : null, references: references ? msgIdsOf(references) : [], id },
+      (key) => this.#deps.store.messages.conversationOf(key),
+    );
     const result = await this.#deps.store.outbox.enqueue({
-      id: `out_${randomBytes(12).toString('hex')}`,
+      id,
       account: input.account,
       idempotencyKey: null,
       requestJson: JSON.stringify({ relay: { client: input.client } }),
-      messageId: headerValue(input.raw, 'message-id') ?? '',
+      messageId,
+      messageIdKey: messageIdKey(messageId),
+      conversationId,
       now: input.now,
       raw: { envelope: { from: input.envelope.from, to: [...input.envelope.to] }, message: input.raw },
     });

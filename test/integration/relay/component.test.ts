@@ -8,6 +8,7 @@ import type { Config } from '../../../src/config/types.js';
 import { silentLogger } from '../../../src/log.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { OutboxService } from '../../../src/outgoing/outbox.js';
+import { messageIdKey } from '../../../src/parse/conversation.js';
 import { RelayComponent } from '../../../src/relay/component.js';
 import { readRelayStats } from '../../../src/relay/status.js';
 import { SecretCipher } from '../../../src/secrets/cipher.js';
@@ -99,6 +100,28 @@ describe('relay component', () => {
     expect(row?.messageId).toBe(/^Message-ID: (<[^>]+>)/.exec(bytes)?.[1]);
     expect(row?.rawBytes).toBe(Buffer.byteLength(bytes));
     expect(r.woken()).toBe(1);
+  });
+
+  it('a relayed answer joins the conversation of the message it answers, like an API reply', async () => {
+    const port = await freePort();
+    const r = await rig(relayYaml(port));
+    await r.component.start();
+    const send = async (raw: string) => {
+      const app = legacyApp(port, { user: 'scanner', pass: PW });
+      try {
+        await app.sendMail({ envelope: { from: 'support@example.com', to: ['desk@example.org'] }, raw: Buffer.from(raw) });
+      } finally {
+        app.close();
+      }
+    };
+    await send('Message-ID: <ticket-1@helpdesk.example>\r\nDate: Tue, 01 Dec 2026 09:00:00 +0000\r\nSubject: Ticket 1\r\n\r\nopened\r\n');
+    await send('Message-ID: <ticket-1-reply@helpdesk.example>\r\nIn-Reply-To: <ticket-1@helpdesk.example>\r\nReferences:\r\n <ticket-1@helpdesk.example>\r\nSubject: Re: Ticket 1\r\n\r\nanswered\r\n');
+    await send('Message-ID: <other@helpdesk.example>\r\nSubject: Other\r\n\r\nunrelated\r\n');
+    const of = (id: string) => r.store.messages.conversationOf(messageIdKey(id) ?? '');
+    const first = await of('<ticket-1@helpdesk.example>');
+    expect(first).toMatch(/\S/);
+    expect(await of('<ticket-1-reply@helpdesk.example>')).toBe(first);
+    expect(await of('<other@helpdesk.example>')).not.toBe(first);
   });
 
   it('follows reloads: a section removed stops the listener, added starts it, a new listen moves it', async () => {
