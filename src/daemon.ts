@@ -22,6 +22,7 @@ import { inspectMessage } from './parse/auto-submitted.js';
 import { ParsePool, parseDeadline, parseThreadCount } from './parse/parse-pool.js';
 import { RelayComponent } from './relay/component.js';
 import { RefreshScheduler } from './scheduler/refresh-scheduler.js';
+import { CredentialHealth } from './oauth/credential-health.js';
 import { RetentionJob } from './scheduler/retention.js';
 
 /**
@@ -58,7 +59,8 @@ export function buildDaemon(app: App) {
     publicUrl: () => app.config.server.publicUrl,
     onAuthorized: (account) => void incoming?.restart(account),
   });
-  const scheduler = new RefreshScheduler({ store, tokens, config, logger });
+  const health = new CredentialHealth({ store, tokens, config, events, metrics, logger });
+  const scheduler = new RefreshScheduler({ store, tokens, config, logger, health });
   const sender = new OutboxWorker({ store, config, tokens, logger, metrics });
   const outbox = new OutboxService({ store, config, onQueued: () => sender.wake() });
 
