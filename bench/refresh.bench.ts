@@ -44,7 +44,7 @@ ${names.map((n) => `  - { name: ${n}, email: ${n}@example.com, webhook: w, incom
     for (const n of names) {
       const t = await admin.issue('bench', `${n}@example.com`);
       // due: expires in 5 minutes, refreshBefore is 10 minutes
-      await store.tokens.save({ account: n, credential: 'idp', refreshToken: t.refresh_token, accessToken: t.access_token, accessExpiresAt: now + 5 * 60_000, scope: 'mail', state: 'ok', lastRefreshAt: now - 55 * 60_000, refreshTokenIssuedAt: now, lastError: null });
+      await store.tokens.save({ account: n, credential: 'idp', refreshToken: t.refresh_token, accessToken: t.access_token, accessExpiresAt: now + 5 * 60_000, scope: 'mail', state: 'ok', lastRefreshAt: now - 55 * 60_000, refreshTokenIssuedAt: now, lastError: null }, now);
     }
     const logger = createLogger({ level: 'silent' });
     const tokens = new TokenService({ store, config: () => config, logger, metrics: createMetrics(), events: { emit: async () => '' } });
@@ -57,7 +57,7 @@ ${names.map((n) => `  - { name: ${n}, email: ${n}@example.com, webhook: w, incom
     const again = await scheduler.tick();
     // Same again with 50 ms of provider latency per token request, as a real
     // provider has: requests now overlap, and the cap must hold.
-    for (const rec of await store.tokens.list()) await store.tokens.save({ ...rec, accessExpiresAt: Date.now() + 5 * 60_000, lastRefreshAt: Date.now() - 55 * 60_000 });
+    for (const rec of await store.tokens.list()) await store.tokens.save({ ...rec, accessExpiresAt: Date.now() + 5 * 60_000, lastRefreshAt: Date.now() - 55 * 60_000 }, Date.now());
     await admin.configure({ tokenDelayMs: 50 });
     await admin.resetStats();
     const t1 = performance.now();

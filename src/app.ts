@@ -7,19 +7,11 @@ import { createHttpServer } from './http/server.js';
 import { registerHealthRoutes } from './http/routes/health.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import type { Component } from './runtime/component.js';
 import { loadSecretKey } from './secrets/keyring.js';
-import { readCredentialNames } from './store/sqlite/credential-names.js';
 import { StorageHealth } from './store/health.js';
-import { SqliteStore } from './store/sqlite/sqlite-store.js';
-
-/** A part of the daemon with a lifecycle; stopped in reverse start order. */
-export interface Component {
-  readonly name: string;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  /** Called after a successful reload with the new config. */
-  reconfigure?(config: Config): Promise<void>;
-}
+import { openStore, storedCredentialNames } from './store/open.js';
+import type { Store } from './store/store.js';
 
 export interface AppOptions {
   configPath: string;
@@ -31,7 +23,7 @@ export interface AppContext {
   config: Config;
   env: Record<string, string | undefined>;
   logger: Logger;
-  store: SqliteStore;
+  store: Store;
   metrics: Metrics;
   http: FastifyInstance;
   adminToken: string;
@@ -62,7 +54,7 @@ export class App {
    */
   static async create(opts: AppOptions): Promise<App> {
     const env = opts.env ?? process.env;
-    const result = await loadConfig(opts.configPath, { env, databaseCredentials: readCredentialNames });
+    const result = await loadConfig(opts.configPath, { env, databaseCredentials: storedCredentialNames });
     if (!result.ok) throw new ConfigError(result.errors);
     const config = result.config;
     const logger = opts.logger ?? createLogger({ level: config.logLevel });
@@ -72,8 +64,7 @@ export class App {
     if (tightened.length > 0) logger.warn({ paths: tightened }, 'dataDir or files in it were readable by others; made them private (0700/0600)');
     const key = loadSecretKey(config.dataDir, env);
     if (key.source === 'generated') logger.warn({ path: key.path }, 'generated a new secret key; back it up with the database');
-    const store = SqliteStore.open(config.dataDir, key.cipher);
-    store.startBackgroundCheckpoints(logger);
+    const store = await openStore(config, { cipher: key.cipher, logger, daemon: true });
     const admin = resolveAdminToken(config.server.adminToken, config.dataDir);
     if (admin.source !== 'config') {
       logger.info({ path: admin.path }, 'server.adminToken is not set; using the token kept in this file');
@@ -143,7 +134,7 @@ export class App {
    * problems; a valid one is handed to every component.
    */
   async reload(): Promise<{ ok: true } | { ok: false; errors: string[] }> {
-    const result = await loadConfig(this.ctx.config.configPath, { env: this.ctx.env, databaseCredentials: readCredentialNames });
+    const result = await loadConfig(this.ctx.config.configPath, { env: this.ctx.env, databaseCredentials: storedCredentialNames });
     if (!result.ok) {
       const errors = result.errors.map((e) => `${e.file}:${e.line}:${e.col} ${e.message}`);
       this.ctx.logger.error({ errors }, 'config reload rejected; keeping the running config');

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { checkConfigFile } from './config/check.js';
-import { readCredentialNames } from './store/sqlite/credential-names.js';
+import { storedCredentialNames } from './store/open.js';
 import { configPathFrom, EXIT_BAD_INPUT, EXIT_OK } from './cli/common.js';
 import { registerCredentialsCommands } from './cli/credentials.js';
 import { registerOperationCommands } from './cli/operations.js';
@@ -35,7 +35,7 @@ config
   .addOption(configOption())
   .action(async (opts: { config?: string }) => {
     const path = configPathFrom(opts.config, process.env);
-    const result = await checkConfigFile(path, process.env, readCredentialNames);
+    const result = await checkConfigFile(path, process.env, storedCredentialNames);
     for (const line of result.warnings) console.error(line);
     if (result.ok) {
       console.log(`${path}: ok${result.warnings.length ? ` (${result.warnings.length} warning${result.warnings.length > 1 ? 's' : ''})` : ''}`);

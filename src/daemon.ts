@@ -67,7 +67,7 @@ export function buildDaemon(app: App) {
         state: s.state,
         lastSuccessAt: s.lastSuccessAt ? s.lastSuccessAt.getTime() : null,
         lastError: s.lastError,
-      })
+      }, Date.now())
       .catch(() => undefined);
   };
   const factory = (account: AccountConfig): IncomingConnector =>

@@ -17,7 +17,10 @@ export const REDACT_PATHS = [
   'refreshToken',
   'refresh_token',
   'token',
-  'code',
+  // An OAuth2 authorization code travels in the callback's query. A bare
+  // `code` is not masked: it is how errors and exit codes are reported.
+  'query.code',
+  'req.query.code',
   'code_verifier',
   'authorization',
   'adminToken',

@@ -7,13 +7,13 @@ import { OAuthFlows } from '../oauth/flows.js';
 import { TokenService } from '../oauth/token-service.js';
 import { prepareDataDir } from '../data-dir.js';
 import { loadSecretKey } from '../secrets/keyring.js';
-import { readCredentialNames } from '../store/sqlite/credential-names.js';
-import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import { openStore, storedCredentialNames } from '../store/open.js';
+import type { Store } from '../store/store.js';
 
 /** What one-shot CLI commands share: the config, the store, the token service. */
 export interface CliContext {
   config: Config;
-  store: SqliteStore;
+  store: Store;
   tokens: TokenService;
   flows: OAuthFlows;
   logger: Logger;
@@ -28,14 +28,14 @@ export async function openContext(
   env: Record<string, string | undefined> = process.env,
   opts: { credentialsMayBeMissing?: boolean } = {},
 ): Promise<CliContext> {
-  const databaseCredentials = opts.credentialsMayBeMissing ? ANY_CREDENTIAL : readCredentialNames;
+  const databaseCredentials = opts.credentialsMayBeMissing ? ANY_CREDENTIAL : storedCredentialNames;
   const result = await loadConfig(configPath, { env, databaseCredentials });
   if (!result.ok) throw new ConfigError(result.errors);
   const config = result.config;
   prepareDataDir(config.dataDir);
   const key = loadSecretKey(config.dataDir, env);
-  const store = SqliteStore.open(config.dataDir, key.cipher);
   const logger = silentLogger();
+  const store = await openStore(config, { cipher: key.cipher, logger });
   // Events raised here (reauth_required) are queued; the daemon's worker posts them.
   const events = new DeliveryEventSink({ store, config: () => config, logger, wake: () => undefined });
   const tokens = new TokenService({ store, config: () => config, logger, metrics: createMetrics(), events });

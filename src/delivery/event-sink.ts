@@ -1,7 +1,7 @@
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
-import type { Store } from '../store/types.js';
-import type { EventName, EventSink } from './events.js';
+import type { Store } from '../store/store.js';
+import type { AccountEvent, EventSink } from './events.js';
 
 /** Queues account events as deliveries to the account's webhook, then wakes the worker. */
 export class DeliveryEventSink implements EventSink {
@@ -11,7 +11,7 @@ export class DeliveryEventSink implements EventSink {
 
   async emit(
     account: string,
-    event: Exclude<EventName, 'message.received' | 'message.failed'>,
+    event: AccountEvent,
     fields: Record<string, unknown>,
   ): Promise<string> {
     const acc = this.deps.config().accounts.find((a) => a.name === account);
@@ -19,7 +19,7 @@ export class DeliveryEventSink implements EventSink {
       this.deps.logger.warn({ account, event }, 'event for an account that is not configured; dropped');
       return '';
     }
-    const id = await this.deps.store.deliveries.enqueueEvent(account, acc.webhook, event, fields);
+    const id = await this.deps.store.deliveries.enqueueEvent(account, acc.webhook, event, fields, Date.now());
     this.deps.wake();
     return id;
   }

@@ -1,4 +1,4 @@
-import type { StoredMessageInfo } from '../store/ingest.js';
+import type { StoredMessageInfo } from '../store/messages.js';
 
 export interface HandoffOptions {
   /** Raw bytes kept at most; a message that does not fit is read back from the store. */

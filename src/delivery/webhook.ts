@@ -1,8 +1,8 @@
 import http from 'node:http';
 import https from 'node:https';
-import { describeError } from '../errors.js';
-import type { EventName } from './events.js';
-import { parseRetryAfter } from './backoff.js';
+import { describeError, type FailureClass } from '../errors.js';
+import type { EventName } from '../store/deliveries.js';
+import { parseRetryAfter } from '../runtime/backoff.js';
 import { signPayload } from './signature.js';
 
 export const USER_AGENT = 'mailgate/0.1';
@@ -25,7 +25,14 @@ export interface WebhookResult {
   ok: boolean;
   status: number | null;
   retryAfterMs: number | null;
-  /** True when retrying cannot help (style.md: a 4xx other than 408/425/429). */
+  /**
+   * A failed attempt in the shared vocabulary (src/errors.ts): `permanent`
+   * for a 4xx other than 408/425/429, `throttled` when the answer said how
+   * long to wait (Retry-After), else `transient`; null when acknowledged.
+   * A webhook attempt is never thrown: its outcome is recorded on the delivery.
+   */
+  failure: Exclude<FailureClass, 'auth'> | null;
+  /** True when retrying cannot help (failure `permanent`). */
   permanent: boolean;
   error: string | null;
   responseExcerpt: string;
@@ -46,7 +53,7 @@ const AGENTS = {
 };
 
 function failure(error: string): WebhookResult {
-  return { ok: false, status: null, retryAfterMs: null, permanent: false, error, responseExcerpt: '' };
+  return { ok: false, status: null, retryAfterMs: null, failure: 'transient', permanent: false, error, responseExcerpt: '' };
 }
 
 /** One signed delivery attempt. Never throws: every failure is a result. */
@@ -107,11 +114,14 @@ export function postWebhook(req: WebhookRequest): Promise<WebhookResult> {
 
 function resultOf(status: number, statusText: string, retryAfter: string | string[] | undefined, raw: Buffer): WebhookResult {
   const ok = status >= 200 && status < 300;
+  const retryAfterMs = ok ? null : parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+  const failure = ok ? null : isPermanentStatus(status) ? 'permanent' : retryAfterMs !== null ? 'throttled' : 'transient';
   return {
     ok,
     status,
-    retryAfterMs: ok ? null : parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter),
-    permanent: !ok && isPermanentStatus(status),
+    retryAfterMs,
+    failure,
+    permanent: failure === 'permanent',
     error: ok ? null : `HTTP ${status}${statusText ? ' ' + statusText : ''}`,
     responseExcerpt: raw.subarray(0, MAX_RESPONSE_BYTES).toString('utf8').slice(0, EXCERPT_CHARS),
   };

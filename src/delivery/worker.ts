@@ -1,17 +1,19 @@
-import type { Component } from '../app.js';
+import type { Component } from '../runtime/component.js';
 import type { AccountConfig, Config, WebhookConfig } from '../config/types.js';
 import { describeError, MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { RenderFn } from '../parse/parse-pool.js';
-import { summarizeHeaders, type HeaderSummary } from '../parse/parse-message.js';
-import type { DeliveryRecord, StoredMessageInfo } from '../store/ingest.js';
-import type { Store } from '../store/types.js';
-import { computeBackoff } from './backoff.js';
+import { summarizeHeaders, type HeaderSummary, type MessageEnvelope } from '../parse/parse-message.js';
+import type { DeliveryRecord, EventName } from '../store/deliveries.js';
+import type { StoredMessageInfo } from '../store/messages.js';
+import { originFields, unknownOrigin, type MessageOrigin } from '../store/origin.js';
+import type { Store } from '../store/store.js';
+import { computeBackoff } from '../runtime/backoff.js';
 import type { RawHandoff } from './handoff.js';
 import type { WebhookResult } from './webhook.js';
 import { postWebhook } from './webhook.js';
-import { SerialPump } from '../scheduler/serial-pump.js';
+import { SerialPump } from '../runtime/serial-pump.js';
 
 export interface DeliveryWorkerDeps {
   store: Store;
@@ -53,6 +55,13 @@ const CRASH_COOLDOWN_MS = 30_000;
  * per-completion query was a tenth of the database time in the ingest profile).
  */
 const CLAIM_BATCH = 64;
+
+/** A delivery's body, and where its message came from (null for an account event). */
+interface Built {
+  event: EventName;
+  body: string | Buffer;
+  origin: MessageOrigin | null;
+}
 
 /**
  * Drains the deliveries table: builds each event's body (parsing the stored
@@ -219,7 +228,7 @@ export class DeliveryWorker implements Component {
     const { store, metrics, logger } = this.#deps;
     const log = logger.child({ component: 'delivery', account: d.account, delivery: d.id });
     const account = this.#deps.config().accounts.find((a) => a.name === d.account);
-    let built: { event: DeliveryRecord['event']; body: string | Buffer };
+    let built: Built;
     try {
       built = await this.#buildBody(wh, d, log);
     } catch (err) {
@@ -246,7 +255,7 @@ export class DeliveryWorker implements Component {
     };
     if (result.ok) {
       // A message that was not downloaded stays on the server untouched (its server_ack is already 'none').
-      const serverAck = d.messageRef !== null && needsServerAck(account) ? 'due' : 'none';
+      const serverAck = built.origin !== null && needsServerAck(built.origin, account) ? 'due' : 'none';
       await store.deliveries.markDelivered(d.id, outcome, serverAck);
       metrics.deliveries.inc({ webhook: wh.name, event: built.event, outcome: 'delivered' });
       metrics.deliveryLatency.observe({ webhook: wh.name }, (now - d.createdAt) / 1000);
@@ -254,12 +263,12 @@ export class DeliveryWorker implements Component {
       if (serverAck === 'due') this.#deps.onAckDue(d.account);
       return;
     }
-    if (result.permanent || attempts >= wh.maxAttempts) {
+    if (result.failure === 'permanent' || attempts >= wh.maxAttempts) {
       await store.deliveries.markFailed(d.id, outcome);
       metrics.deliveries.inc({ webhook: wh.name, event: built.event, outcome: 'failed' });
       log.warn(
         { attempts, status: result.status, error: result.error },
-        result.permanent ? 'webhook refused the delivery; parked as failed' : 'delivery parked as failed after the last attempt',
+        result.failure === 'permanent' ? 'webhook refused the delivery; parked as failed' : 'delivery parked as failed after the last attempt',
       );
       return;
     }
@@ -268,14 +277,16 @@ export class DeliveryWorker implements Component {
     const delay = Math.max(backoff, hinted);
     await store.deliveries.markRetry(d.id, outcome, now + delay);
     metrics.deliveries.inc({ webhook: wh.name, event: built.event, outcome: 'retry' });
-    log.info({ attempts, status: result.status, error: result.error, retryInMs: delay }, 'delivery failed; will retry');
+    log.info({ attempts, status: result.status, error: result.error, failure: result.failure, retryInMs: delay }, 'delivery failed; will retry');
   }
 
-  async #buildBody(wh: WebhookConfig, d: DeliveryRecord, log: Logger): Promise<{ event: DeliveryRecord['event']; body: string | Buffer }> {
+  async #buildBody(wh: WebhookConfig, d: DeliveryRecord, log: Logger): Promise<Built> {
     const { store } = this.#deps;
-    if (d.messageRef === null) return { event: d.event, body: d.payloadJson ?? '{}' };
+    if (d.messageRef === null) return { event: d.event, body: d.payloadJson ?? '{}', origin: null };
     // Reported as failed before (unparseable, or given up after failed builds): the stored body, no re-parse.
-    if (d.event === 'message.failed' && d.payloadJson !== null) return { event: 'message.failed', body: d.payloadJson };
+    if (d.event === 'message.failed' && d.payloadJson !== null) {
+      return { event: 'message.failed', body: d.payloadJson, origin: (await store.messages.get(d.messageRef))?.origin ?? null };
+    }
     const stored = this.#deps.handoff?.take(d.messageRef) ?? (await store.messages.getWithRaw(d.messageRef));
     if (!stored) throw new MailgateError('INTERNAL', `message ${d.messageRef} of delivery ${d.id} is missing`);
     const { info, raw } = stored;
@@ -284,12 +295,12 @@ export class DeliveryWorker implements Component {
       const summary = await (this.#deps.summarize ?? summarizeHeaders)(raw);
       const body = JSON.stringify(failedPayload(info, 'too_large', info.notDownloaded, summary));
       await store.deliveries.setEvent(d.id, 'message.failed', body);
-      return { event: 'message.failed', body };
+      return { event: 'message.failed', body, origin: info.origin };
     }
     try {
       // The raw bytes are not used after this: the thread may take them over.
       const body = await this.#deps.render(raw, envelopeOf(info), { maxInlineAttachmentBytes: wh.maxInlineAttachmentBytes, maxBodyBytes: wh.maxBodyBytes }, { transfer: true });
-      return { event: 'message.received', body };
+      return { event: 'message.received', body, origin: info.origin };
     } catch (err) {
       if (!(err instanceof MailgateError && err.code === 'PARSE_FAILED')) throw err;
       // A malformed message is reported as message.failed, never blocking the queue.
@@ -297,7 +308,7 @@ export class DeliveryWorker implements Component {
       const body = JSON.stringify(failedPayload(info, reason, describeError(err)));
       await store.deliveries.setEvent(d.id, 'message.failed', body);
       log.warn({ error: describeError(err), reason }, 'message could not be parsed; sending message.failed');
-      return { event: 'message.failed', body };
+      return { event: 'message.failed', body, origin: info.origin };
     }
   }
 
@@ -341,25 +352,33 @@ export class DeliveryWorker implements Component {
   }
 }
 
-/** The envelope fields of a stored message, as the payload carries them. */
-function envelopeOf(info: StoredMessageInfo) {
-  return { id: info.id, account: info.account, mailbox: info.mailbox, uid: info.uid, uidValidity: info.uidValidity, uidl: info.uidl };
+/** The envelope of a stored message: what the payload says about where it came from. */
+function envelopeOf(info: StoredMessageInfo): MessageEnvelope {
+  return { id: info.id, account: info.account, origin: info.origin };
 }
 
 /** The `message.failed` body (contract: mailbox, uid/uidl, messageId when readable, size, error, reason). */
 export function failedPayload(info: StoredMessageInfo, reason: 'malformed' | 'too_large', error: string, headers?: HeaderSummary): Record<string, unknown> {
   const read = headers ? { subject: headers.subject, from: headers.from } : {};
-  return { event: 'message.failed', ...envelopeOf(info), messageId: info.messageId ?? headers?.messageId ?? null, ...read, size: info.size, reason, error };
+  const where = originFields(info.origin);
+  return { event: 'message.failed', id: info.id, account: info.account, ...where, messageId: info.messageId ?? headers?.messageId ?? null, ...read, size: info.size, reason, error };
 }
 
 /**
- * Whether a delivered message needs an action on the mail server. POP3 has no
- * flags: only `delete` acts there (`seen` and `none` rely on the UIDL table).
+ * Whether a delivered message needs an action on its mail server, by where
+ * it came from. POP3 has no flags: only `delete` acts there (`seen` and
+ * `none` rely on the UIDL table). An account no longer configured: nothing.
  */
-export function needsServerAck(account: AccountConfig | undefined): boolean {
+export function needsServerAck(origin: MessageOrigin, account: AccountConfig | undefined): boolean {
   if (!account) return false;
   const after = account.incoming.afterDelivery;
   if (after === 'none') return false;
-  if (account.incoming.protocol === 'pop3') return after === 'delete';
-  return true;
+  switch (origin.kind) {
+    case 'imap':
+      return true;
+    case 'pop3':
+      return after === 'delete';
+    default:
+      return unknownOrigin(origin);
+  }
 }

@@ -1,6 +1,6 @@
 import type { AccountConfig } from '../config/types.js';
-import { computeBackoff } from '../delivery/backoff.js';
-import { MailgateError } from '../errors.js';
+import { computeBackoff } from '../runtime/backoff.js';
+import { MailgateError, type FailureClass } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { TokenProvider } from '../oauth/token-provider.js';
@@ -85,10 +85,14 @@ export class IngestBatch {
   }
 }
 
-/** How a protocol reads a failed session. */
+/**
+ * How a protocol reads a failed session, in the shared vocabulary
+ * (src/errors.ts). A session is always worth another try; only the wait
+ * differs: long after `auth` (refused even with a fresh token), at least
+ * the server's hint after `throttled`, backoff after `transient`.
+ */
 export interface SessionFailure {
-  /** `auth`: refused even with a fresh token; anything else is worth a reconnect with backoff. */
-  kind: 'auth' | 'transient';
+  kind: Exclude<FailureClass, 'permanent'>;
   message: string;
   /** The server asked to wait at least this long (throttling). */
   retryAfterMs: number | null;
@@ -134,7 +138,18 @@ export abstract class ConnectorBase implements IncomingConnector {
   /** Closes the live connection, if any (stop, or after a session ended). */
   protected abstract closeActive(): void;
   protected abstract classify(err: unknown): SessionFailure;
-  abstract test(): Promise<{ ok: boolean; error: string | null }>;
+  /** Connects, logs in and logs out once; closes what it opened when that fails. */
+  protected abstract probe(): Promise<void>;
+
+  /** Logs in once with the current token and out again (`mailgate test`): ok, or the failure in an admin's words. */
+  async test(): Promise<{ ok: boolean; error: string | null }> {
+    try {
+      await this.probe();
+      return { ok: true, error: null };
+    } catch (err) {
+      return { ok: false, error: this.classify(err).message };
+    }
+  }
 
   status(): ConnectorStatus {
     return { state: this.#state, lastSuccessAt: this.#lastSuccessAt, lastError: this.#lastError };

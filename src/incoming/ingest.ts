@@ -2,8 +2,9 @@ import type { Config } from '../config/types.js';
 import { MailgateError } from '../errors.js';
 import type { RawHandoff } from '../delivery/handoff.js';
 import type { Metrics } from '../metrics.js';
-import type { Store } from '../store/types.js';
-import type { AckQueue, DueAck, FetchedMessage, ImapCursor, IngestResult, Ingestor } from './source.js';
+import type { Store } from '../store/store.js';
+import type { DueAck, ImapCursor, IngestResult, NewMessage } from '../store/messages.js';
+import type { AckQueue, FetchedMessage, Ingestor } from './source.js';
 
 /** Headers the ingest step needs before parsing: cheap, never throws. */
 export interface MessageInspection {
@@ -55,20 +56,16 @@ export class IngestService implements Ingestor, AckQueue {
 
   async ingestMany(msgs: FetchedMessage[]): Promise<IngestResult[]> {
     if (msgs.length === 0) return [];
-    const rows = msgs.map((m) => {
-      const webhook = this.#webhookOf(m.account);
+    const rows = msgs.map((m): NewMessage => {
       const info = this.#deps.inspect(m.raw);
       return {
         account: m.account,
-        mailbox: m.mailbox,
-        uid: m.uid,
-        uidValidity: m.uidValidity,
-        uidl: m.uidl,
+        origin: m.origin,
         raw: m.raw,
         internalDate: m.internalDate ? m.internalDate.getTime() : null,
         messageId: info.messageId,
         autoSubmitted: info.autoSubmitted,
-        webhook,
+        webhook: this.#webhookOf(m.account),
         notDownloaded: m.notDownloaded ?? null,
         size: m.size ?? m.raw.length,
       };
@@ -88,24 +85,10 @@ export class IngestService implements Ingestor, AckQueue {
       if (!r || r.duplicate || !row) continue;
       if (row.notDownloaded) continue; // reported from its headers; nothing to hand over
       fresh++;
-      this.#deps.metrics.messagesIngested.inc({ account: row.account, protocol: row.uidl !== null ? 'pop3' : 'imap' });
-      this.#deps.handoff?.put(
-        {
-          id: r.id,
-          account: row.account,
-          mailbox: row.mailbox,
-          uid: row.uid,
-          uidValidity: row.uidValidity,
-          uidl: row.uidl,
-          messageId: row.messageId,
-          size: row.raw.length,
-          receivedAt: now,
-          autoSubmitted: row.autoSubmitted,
-          notDownloaded: null,
-        },
-        row.raw,
-        now,
-      );
+      const { account, origin, raw, messageId, autoSubmitted } = row;
+      this.#deps.metrics.messagesIngested.inc({ account, protocol: origin.kind });
+      const info = { id: r.id, account, origin, messageId, size: raw.length, receivedAt: now, autoSubmitted, notDownloaded: null };
+      this.#deps.handoff?.put(info, raw, now);
     }
     if (fresh > 0) this.#deps.onQueued();
     return results;
@@ -116,7 +99,7 @@ export class IngestService implements Ingestor, AckQueue {
   }
 
   resetCursor(account: string, mailbox: string, uidValidity: number): Promise<void> {
-    return this.#deps.store.ingest.resetCursor(account, mailbox, uidValidity);
+    return this.#deps.store.ingest.resetCursor(account, mailbox, uidValidity, Date.now());
   }
 
   knownUidls(account: string, uidls: string[]): Promise<Set<string>> {

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { Component } from '../app.js';
+import type { Component } from '../runtime/component.js';
 import type { AccountConfig, Config } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { ConnectorStatus, IncomingConnector } from './source.js';

@@ -1,3 +1,5 @@
+import type { DueAck, ImapCursor, IngestResult, NewMessage } from '../store/messages.js';
+
 /**
  * The boundary between mail-server connectors (IMAP, POP3) and the durable
  * ingest pipeline. A connector fetches, hands each raw message to the
@@ -9,36 +11,16 @@
 
 export type ConnectorState = 'connecting' | 'idle' | 'polling' | 'backoff' | 'error' | 'stopped';
 
-export interface FetchedMessage {
-  account: string;
-  mailbox: string;
-  /** IMAP only. */
-  uid: number | null;
-  uidValidity: number | null;
-  /** POP3 only. */
-  uidl: string | null;
-  raw: Buffer;
+/**
+ * A message as a connector fetched it. Set `notDownloaded` when the body was
+ * not downloaded (over maxMessageSize, or its download kept failing): why,
+ * in an admin's words; `raw` is then the header block only and `size` the
+ * size the server reported.
+ */
+export type FetchedMessage = Pick<NewMessage, 'account' | 'origin' | 'raw' | 'size'> & {
   internalDate: Date | null;
-  /**
-   * Set when the body was not downloaded (over maxMessageSize, or its
-   * download kept failing): why, in an admin's words; `raw` is then the
-   * header block only and `size` the size the server reported.
-   */
   notDownloaded?: string;
-  size?: number;
-}
-
-export interface IngestResult {
-  /** Stable mailgate id of the message (same id after any crash/re-fetch). */
-  id: string;
-  /** True when the message was already stored (re-fetch after a crash, UIDVALIDITY re-scan). */
-  duplicate: boolean;
-}
-
-export interface ImapCursor {
-  uidValidity: number;
-  lastUid: number;
-}
+};
 
 export interface Ingestor {
   /**
@@ -61,14 +43,6 @@ export interface Ingestor {
   knownUidls(account: string, uidls: string[]): Promise<Set<string>>;
   /** POP3: forget UIDLs no longer on the server (pruning the seen table). */
   forgetUidlsExcept(account: string, present: string[]): Promise<number>;
-}
-
-export interface DueAck {
-  id: string;
-  mailbox: string;
-  uid: number | null;
-  uidValidity: number | null;
-  uidl: string | null;
 }
 
 export interface AckQueue {

@@ -1,7 +1,8 @@
 import { rawConfigSchema } from '../config/schema.js';
 import type { Config } from '../config/types.js';
 import { MailgateError } from '../errors.js';
-import type { StoredCredential, Store } from '../store/types.js';
+import type { StoredCredential } from '../store/oauth.js';
+import type { Store } from '../store/store.js';
 
 /**
  * Adding and changing a credential kept in the database. A database
@@ -83,5 +84,5 @@ export async function saveCredential(
     clientId: input.clientId,
     clientSecret: input.clientSecret === undefined ? (existing?.clientSecret ?? null) : input.clientSecret,
     settings,
-  });
+  }, Date.now());
 }

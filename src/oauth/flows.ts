@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { MailgateError } from '../errors.js';
-import type { Store } from '../store/types.js';
+import type { Store } from '../store/store.js';
 import { redirectRefused, TokenEndpointError, tokenRequest } from './token-client.js';
 import type { TokenService } from './token-service.js';
 
@@ -154,11 +154,11 @@ export class OAuthFlows {
         return;
       } catch (err) {
         if (!(err instanceof TokenEndpointError)) throw err;
-        if (err.kind === 'pending') {
+        if (err.code === 'OAUTH_PENDING') {
           if (err.oauthError === 'slow_down') interval += SLOW_DOWN_STEP_S;
           continue;
         }
-        if (err.kind === 'transient') continue;
+        if (err.failure !== 'auth') continue;
         throw new MailgateError('BAD_REQUEST', `device authorization failed: ${err.message}`, { cause: err });
       }
     }

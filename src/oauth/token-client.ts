@@ -1,5 +1,5 @@
-import { parseRetryAfter } from '../delivery/backoff.js';
-import { describeError } from '../errors.js';
+import { parseRetryAfter } from '../runtime/backoff.js';
+import { describeError, MailgateError } from '../errors.js';
 import type { ResolvedCredential } from './providers.js';
 
 /**
@@ -25,20 +25,28 @@ const PERMANENT_ERRORS = new Set(['invalid_grant', 'invalid_client', 'unauthoriz
 /** RFC 8628 §3.5: keep polling on these. */
 const DEVICE_WAIT_ERRORS = new Set(['authorization_pending', 'slow_down']);
 
-export class TokenEndpointError extends Error {
+/**
+ * A token endpoint's refusal or failure, under the catalogue:
+ * OAUTH_GRANT_REJECTED (failure `auth`: the grant or the client is bad; no
+ * retry will fix it), OAUTH_PENDING (device grant: keep polling) or
+ * OAUTH_TRANSIENT (failure `transient`, `throttled` when the endpoint said
+ * how long to wait).
+ */
+export class TokenEndpointError extends MailgateError {
   constructor(
-    readonly kind: 'permanent' | 'transient' | 'pending',
+    code: 'OAUTH_GRANT_REJECTED' | 'OAUTH_PENDING' | 'OAUTH_TRANSIENT',
     readonly oauthError: string | null,
     readonly description: string | null,
-    readonly status: number | null,
+    readonly httpStatus: number | null,
     readonly retryAfterMs: number | null,
-    options?: { cause?: unknown },
+    options: { cause?: unknown } = {},
   ) {
     super(
+      code,
       oauthError
         ? `${oauthError}${description ? `: ${description}` : ''}`
-        : `token endpoint failed${status ? ` with HTTP ${status}` : ''}${description ? `: ${description}` : ''}`,
-      options,
+        : `token endpoint failed${httpStatus ? ` with HTTP ${httpStatus}` : ''}${description ? `: ${description}` : ''}`,
+      { ...options, ...(code === 'OAUTH_TRANSIENT' && retryAfterMs !== null ? { failure: 'throttled' as const } : {}) },
     );
     this.name = 'TokenEndpointError';
   }
@@ -56,11 +64,11 @@ export async function tokenRequest(cred: ResolvedCredential, params: Record<stri
     // refresh token to wherever the Location points (fetch re-POSTs on 307/308).
     res = await fetch(cred.tokenEndpoint, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(TOKEN_REQUEST_TIMEOUT_MS) });
   } catch (err) {
-    throw new TokenEndpointError('transient', null, `cannot reach ${new URL(cred.tokenEndpoint).host}: ${describeError((err as { cause?: unknown }).cause ?? err)}`, null, null, { cause: err });
+    throw new TokenEndpointError('OAUTH_TRANSIENT', null, `cannot reach ${new URL(cred.tokenEndpoint).host}: ${describeError((err as { cause?: unknown }).cause ?? err)}`, null, null, { cause: err });
   }
   if (res.status >= 300 && res.status < 400) {
     await res.body?.cancel();
-    throw new TokenEndpointError('transient', null, redirectRefused(cred.tokenEndpoint, res), res.status, null);
+    throw new TokenEndpointError('OAUTH_TRANSIENT', null, redirectRefused(cred.tokenEndpoint, res), res.status, null);
   }
   const text = await res.text();
   let json: Record<string, unknown> = {};
@@ -80,10 +88,10 @@ export async function tokenRequest(cred: ResolvedCredential, params: Record<stri
   const error = typeof json.error === 'string' ? json.error : null;
   const description = typeof json.error_description === 'string' ? json.error_description.split('\r\n')[0] ?? null : null;
   const retryAfter = parseRetryAfter(res.headers.get('retry-after'));
-  if (error && DEVICE_WAIT_ERRORS.has(error)) throw new TokenEndpointError('pending', error, description, res.status, retryAfter);
-  if (error && PERMANENT_ERRORS.has(error)) throw new TokenEndpointError('permanent', error, description, res.status, null);
-  if (res.status === 401 && !error) throw new TokenEndpointError('permanent', 'invalid_client', 'HTTP 401', res.status, null);
-  throw new TokenEndpointError('transient', error, description ?? (res.ok ? 'answer had no access_token' : null), res.status, retryAfter);
+  if (error && DEVICE_WAIT_ERRORS.has(error)) throw new TokenEndpointError('OAUTH_PENDING', error, description, res.status, retryAfter);
+  if (error && PERMANENT_ERRORS.has(error)) throw new TokenEndpointError('OAUTH_GRANT_REJECTED', error, description, res.status, null);
+  if (res.status === 401 && !error) throw new TokenEndpointError('OAUTH_GRANT_REJECTED', 'invalid_client', 'HTTP 401', res.status, null);
+  throw new TokenEndpointError('OAUTH_TRANSIENT', error, description ?? (res.ok ? 'answer had no access_token' : null), res.status, retryAfter);
 }
 
 /** What an admin reads when a token endpoint redirects: mailgate never follows it with a secret. */

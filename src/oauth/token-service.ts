@@ -1,16 +1,16 @@
 import type { AccountConfig, Config, CredentialConfig } from '../config/types.js';
-import { computeBackoff } from '../delivery/backoff.js';
+import { computeBackoff } from '../runtime/backoff.js';
 import type { EventSink } from '../delivery/events.js';
 import { MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { Store, TokenRecord } from '../store/types.js';
+import type { TokenRecord } from '../store/oauth.js';
+import type { Store } from '../store/store.js';
 import { resolveCredential, type ResolvedCredential } from './providers.js';
 import { TokenEndpointError, tokenRequest, type TokenResponse } from './token-client.js';
 import type { AccessToken, TokenProvider } from './token-provider.js';
+import { tokenTiming } from './token-timing.js';
 
-/** An access token this close to expiry is not handed out; it is refreshed. */
-export const EXPIRY_SKEW_MS = 60_000;
 /** Transient failures are retried within one request this many times. */
 const TRANSIENT_TRIES = 3;
 const TRANSIENT_BACKOFF = { initialMs: 500, maxMs: 10_000 };
@@ -118,10 +118,15 @@ export class TokenService implements TokenProvider {
     if (rec?.state === 'reauth_required') {
       throw new MailgateError('OAUTH_REAUTH_REQUIRED', `account ${account} must be authorized again: ${rec.lastError ?? 'refresh token rejected'}`);
     }
-    if (rec?.accessToken && rec.accessToken !== opts.rejectedToken && isFresh(rec.accessExpiresAt)) {
+    if (rec?.accessToken && rec.accessToken !== opts.rejectedToken && this.#usable(rec)) {
       return { token: rec.accessToken, expiresAt: rec.accessExpiresAt };
     }
     return this.#singleFlight(account, () => this.#refresh(account, opts.rejectedToken, false));
+  }
+
+  /** A cached access token may be handed out until it is about to expire. */
+  #usable(rec: TokenRecord): boolean {
+    return tokenTiming(rec, this.#deps.config().tokens.refreshBeforeMs, Date.now()) !== 'expired';
   }
 
   /** Refreshes now, even if the cached token is still valid (the scheduler's call). */
@@ -145,7 +150,7 @@ export class TokenService implements TokenProvider {
     const cred = await this.resolveCredential(credName);
     const rec = await this.#deps.store.tokens.get(account);
     // Another caller (or replica) may have refreshed while we waited for the store.
-    if (!force && rec?.accessToken && rec.accessToken !== rejected && isFresh(rec.accessExpiresAt)) {
+    if (!force && rec?.accessToken && rec.accessToken !== rejected && this.#usable(rec)) {
       return { token: rec.accessToken, expiresAt: rec.accessExpiresAt };
     }
     let params: Record<string, string>;
@@ -167,7 +172,7 @@ export class TokenService implements TokenProvider {
         return saved;
       } catch (err) {
         if (!(err instanceof TokenEndpointError)) throw err;
-        if (err.kind === 'permanent') {
+        if (err.failure === 'auth') {
           await this.#markReauth(account, cred.name, rec, err.message);
           this.#deps.metrics.tokenRefreshes.inc({ account, outcome: 'permanent' });
           log.warn({ error: err.message }, 'the provider rejected the refresh token; the account must be authorized again');
@@ -201,7 +206,7 @@ export class TokenService implements TokenProvider {
       lastRefreshAt: now,
       refreshTokenIssuedAt: rotated || !prev ? now : prev.refreshTokenIssuedAt,
       lastError: null,
-    });
+    }, now);
     return { token: res.accessToken, expiresAt };
   }
 
@@ -218,14 +223,14 @@ export class TokenService implements TokenProvider {
       lastRefreshAt: rec?.lastRefreshAt ?? null,
       refreshTokenIssuedAt: rec?.refreshTokenIssuedAt ?? null,
       lastError: error,
-    });
+    }, Date.now());
     this.#deps.metrics.reauthRequired.set({ account }, 1);
     await this.#deps.events.emit(account, 'account.reauth_required', { error });
   }
 
   async #recordError(account: string, credential: string, rec: TokenRecord | null, error: string): Promise<void> {
     if (!rec) return;
-    await this.#deps.store.tokens.save({ ...rec, credential, lastError: error });
+    await this.#deps.store.tokens.save({ ...rec, credential, lastError: error }, Date.now());
   }
 
   async status(account: string, now = Date.now()): Promise<TokenStatus> {
@@ -245,9 +250,7 @@ export class TokenService implements TokenProvider {
       return missing;
     }
     let state: TokenStateView = rec.state === 'reauth_required' ? 'reauth_required' : rec.refreshToken || rec.accessToken ? 'ok' : 'missing';
-    if (state === 'ok' && (rec.accessExpiresAt === null || rec.accessExpiresAt - now < this.#deps.config().tokens.refreshBeforeMs)) {
-      state = 'expiring';
-    }
+    if (state === 'ok' && tokenTiming(rec, this.#deps.config().tokens.refreshBeforeMs, now) !== 'fresh') state = 'expiring';
     if (state !== 'reauth_required' && rec.refreshTokenIssuedAt !== null) {
       this.#deps.metrics.refreshTokenAge.set({ account }, Math.round((now - rec.refreshTokenIssuedAt) / 1000));
     }
@@ -269,10 +272,6 @@ export class TokenService implements TokenProvider {
       warning,
     };
   }
-}
-
-function isFresh(expiresAt: number | null): boolean {
-  return expiresAt === null || expiresAt - EXPIRY_SKEW_MS > Date.now();
 }
 
 function sleep(ms: number): Promise<void> {

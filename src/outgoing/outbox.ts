@@ -1,17 +1,17 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { SendMailOptions } from 'nodemailer';
-import type { Component } from '../app.js';
+import type { Component } from '../runtime/component.js';
 import type { AccountConfig, Config } from '../config/types.js';
-import { computeBackoff } from '../delivery/backoff.js';
+import { computeBackoff } from '../runtime/backoff.js';
 import { describeError, MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { TokenProvider } from '../oauth/token-provider.js';
 import type { OutboxRecord } from '../store/outbox.js';
-import type { Store } from '../store/types.js';
+import type { Store } from '../store/store.js';
 import { bareAddress, parseSendRequest, recipientAddresses, type SendRequest } from './send-request.js';
 import { classifySmtpError, SmtpSender } from './smtp.js';
-import { SerialPump } from '../scheduler/serial-pump.js';
+import { SerialPump } from '../runtime/serial-pump.js';
 
 /** Transient failures are retried this many times (about 4 hours with the backoff below), then the message fails. */
 export const SEND_MAX_ATTEMPTS = 20;
@@ -251,11 +251,11 @@ export class OutboxWorker implements Component {
       const reply = await this.#sender(target.account, target.out).send(mailOptions(r, req, target.out.from));
       await store.outbox.markSent(r.id, now());
       metrics.outbox.inc({ account: r.account, outcome: 'sent' });
-      await store.accountStatus.update(r.account, 'outgoing', { state: 'ok', lastSuccessAt: now(), lastError: null });
+      await store.accountStatus.update(r.account, 'outgoing', { state: 'ok', lastSuccessAt: now(), lastError: null }, now());
       log.info({ messageId: r.messageId, attempts: r.attempts, reply }, 'message sent');
     } catch (err) {
       const failure = classifySmtpError(err);
-      await store.accountStatus.update(r.account, 'outgoing', { state: 'error', lastError: failure.message });
+      await store.accountStatus.update(r.account, 'outgoing', { state: 'error', lastError: failure.message }, now());
       if (failure.kind === 'permanent' || r.attempts >= SEND_MAX_ATTEMPTS) {
         await store.outbox.markFailed(r.id, failure.message, now());
         metrics.outbox.inc({ account: r.account, outcome: 'failed' });

@@ -1,7 +1,7 @@
 import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool';
 import type { AccountConfig, OutgoingConfig } from '../config/types.js';
-import { describeError, MailgateError } from '../errors.js';
+import { describeError, MailgateError, type FailureClass } from '../errors.js';
 import { oauthbearerResponse, OAUTHBEARER_ERROR_ACK } from '../oauth/sasl.js';
 import { withAccessToken, type TokenProvider } from '../oauth/token-provider.js';
 
@@ -12,10 +12,9 @@ export const SOCKET_TIMEOUT_MS = 2 * 60_000;
 /** Connections per account: Gmail and Microsoft 365 throttle more than a few concurrent sessions. */
 export const POOL_CONNECTIONS = 3;
 
-export type SmtpFailureKind = 'auth' | 'permanent' | 'transient';
-
 export interface SmtpFailure {
-  kind: SmtpFailureKind;
+  /** In the shared vocabulary (src/errors.ts); SMTP has no wait hint, so never `throttled` from a reply. */
+  kind: FailureClass;
   /** The server's reply when there was one, else what went wrong. */
   message: string;
 }
@@ -35,7 +34,9 @@ interface NodemailerError {
  */
 export function classifySmtpError(err: unknown): SmtpFailure {
   if (err instanceof MailgateError) {
-    return { kind: err.code === 'AUTH_FAILED' ? 'auth' : 'transient', message: err.message };
+    // Only the server's 5xx says a message can never be sent; the token service's or the config's errors are worth another try.
+    const kind = err.code === 'SEND_REJECTED' ? 'permanent' : err.failure === 'auth' ? 'auth' : 'transient';
+    return { kind, message: err.message };
   }
   const e = (typeof err === 'object' && err !== null ? err : {}) as NodemailerError;
   const message = e.response && !(e.message ?? '').includes(e.response) ? `${e.message ?? ''}: ${e.response}` : (e.message ?? describeError(err));
@@ -45,6 +46,13 @@ export function classifySmtpError(err: unknown): SmtpFailure {
   const code = e.responseCode ?? 0;
   if (code >= 500 && code < 600) return { kind: 'permanent', message };
   return { kind: 'transient', message };
+}
+
+/** A failed SMTP exchange as the catalogue error it is, with the server's words and the original as cause. */
+function raiseSmtpError(err: unknown): never {
+  if (err instanceof MailgateError) throw err;
+  const f = classifySmtpError(err);
+  throw new MailgateError(f.kind === 'auth' ? 'AUTH_FAILED' : f.kind === 'permanent' ? 'SEND_REJECTED' : 'SEND_FAILED', f.message, { cause: err });
 }
 
 type Secret = { accessToken: string } | { password: string };
@@ -108,16 +116,21 @@ export class SmtpSender {
     this.#tokens = tokens;
   }
 
-  /** Sends; resolves with the server's final reply. Throws what classifySmtpError reads. */
+  /**
+   * Sends; resolves with the server's final reply. Throws a MailgateError:
+   * AUTH_FAILED (login refused even with a fresh token), SEND_REJECTED (a
+   * 5xx: the server will never take it), SEND_FAILED (anything else: try
+   * later), or the token service's own errors.
+   */
   async send(mail: SendMailOptions): Promise<string> {
-    return this.#withFreshTokenRetry(async (t) => (await t.sendMail(mail)).response);
+    return this.#withFreshTokenRetry(async (t) => (await t.sendMail(mail)).response).catch(raiseSmtpError);
   }
 
-  /** Connects, authenticates and says goodbye: `mailgate test`. */
+  /** Connects, authenticates and says goodbye: `mailgate test`. Throws as send() does. */
   async verify(): Promise<void> {
     await this.#withFreshTokenRetry(async (t) => {
       await t.verify();
-    });
+    }).catch(raiseSmtpError);
   }
 
   close(): void {

@@ -2,8 +2,9 @@ import { convert, type HtmlToTextOptions } from 'html-to-text';
 import { simpleParser, type AddressObject, type MailParserOptions } from 'mailparser';
 import { readMail, type ReadAttachment, type ReadMail } from './mail-reader.js';
 import { MailgateError } from '../errors.js';
+import { originFields, type MessageOrigin, type OriginFields } from '../store/origin.js';
 import { isAutoSubmitted } from './auto-submitted.js';
-import { base64Bytes, jsonStringBytes, truncateToJsonBytes } from './json-size.js';
+import { base64Bytes, fitJsonString } from './json-size.js';
 import { toCrlf } from './line-endings.js';
 
 /**
@@ -103,27 +104,26 @@ export interface BodyLimits {
 /** Room kept for the envelope fields (id, account, mailbox…) the caller adds around the parsed fields. */
 const ENVELOPE_SLACK_BYTES = 4 * 1024;
 
+/** What the payload says about a message besides its content: its id, account and origin. */
 export interface MessageEnvelope {
   id: string;
   account: string;
-  mailbox: string;
-  uid: number | null;
-  uidValidity: number | null;
-  uidl: string | null;
+  origin: MessageOrigin;
 }
 
-export type MessageReceivedPayload = { event: 'message.received' } & MessageEnvelope & ParsedMessage;
+export type MessageReceivedPayload = { event: 'message.received'; id: string; account: string } & OriginFields & ParsedMessage;
 
-/** Builds the webhook body with keys in the contract's order. */
+/** Builds the webhook body with keys in the contract's order (the origin as its flat fields). */
 export function buildMessageReceivedPayload(env: MessageEnvelope, p: ParsedMessage): MessageReceivedPayload {
+  const { mailbox, uid, uidValidity, uidl } = originFields(env.origin);
   return {
     event: 'message.received',
     id: env.id,
     account: env.account,
-    mailbox: env.mailbox,
-    uid: env.uid,
-    uidValidity: env.uidValidity,
-    uidl: env.uidl,
+    mailbox,
+    uid,
+    uidValidity,
+    uidl,
     messageId: p.messageId,
     inReplyTo: p.inReplyTo,
     references: p.references,
@@ -233,13 +233,20 @@ export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<Parse
     });
   }
   let room = budget - fixed;
+  const cap = Math.floor((budget - fixed) / 4);
+  // Fast path (nearly every message): even if every character of text and html took the
+  // 6 bytes of a \u escape, both fit their quarter and every attachment that can be sent
+  // fits what is left. Then nothing needs measuring; the body is checked once it is built.
+  const worst = (v: string | null) => (v === null ? 0 : 6 * v.length + 2);
+  const sendable = mail.attachments.filter((a) => a.content !== null && a.size <= opts.maxInlineAttachmentBytes);
+  const attachmentBytes = sendable.reduce((n, a) => n + base64Bytes(a.size) + 2, 0);
+  const roomy = worst(text) <= cap && worst(html) <= cap && attachmentBytes <= room - worst(text) - worst(html);
   const truncatedFields: ('text' | 'html')[] = [];
   const fit = (value: string | null, field: 'text' | 'html'): string | null => {
-    if (value === null || budget === Number.POSITIVE_INFINITY) return value;
-    const cap = Math.floor((budget - fixed) / 4);
-    const cut = truncateToJsonBytes(value, Math.min(cap, room));
+    if (value === null || budget === Number.POSITIVE_INFINITY || roomy) return value;
+    const cut = fitJsonString(value, Math.min(cap, room));
     if (cut.truncated) truncatedFields.push(field);
-    room -= jsonStringBytes(cut.text);
+    room -= cut.bytes;
     return cut.text;
   };
   const fittedText = fit(text, 'text');
@@ -249,7 +256,7 @@ export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<Parse
     const out = attachments[i];
     if (!out) return;
     const cost = base64Bytes(a.size) + 2;
-    if (a.content === null || a.size > opts.maxInlineAttachmentBytes || cost > room) {
+    if (a.content === null || a.size > opts.maxInlineAttachmentBytes || (!roomy && cost > room)) {
       out.contentOmitted = true;
       return;
     }

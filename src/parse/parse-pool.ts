@@ -2,11 +2,11 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import type { Component } from '../app.js';
+import type { Component } from '../runtime/component.js';
 import { MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { renderMessageReceived, summarizeHeaders, type BodyLimits, type HeaderSummary, type MessageEnvelope } from './parse-message.js';
-import type { RenderReply, RenderTask } from './parse-worker.js';
+import type { RenderJob, RenderReply, RenderTask } from './parse-worker.js';
 
 /**
  * Raw message → UTF-8 `message.received` body. PARSE_FAILED: never
@@ -64,6 +64,11 @@ interface Slot {
   retired: boolean;
   /** The thread has loaded its modules: a deadline counts parsing only, not a thread's start. */
   ready: boolean;
+}
+
+/** The message a task renders, for the log (a summary has none yet). */
+function messageOf(task: RenderTask): string | null {
+  return task.mode === 'render' ? task.envelope.id : null;
 }
 
 function renderFailed(message: string, reason: 'malformed' | 'too_large'): MailgateError {
@@ -126,17 +131,16 @@ export class ParsePool implements Component {
 
   readonly render: RenderFn = (raw, envelope, limits, opts) => {
     if (this.#threads === 0) return renderMessageReceived(raw, envelope, limits);
-    return this.#submit(raw, envelope, limits, 'render', opts?.transfer === true) as Promise<Buffer>;
+    return this.#submit(raw, { mode: 'render', envelope, limits }, opts?.transfer === true) as Promise<Buffer>;
   };
 
   /** Message-ID, Subject and From of a header block (a message that was not downloaded), on a thread. */
   readonly summarize = (headers: Buffer): Promise<HeaderSummary> => {
     if (this.#threads === 0) return summarizeHeaders(headers);
-    const envelope = { id: '', account: '', mailbox: '', uid: null, uidValidity: null, uidl: null };
-    return this.#submit(headers, envelope, { maxInlineAttachmentBytes: 0 }, 'summary', false) as Promise<HeaderSummary>;
+    return this.#submit(headers, { mode: 'summary' }, false) as Promise<HeaderSummary>;
   };
 
-  #submit(raw: Buffer, envelope: MessageEnvelope, limits: BodyLimits, mode: 'render' | 'summary', transfer: boolean): Promise<Buffer | HeaderSummary> {
+  #submit(raw: Buffer, job: RenderJob, transfer: boolean): Promise<Buffer | HeaderSummary> {
     if (this.#stopped) return Promise.reject(new MailgateError('INTERNAL', 'mailgate is stopping'));
     return new Promise((resolve, reject) => {
       // The thread gets memory of its own, transferred: moved when the caller
@@ -150,7 +154,7 @@ export class ParsePool implements Component {
         bytes = new Uint8Array(raw.length);
         bytes.set(raw);
       }
-      const task: RenderTask = { id: this.#nextId++, raw: bytes, envelope, limits, mode };
+      const task: RenderTask = { id: this.#nextId++, raw: bytes, ...job };
       this.#queue.push({ task, resolve, reject });
       if (this.#slots.length === 0) {
         for (let i = 0; i < this.#threads; i++) this.#slots.push(this.#spawn());
@@ -175,7 +179,7 @@ export class ParsePool implements Component {
   #overrun(slot: Slot): void {
     const job = slot.busy;
     if (!job) return;
-    this.#log.warn({ deadlineMs: this.#deadlineMs, message: job.task.envelope.id }, 'parsing a message took too long; its thread was stopped');
+    this.#log.warn({ deadlineMs: this.#deadlineMs, message: messageOf(job.task) }, 'parsing a message took too long; its thread was stopped');
     this.#replace(slot, () =>
       job.reject(renderFailed(`parsing took longer than the ${this.#deadlineMs / 1000} s deadline; the parse thread was stopped`, 'malformed')),
     );
@@ -216,7 +220,7 @@ export class ParsePool implements Component {
     });
     slot.worker.on('error', (err: Error & { code?: string }) => {
       const outOfMemory = err.code === 'ERR_WORKER_OUT_OF_MEMORY';
-      this.#log.error({ err, message: slot.busy?.task.envelope.id }, outOfMemory ? 'a parse thread ran out of memory' : 'a parse thread failed');
+      this.#log.error({ err, message: slot.busy ? messageOf(slot.busy.task) : null }, outOfMemory ? 'a parse thread ran out of memory' : 'a parse thread failed');
       const job = slot.busy;
       this.#replace(slot, () =>
         job?.reject(

@@ -9,14 +9,10 @@ import { renderMessageReceived, summarizeHeaders, type BodyLimits, type HeaderSu
  * keeps fetching, storing, posting and answering HTTP. The pool
  * (parse-pool.ts) terminates a thread that overruns its deadline.
  */
-export interface RenderTask {
-  id: number;
-  raw: Uint8Array;
-  envelope: MessageEnvelope;
-  limits: BodyLimits;
-  /** 'summary': only read Message-ID, Subject and From of a header block. */
-  mode?: 'render' | 'summary';
-}
+/** What a thread is asked to do with a message's bytes: render its body, or (`summary`) only read Message-ID, Subject and From of a header block. */
+export type RenderJob = { mode: 'render'; envelope: MessageEnvelope; limits: BodyLimits } | { mode: 'summary' };
+
+export type RenderTask = { id: number; raw: Uint8Array } & RenderJob;
 
 export type RenderReply =
   | { id: number; ok: true; body: Uint8Array }

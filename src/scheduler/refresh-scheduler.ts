@@ -1,9 +1,10 @@
 import cron, { type ScheduledTask } from 'node-cron';
-import type { Component } from '../app.js';
+import type { Component } from '../runtime/component.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
-import type { Store } from '../store/types.js';
+import type { Store } from '../store/store.js';
 import type { TokenService } from '../oauth/token-service.js';
+import { isDue } from '../oauth/token-timing.js';
 
 /** How often the scheduler looks for tokens due (node-cron, 6-field with seconds). */
 export const TICK_CRON = '*/15 * * * * *';
@@ -13,20 +14,6 @@ export const TICK_CRON = '*/15 * * * * *';
  * the token endpoint (2,000 due accounts never mean 2,000 requests at once).
  */
 export const START_JITTER_MS = 1_000;
-/** Short-lived tokens: refresh when this fraction of the lifetime is left, if that is earlier. */
-const LIFETIME_FRACTION = 0.5;
-
-/** Which tokens to refresh now: due within refreshBefore, or past half their lifetime. */
-export function isDue(
-  t: { accessExpiresAt: number | null; lastRefreshAt: number | null; state: string; refreshToken: string | null },
-  refreshBeforeMs: number,
-  now: number,
-): boolean {
-  if (t.state !== 'ok' || !t.refreshToken || t.accessExpiresAt === null) return false;
-  const lifetime = t.lastRefreshAt !== null ? t.accessExpiresAt - t.lastRefreshAt : Infinity;
-  const lead = Math.max(refreshBeforeMs >= lifetime ? lifetime * LIFETIME_FRACTION : refreshBeforeMs, 0);
-  return t.accessExpiresAt - now <= lead;
-}
 
 /**
  * Refreshes tokens before they expire, at most `refreshConcurrency` at a time.
@@ -37,7 +24,8 @@ export class RefreshScheduler implements Component {
   #running = new Set<string>();
   #pending: Promise<void> = Promise.resolve();
   #stopped = false;
-  #warned = new Map<string, number>();
+  /** When each account was last looked at for a refresh-token cliff. */
+  #cliffCheckedAt = new Map<string, number>();
 
   constructor(
     private readonly deps: { store: Store; tokens: TokenService; config: () => Config; logger: Logger; random?: () => number },
@@ -94,15 +82,18 @@ export class RefreshScheduler implements Component {
     return { due: due.length, refreshed, failed };
   }
 
-  /** Once a day per account: a log line when a refresh token nears a provider cliff. */
+  /**
+   * Once a day per account, whether it has a warning or not (the store is
+   * not read on every tick): a log line when a refresh token nears a
+   * provider cliff. The cliffs are days away when the warning starts.
+   */
   async #warnCliffs(accounts: Set<string>, now: number): Promise<void> {
     for (const account of accounts) {
-      const last = this.#warned.get(account) ?? 0;
-      if (now - last < WARN_EVERY_MS) continue;
+      const last = this.#cliffCheckedAt.get(account);
+      if (last !== undefined && now - last < WARN_EVERY_MS) continue;
+      this.#cliffCheckedAt.set(account, now);
       const status = await this.deps.tokens.status(account, now);
-      if (!status.warning) continue;
-      this.#warned.set(account, now);
-      this.deps.logger.warn({ account, component: 'refresh-scheduler' }, status.warning);
+      if (status.warning) this.deps.logger.warn({ account, component: 'refresh-scheduler' }, status.warning);
     }
   }
 }

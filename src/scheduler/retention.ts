@@ -1,7 +1,7 @@
-import type { Component } from '../app.js';
+import type { Component } from '../runtime/component.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
-import type { Store } from '../store/types.js';
+import type { Store } from '../store/store.js';
 
 /** How often finished work older than the retention periods is removed. */
 export const RETENTION_INTERVAL_MS = 60 * 60_000;

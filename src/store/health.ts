@@ -1,4 +1,4 @@
-import type { MetaRepo } from './types.js';
+import type { MetaRepo } from './meta.js';
 
 /** How often a full database is tried again with a small write. */
 export const STORAGE_PROBE_INTERVAL_MS = 10_000;

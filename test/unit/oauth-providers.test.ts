@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { CredentialConfig } from '../../src/config/types.js';
 import { resolveCredential } from '../../src/oauth/providers.js';
 import { cliffWarning, GOOGLE_TESTING_CLIFF_MS, MICROSOFT_IDLE_CLIFF_MS } from '../../src/oauth/token-service.js';
-import { isDue } from '../../src/scheduler/refresh-scheduler.js';
+import { isDue } from '../../src/oauth/token-timing.js';
 
 const base: CredentialConfig = {
   name: 'c', provider: 'google', clientId: 'id', clientSecret: 's', authorizationEndpoint: undefined, tokenEndpoint: undefined,

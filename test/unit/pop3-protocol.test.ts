@@ -6,11 +6,11 @@ import {
   parseScanListing,
   parseStatusLine,
   parseUidlListing,
-  Pop3ProtocolError,
   ResponseReader,
   type Expect,
   type Pop3Response,
 } from '../../src/incoming/pop3/protocol.js';
+import { Pop3ProtocolError } from '../../src/incoming/pop3/errors.js';
 import { decodeOAuthChallenge, saslMechanisms } from '../../src/incoming/pop3/sasl.js';
 import { oauthbearerResponse, plainResponse, xoauth2Response } from '../../src/oauth/sasl.js';
 

@@ -3,7 +3,7 @@ import type { Config } from '../../config/types.js';
 import { MailgateError } from '../../errors.js';
 import type { OAuthFlows } from '../../oauth/flows.js';
 import type { TokenService } from '../../oauth/token-service.js';
-import type { Store } from '../../store/types.js';
+import type { Store } from '../../store/store.js';
 import type { AccountRouteDeps } from '../routes/accounts.js';
 import type { Flash, Session } from './session.js';
 

@@ -3,7 +3,7 @@ import type { Provider } from '../../config/types.js';
 import { MailgateError } from '../../errors.js';
 import { redirectUriFor } from '../../oauth/flows.js';
 import { resolveCredential } from '../../oauth/providers.js';
-import type { StoredCredential } from '../../store/types.js';
+import type { StoredCredential } from '../../store/oauth.js';
 import { formOf, redirectWith, sendPage, sessionOf, takeFlash, type AdminUiDeps } from './context.js';
 import { saveCredential, type CredentialErrors, type CredentialInput } from '../../oauth/credential-input.js';
 import { html, raw, type SafeHtml } from './html.js';

@@ -1,6 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { AdminSessionFlash, AdminSessionRepo } from '../../store/types.js';
+import type { AdminSessionFlash, AdminSessionRepo } from '../../store/admin-sessions.js';
 
 /** A login lasts this long; then the admin signs in again. */
 export const SESSION_TTL_MS = 12 * 3_600_000;

@@ -3,7 +3,7 @@ import type { Config } from '../../config/types.js';
 import { MailgateError } from '../../errors.js';
 import type { ConnectorStatus } from '../../incoming/source.js';
 import type { TokenStatus } from '../../oauth/token-service.js';
-import type { AccountStatusRecord } from '../../store/types.js';
+import type { AccountStatusRecord } from '../../store/meta.js';
 
 export interface SideResult {
   ok: boolean;

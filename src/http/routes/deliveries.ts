@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { MailgateError } from '../../errors.js';
-import type { DeliveryRecord, DeliveryStatus } from '../../store/ingest.js';
-import type { Store } from '../../store/types.js';
+import type { DeliveryRecord, DeliveryStatus } from '../../store/deliveries.js';
+import type { Store } from '../../store/store.js';
 
 const STATUSES: readonly DeliveryStatus[] = ['pending', 'delivered', 'failed'];
 

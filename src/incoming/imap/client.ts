@@ -69,8 +69,16 @@ export function createImapClient(incoming: IncomingConfig, secret: { accessToken
   return client;
 }
 
+/**
+ * How imapflow reports a failure: a refused login (`auth`), a login the
+ * server could not check now (`auth-transient`, RFC 5530 UNAVAILABLE),
+ * Microsoft's throttling (`throttled`, with its hint), anything else.
+ * The connector maps these onto the shared failure classes.
+ */
+export type ImapErrorKind = 'auth' | 'auth-transient' | 'throttled' | 'other';
+
 /** What kind of failure an imapflow error is. */
-export function classifyImapError(err: unknown): { kind: 'auth' | 'auth-transient' | 'throttled' | 'other'; message: string; retryAfterMs: number | null } {
+export function classifyImapError(err: unknown): { kind: ImapErrorKind; message: string; retryAfterMs: number | null } {
   const e = err as {
     authenticationFailed?: boolean;
     serverResponseCode?: string;

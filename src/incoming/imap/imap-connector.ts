@@ -2,8 +2,9 @@ import type { ImapFlow } from 'imapflow';
 import { describeError, MailgateError } from '../../errors.js';
 import { withAccessToken } from '../../oauth/token-provider.js';
 import { ConnectorBase, IngestBatch, type ConnectorDeps, type SessionFailure } from '../connector-base.js';
-import type { DueAck, IncomingConnector } from '../source.js';
-import { classifyImapError, createImapClient } from './client.js';
+import type { ImapOrigin } from '../../store/origin.js';
+import type { IncomingConnector } from '../source.js';
+import { classifyImapError, createImapClient, type ImapErrorKind } from './client.js';
 
 /** The header block kept of a message that is not downloaded (to report its Subject and From). */
 const MAX_HEADER_BYTES = 256 * 1024;
@@ -33,6 +34,9 @@ export const INGEST_BATCH_MESSAGES = 200;
 export const INGEST_BATCH_BYTES = 32 * 1024 * 1024;
 const ACK_BATCH = 500;
 
+/** What each reading of an imapflow error means for the next session. */
+const IMAP_FAILURE: Record<ImapErrorKind, SessionFailure['kind']> = { auth: 'auth', 'auth-transient': 'transient', throttled: 'throttled', other: 'transient' };
+
 export function createImapConnector(deps: ConnectorDeps): IncomingConnector {
   return new ImapConnector(deps);
 }
@@ -54,15 +58,13 @@ export class ImapConnector extends ConnectorBase {
     super(deps, 'imap');
   }
 
-  async test(): Promise<{ ok: boolean; error: string | null }> {
-    let client: ImapFlow | null = null;
+  protected async probe(): Promise<void> {
+    const client = await this.#connect();
     try {
-      client = await this.#connect();
       await client.logout();
-      return { ok: true, error: null };
     } catch (err) {
-      client?.close();
-      return { ok: false, error: classifyImapError(err).message };
+      client.close();
+      throw err;
     }
   }
 
@@ -73,7 +75,7 @@ export class ImapConnector extends ConnectorBase {
 
   protected classify(err: unknown): SessionFailure {
     const c = classifyImapError(err);
-    return { kind: c.kind === 'auth' ? 'auth' : 'transient', message: c.message, retryAfterMs: c.retryAfterMs };
+    return { kind: IMAP_FAILURE[c.kind], message: c.message, retryAfterMs: c.retryAfterMs };
   }
 
   /** Connects and logs in; on a refused OAuth2 login, asks once for a fresh token. */
@@ -176,7 +178,7 @@ export class ImapConnector extends ConnectorBase {
       const addOversizeBelow = async (uid: number) => {
         while (pending.length > 0 && (pending[0]?.[0] ?? Infinity) < uid) {
           const [u, o] = pending.shift() as [number, { size: number; headers: Buffer; why: string }];
-          await batch.add({ account: this.account, mailbox, uid: u, uidValidity, uidl: null, raw: o.headers, internalDate: null, size: o.size, notDownloaded: o.why });
+          await batch.add({ account: this.account, origin: { kind: 'imap', mailbox, uid: u, uidValidity }, raw: o.headers, internalDate: null, size: o.size, notDownloaded: o.why });
         }
       };
       const wanted = newUids.filter((u) => !oversize.has(u));
@@ -191,10 +193,7 @@ export class ImapConnector extends ConnectorBase {
             const internal = msg.internalDate;
             await batch.add({
               account: this.account,
-              mailbox,
-              uid: msg.uid,
-              uidValidity,
-              uidl: null,
+              origin: { kind: 'imap', mailbox, uid: msg.uid, uidValidity },
               raw: msg.source,
               internalDate: internal instanceof Date ? internal : internal ? new Date(internal) : null,
             });
@@ -252,20 +251,27 @@ export class ImapConnector extends ConnectorBase {
       if (this.storagePaused) return;
       const due = await this.deps.acks.due(this.account, ACK_BATCH);
       if (due.length === 0) return;
-      const byMailbox = new Map<string, DueAck[]>();
-      for (const d of due) byMailbox.set(d.mailbox, [...(byMailbox.get(d.mailbox) ?? []), d]);
+      // An ack of a message fetched over POP3 (the account changed protocol) names nothing here: done.
+      const foreign = due.filter((d) => d.origin.kind !== 'imap');
+      if (foreign.length > 0) await this.deps.acks.markDone(foreign.map((d) => d.id));
+      const byMailbox = new Map<string, { id: string; origin: ImapOrigin }[]>();
+      for (const d of due) {
+        if (d.origin.kind !== 'imap') continue;
+        const mailbox = d.origin.mailbox;
+        byMailbox.set(mailbox, [...(byMailbox.get(mailbox) ?? []), { id: d.id, origin: d.origin }]);
+      }
       for (const [mailbox, items] of byMailbox) {
         const lock = await client.getMailboxLock(mailbox);
         try {
           const uidValidity = Number(client.mailbox ? client.mailbox.uidValidity : 0);
-          const stale = items.filter((i) => i.uidValidity !== uidValidity || i.uid === null);
+          const stale = items.filter((i) => i.origin.uidValidity !== uidValidity);
           if (stale.length > 0) {
             this.log.warn({ mailbox, count: stale.length }, 'UIDVALIDITY changed before afterDelivery; those UIDs no longer name the messages, skipping');
             await this.deps.acks.markDone(stale.map((s) => s.id));
           }
           const live = items.filter((i) => !stale.includes(i));
           if (live.length === 0) continue;
-          const uids = live.map((i) => i.uid as number).join(',');
+          const uids = live.map((i) => i.origin.uid).join(',');
           try {
             // imapflow answers a failed STORE, MOVE or EXPUNGE with false, not an exception.
             let applied: unknown = true;

@@ -1,14 +1,6 @@
-import {
-  Connection,
-  DEFAULT_COMMAND_TIMEOUT_MS,
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  Pop3Error,
-  serverError,
-  startTls,
-  type RequestOptions,
-  type TransportOptions,
-} from './connection.js';
-import { bodyLines, parseCapabilities, parseScanListing, parseUidlListing, Pop3ProtocolError, type Pop3Response } from './protocol.js';
+import { Connection, DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, startTls, type RequestOptions, type TransportOptions } from './connection.js';
+import { Pop3Error, Pop3ProtocolError, serverError } from './errors.js';
+import { bodyLines, parseCapabilities, parseScanListing, parseUidlListing, type Pop3Response } from './protocol.js';
 import { authenticate, type Pop3Auth } from './sasl.js';
 
 /**
@@ -18,8 +10,10 @@ import { authenticate, type Pop3Auth } from './sasl.js';
  * has a size limit and deadlines; RETR and TOP return raw bytes.
  */
 
-export { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, Pop3Error } from './connection.js';
-export type { OAuthErrorChallenge, Pop3ErrorKind, Pop3Security } from './connection.js';
+export { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS } from './connection.js';
+export type { Pop3Security } from './connection.js';
+export { Pop3Error } from './errors.js';
+export type { OAuthErrorChallenge, Pop3ErrorKind } from './errors.js';
 export { MAX_COMMAND_LINE_OCTETS } from './sasl.js';
 export type { Pop3Auth } from './sasl.js';
 

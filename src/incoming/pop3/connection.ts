@@ -1,6 +1,7 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import { Pop3ProtocolError, ResponseReader, ResponseTooLargeError, type Expect, type Pop3Response } from './protocol.js';
+import { Pop3Error, Pop3ProtocolError, ResponseTooLargeError, serverError, type Pop3ErrorKind } from './errors.js';
+import { ResponseReader, type Expect, type Pop3Response } from './protocol.js';
 
 /**
  * The transport half of the POP3 client: one socket (plain, implicit TLS, or
@@ -28,52 +29,6 @@ export interface TransportOptions {
   commandTimeoutMs?: number;
   /** deadline for TCP/TLS connect + greeting, default 15_000 */
   connectTimeoutMs?: number;
-}
-
-/** `too_large`: a body passed the limit its command set; the connection is closed, the client unusable. */
-export type Pop3ErrorKind = 'auth' | 'protocol' | 'timeout' | 'connection' | 'tls' | 'too_large';
-
-/** The JSON of an RFC 7628 §3.2.2 error challenge (Google's XOAUTH2 sends the same). */
-export interface OAuthErrorChallenge {
-  status?: string;
-  schemes?: string;
-  scope?: string;
-}
-
-export class Pop3Error extends Error {
-  readonly kind: Pop3ErrorKind;
-  /** the server's words after -ERR, if any */
-  readonly serverText: string | null;
-  /** for a SASL OAuth error challenge: the decoded JSON {status, schemes, scope} */
-  readonly oauth: OAuthErrorChallenge | null;
-  /**
-   * RFC 2449 §8 response code of the -ERR, upper-cased: `SYS/TEMP`, `IN-USE`
-   * and `LOGIN-DELAY` mark a failed login as transient, `AUTH` and `SYS/PERM`
-   * as the credentials' or the account's fault.
-   */
-  readonly responseCode: string | null;
-  /** kind `too_large`: the limit, in bytes, that the answer passed */
-  readonly limitBytes: number | null;
-
-  constructor(
-    kind: Pop3ErrorKind,
-    message: string,
-    options: { serverText?: string | null; oauth?: OAuthErrorChallenge | null; responseCode?: string | null; limitBytes?: number | null; cause?: unknown } = {},
-  ) {
-    super(message, options.cause !== undefined ? { cause: options.cause } : undefined);
-    this.name = 'Pop3Error';
-    this.kind = kind;
-    this.serverText = options.serverText ?? null;
-    this.oauth = options.oauth ?? null;
-    this.responseCode = options.responseCode ?? null;
-    this.limitBytes = options.limitBytes ?? null;
-  }
-}
-
-/** A Pop3Error for an -ERR answer; the message names only the verb, never the arguments (secrets). */
-export function serverError(kind: Pop3ErrorKind, verb: string, response: Pop3Response, oauth: OAuthErrorChallenge | null = null): Pop3Error {
-  const said = response.text === '' ? '' : `: ${response.text}`;
-  return new Pop3Error(kind, `POP3 ${verb} failed${said}`, { serverText: response.text, oauth, responseCode: response.code });
 }
 
 export interface RequestOptions {

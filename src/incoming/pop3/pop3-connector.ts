@@ -2,13 +2,13 @@ import type { IncomingConfig } from '../../config/types.js';
 import { describeError, MailgateError } from '../../errors.js';
 import { withAccessToken } from '../../oauth/token-provider.js';
 import { ConnectorBase, IngestBatch, type ConnectorDeps, type SessionFailure } from '../connector-base.js';
-import type { DueAck, IncomingConnector } from '../source.js';
+import type { DueAck } from '../../store/messages.js';
+import { POP3_MAILBOX } from '../../store/origin.js';
+import type { IncomingConnector } from '../source.js';
 import { formatBytes } from '../imap/imap-connector.js';
 import { literalLimit } from '../imap/client.js';
 import { Pop3Client, Pop3Error, transferDeadlineMs, type Pop3Auth } from './client.js';
 
-/** POP3 has one maildrop; messages are announced with this mailbox name. */
-export const POP3_MAILBOX = 'INBOX';
 /** Messages per ingest transaction. */
 const INGEST_BATCH_MESSAGES = 100;
 const ACK_BATCH = 1000;
@@ -18,25 +18,23 @@ const MIN_SESSION_GAP_MS = 5_000;
 export const POP3_SKIP_AFTER_FAILURES = 3;
 const SAME_MESSAGE_BACKOFF_MS = 10_000;
 const SAME_MESSAGE_BACKOFF_MAX_MS = 10 * 60_000;
-/** RFC 2449 §8 response codes that make a refused login temporary. */
-const TRANSIENT_CODES = new Set(['SYS/TEMP', 'IN-USE', 'LOGIN-DELAY']);
 
 export function createPop3Connector(deps: ConnectorDeps): IncomingConnector {
   return new Pop3Connector(deps);
 }
 
-/** A Pop3Error or a MailgateError in an admin's words. */
+/**
+ * A failed POP3 session in an admin's words. A refused login is `auth`
+ * (AUTH_FAILED); one the server called temporary (RFC 2449 SYS/TEMP,
+ * IN-USE, LOGIN-DELAY: AUTH_UNAVAILABLE) and everything else is worth a
+ * reconnect with backoff.
+ */
 export function classifyPop3Error(err: unknown): SessionFailure {
-  if (err instanceof MailgateError) {
-    return { kind: err.code === 'AUTH_FAILED' ? 'auth' : 'transient', message: err.message, retryAfterMs: null };
+  if (err instanceof Pop3Error && err.failure === 'auth') {
+    const oauth = err.oauth?.status ? ` (OAuth2 status ${err.oauth.status}${err.oauth.scope ? `, scope ${err.oauth.scope}` : ''})` : '';
+    return { kind: 'auth', message: `the server refused the login: ${err.serverText ?? err.message}${oauth}`, retryAfterMs: null };
   }
-  if (err instanceof Pop3Error) {
-    if (err.kind === 'auth' && !TRANSIENT_CODES.has(err.responseCode ?? '')) {
-      const oauth = err.oauth?.status ? ` (OAuth2 status ${err.oauth.status}${err.oauth.scope ? `, scope ${err.oauth.scope}` : ''})` : '';
-      return { kind: 'auth', message: `the server refused the login: ${err.serverText ?? err.message}${oauth}`, retryAfterMs: null };
-    }
-    return { kind: 'transient', message: err.message, retryAfterMs: null };
-  }
+  if (err instanceof MailgateError) return { kind: err.failure === 'auth' ? 'auth' : 'transient', message: err.message, retryAfterMs: null };
   return { kind: 'transient', message: describeError(err), retryAfterMs: null };
 }
 
@@ -73,14 +71,9 @@ export class Pop3Connector extends ConnectorBase {
     super(deps, 'pop3');
   }
 
-  async test(): Promise<{ ok: boolean; error: string | null }> {
-    try {
-      const client = await this.#connect();
-      await client.quit();
-      return { ok: true, error: null };
-    } catch (err) {
-      return { ok: false, error: classifyPop3Error(err).message };
-    }
+  protected async probe(): Promise<void> {
+    const client = await this.#connect();
+    await client.quit(); // closes the socket whatever the answer
   }
 
   protected closeActive(): void {
@@ -185,7 +178,7 @@ export class Pop3Connector extends ConnectorBase {
     const max = this.deps.account.incoming.maxMessageSizeBytes;
     const sizes = new Map((await client.list()).map((l) => [l.n, l.size]));
     const batch = new IngestBatch(this.deps.ingestor, INGEST_BATCH_MESSAGES).reportProgress(this.log, POP3_MAILBOX, fresh.length);
-    const base = { account: this.account, mailbox: POP3_MAILBOX, uid: null, uidValidity: null, internalDate: null };
+    const base = { account: this.account, internalDate: null };
     try {
       for (const { n, uidl } of fresh) {
         if (this.stopped) break;
@@ -193,7 +186,7 @@ export class Pop3Connector extends ConnectorBase {
         const why = this.#notDownloadable(uidl, size, max);
         if (why !== null) {
           const headers = await this.#headers(client, n);
-          await batch.add({ ...base, uidl, raw: headers, size, notDownloaded: why });
+          await batch.add({ ...base, origin: { kind: 'pop3', uidl }, raw: headers, size, notDownloaded: why });
           this.log.warn({ uidl, size, maxMessageSize: max }, 'a message is not downloaded; reporting it as message.failed');
           continue;
         }
@@ -205,7 +198,7 @@ export class Pop3Connector extends ConnectorBase {
           throw err;
         }
         this.#retrFailures.delete(uidl);
-        await batch.add({ ...base, uidl, raw });
+        await batch.add({ ...base, origin: { kind: 'pop3', uidl }, raw });
       }
     } finally {
       // Messages retrieved before a failure are stored, so a later RETR that breaks the session does not cost them.
@@ -255,7 +248,8 @@ export class Pop3Connector extends ConnectorBase {
       const gone: DueAck[] = [];
       for (const d of due) {
         skip.add(d.id);
-        const n = d.uidl === null ? undefined : byUidl.get(d.uidl);
+        // An ack of a message fetched over IMAP (the account changed protocol) has nothing to delete here.
+        const n = d.origin.kind === 'pop3' ? byUidl.get(d.origin.uidl) : undefined;
         if (n === undefined) {
           gone.push(d);
           continue;

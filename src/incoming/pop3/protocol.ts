@@ -6,6 +6,8 @@
  * RFC 1939 (POP3), RFC 2449 (CAPA, extended response codes).
  */
 
+import { Pop3ProtocolError, ResponseTooLargeError } from './errors.js';
+
 /** What the command in flight answers: one status line, or a status line plus a dot-terminated body. */
 export type Expect = 'single' | 'multi';
 
@@ -39,21 +41,6 @@ const CR_BYTE = Buffer.from('\r', 'latin1');
 const COALESCE_BELOW_BYTES = 4 * 1024;
 const COALESCE_BLOCK_BYTES = 64 * 1024;
 const SMALL_COPY_BYTES = 64;
-
-export class Pop3ProtocolError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'Pop3ProtocolError';
-  }
-}
-
-/** A multi-line body grew past the limit its command set; the rest of the stream is unread. */
-export class ResponseTooLargeError extends Error {
-  constructor(readonly limitBytes: number) {
-    super(`the answer is larger than the limit of ${limitBytes} bytes`);
-    this.name = 'ResponseTooLargeError';
-  }
-}
 
 /**
  * Where the body scan stands: `inLine` (only a dot after an LF matters next), `lineStart`,

@@ -1,5 +1,6 @@
 import { OAUTHBEARER_ERROR_ACK, oauthbearerResponse, plainResponse, xoauth2Response } from '../../oauth/sasl.js';
-import { Pop3Error, serverError, type Connection, type OAuthErrorChallenge } from './connection.js';
+import type { Connection } from './connection.js';
+import { Pop3Error, serverError, type OAuthErrorChallenge } from './errors.js';
 import type { Pop3Response } from './protocol.js';
 
 /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { AdminSessionFlash, AdminSessionRecord, AdminSessionRepo } from '../types.js';
+import type { AdminSessionFlash, AdminSessionRecord, AdminSessionRepo } from '../admin-sessions.js';
 import type { Db } from './db.js';
 
 interface SessionRow {

@@ -93,9 +93,9 @@ export class Checkpointer {
       }
     });
     worker.on('error', (err) => this.#log.error({ err }, 'the checkpoint thread failed'));
-    worker.on('exit', (code) => {
+    worker.on('exit', (exitCode) => {
       if (this.#worker !== worker) return; // stopped on purpose
-      this.#log.warn({ code }, 'the checkpoint thread exited; the database checkpoints on the main thread again');
+      this.#log.warn({ exitCode }, 'the checkpoint thread exited; the database checkpoints on the main thread again');
       this.#fallBack();
     });
     worker.unref(); // never what keeps the process alive

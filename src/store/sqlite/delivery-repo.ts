@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { EventName } from '../../delivery/events.js';
-import type { AttemptOutcome, DeliveryRecord, DeliveryRepo, DeliveryStatus } from '../ingest.js';
+import type { AttemptOutcome, DeliveryRecord, DeliveryRepo, DeliveryStatus, EventName } from '../deliveries.js';
 import type { Db } from './db.js';
 
 interface DeliveryRow {
@@ -152,15 +151,16 @@ export class SqliteDeliveryRepo implements DeliveryRepo {
     return row?.render_failures ?? 0;
   }
 
-  async enqueueEvent(account: string, webhook: string, event: EventName, payload: Record<string, unknown>): Promise<string> {
+  async enqueueEvent(account: string, webhook: string, event: EventName, fields: Record<string, unknown>, now: number): Promise<string> {
     const id = 'evt_' + randomUUID().replace(/-/g, '');
-    const now = Date.now();
+    // The envelope comes first and is written again last: a field named event, id or account cannot replace it.
+    const envelope = { event, id, account };
     this.db
       .prepare(
         `INSERT INTO deliveries (id, account, webhook, event, payload_json, status, attempts, next_attempt_at, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)`,
       )
-      .run(id, account, webhook, event, JSON.stringify({ event, id, account, ...payload }), now, now, now);
+      .run(id, account, webhook, event, JSON.stringify({ ...envelope, ...fields, ...envelope }), now, now, now);
     return id;
   }
 
@@ -169,12 +169,17 @@ export class SqliteDeliveryRepo implements DeliveryRepo {
     return row ? toRecord(row) : null;
   }
 
+  async forMessage(messageRef: string): Promise<DeliveryRecord | null> {
+    const row = this.db.prepare('SELECT * FROM deliveries WHERE message_ref = ?').get(messageRef) as DeliveryRow | undefined;
+    return row ? toRecord(row) : null;
+  }
+
   async list(filter: { status?: DeliveryStatus; limit?: number }): Promise<DeliveryRecord[]> {
     const limit = Math.min(filter.limit ?? 100, MAX_LIST);
     const rows = (
       filter.status
-        ? this.db.prepare('SELECT * FROM deliveries WHERE status = ? ORDER BY updated_at DESC LIMIT ?').all(filter.status, limit)
-        : this.db.prepare('SELECT * FROM deliveries ORDER BY updated_at DESC LIMIT ?').all(limit)
+        ? this.db.prepare('SELECT * FROM deliveries WHERE status = ? ORDER BY updated_at DESC, id DESC LIMIT ?').all(filter.status, limit)
+        : this.db.prepare('SELECT * FROM deliveries ORDER BY updated_at DESC, id DESC LIMIT ?').all(limit)
     ) as DeliveryRow[];
     return rows.map(toRecord);
   }

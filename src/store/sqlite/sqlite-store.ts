@@ -1,22 +1,25 @@
 import { join } from 'node:path';
-import { MailgateError } from '../../errors.js';
-import type { SecretCipher } from '../../secrets/cipher.js';
-import type { Store } from '../types.js';
 import type { Logger } from '../../log.js';
+import type { SecretCipher } from '../../secrets/cipher.js';
+import type { Store } from '../store.js';
+import { SqliteAccountStatusRepo } from './account-status-repo.js';
 import { SqliteAdminSessionRepo } from './admin-session-repo.js';
 import { Checkpointer, type CheckpointerOptions } from './checkpointer.js';
+import { SqliteCredentialRepo } from './credential-repo.js';
 import { DB_FILE, openDatabase, type Db } from './db.js';
 import { SqliteDeliveryRepo } from './delivery-repo.js';
 import { SqliteIngestRepo } from './ingest-repo.js';
-import { SqliteAccountStatusRepo, SqliteMetaRepo } from './meta-repo.js';
-import { SqliteCredentialRepo, SqliteOAuthStateRepo, SqliteTokenRepo } from './oauth-repos.js';
+import { SqliteMessageRepo } from './message-repo.js';
+import { SqliteMetaRepo } from './meta-repo.js';
+import { SqliteOAuthStateRepo } from './oauth-state-repo.js';
 import { SqliteOutboxRepo } from './outbox-repo.js';
 import { RawReader } from './raw-reader.js';
+import { SqliteTokenRepo } from './token-repo.js';
 
-/** A fixed plaintext sealed at creation: opening it proves the key is right. */
-const KEY_CHECK_META = 'secret_key_check';
-const KEY_CHECK_PLAINTEXT = 'mailgate-key-check-v1';
-
+/**
+ * The embedded backend: one SQLite database in WAL mode, dataDir/mailgate.db.
+ * Open it through `openStore` (../open.ts), which also checks the secret key.
+ */
 export class SqliteStore implements Store {
   readonly db: Db;
   readonly meta: SqliteMetaRepo;
@@ -25,7 +28,7 @@ export class SqliteStore implements Store {
   readonly oauthStates: SqliteOAuthStateRepo;
   readonly accountStatus: SqliteAccountStatusRepo;
   readonly ingest: SqliteIngestRepo;
-  readonly messages: SqliteIngestRepo;
+  readonly messages: SqliteMessageRepo;
   readonly deliveries: SqliteDeliveryRepo;
   readonly outbox: SqliteOutboxRepo;
   readonly adminSessions: SqliteAdminSessionRepo;
@@ -40,23 +43,16 @@ export class SqliteStore implements Store {
     this.tokens = new SqliteTokenRepo(db, cipher);
     this.oauthStates = new SqliteOAuthStateRepo(db, cipher);
     this.accountStatus = new SqliteAccountStatusRepo(db);
-    this.ingest = new SqliteIngestRepo(db, this.#rawReader);
-    this.messages = this.ingest;
+    this.ingest = new SqliteIngestRepo(db);
+    this.messages = new SqliteMessageRepo(db, this.#rawReader);
     this.deliveries = new SqliteDeliveryRepo(db);
     this.outbox = new SqliteOutboxRepo(db);
     this.adminSessions = new SqliteAdminSessionRepo(db);
   }
 
-  /** Opens (and migrates) dataDir/mailgate.db and checks that `cipher` is the database's key. */
+  /** Opens (and migrates) dataDir/mailgate.db, or an in-memory database for ':memory:'. */
   static open(dataDir: string, cipher: SecretCipher): SqliteStore {
-    const db = openDatabase(dataDir === ':memory:' ? ':memory:' : join(dataDir, DB_FILE));
-    try {
-      verifyKey(db, cipher);
-    } catch (err) {
-      db.close();
-      throw err;
-    }
-    return new SqliteStore(db, cipher);
+    return new SqliteStore(openDatabase(dataDir === ':memory:' ? ':memory:' : join(dataDir, DB_FILE)), cipher);
   }
 
   /** Large raw messages read on the reader thread so far. */
@@ -86,29 +82,5 @@ export class SqliteStore implements Store {
     if (!this.db.open) return;
     this.deliveries.flushPending();
     this.db.close();
-  }
-}
-
-function verifyKey(db: Db, cipher: SecretCipher): void {
-  const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(KEY_CHECK_META) as { value: string } | undefined;
-  if (!row) {
-    db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(
-      KEY_CHECK_META,
-      cipher.seal(KEY_CHECK_PLAINTEXT).toString('base64'),
-    );
-    return;
-  }
-  let opened: string;
-  try {
-    opened = cipher.open(Buffer.from(row.value, 'base64'), 'key check');
-  } catch (cause) {
-    throw new MailgateError(
-      'SECRET_KEY_INVALID',
-      `the secret key does not match this database: ${(cause as Error).message}`,
-      { cause },
-    );
-  }
-  if (opened !== KEY_CHECK_PLAINTEXT) {
-    throw new MailgateError('SECRET_KEY_INVALID', 'the secret key check in the database is corrupt');
   }
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as StoreSource from '../../../src/store/sqlite/sqlite-store.js';
 import type * as CipherSource from '../../../src/secrets/cipher.js';
 import type * as LogSource from '../../../src/log.js';
-import type { NewMessage } from '../../../src/store/ingest.js';
+import type { NewMessage } from '../../../src/store/messages.js';
 import { assertBuilt, ROOT } from './run-daemon.js';
 import { until } from '../../harness/until.js';
 
@@ -30,10 +30,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const message = (uid: number): NewMessage => ({
   account: 'support',
-  mailbox: 'INBOX',
-  uid,
-  uidValidity: 1,
-  uidl: null,
+  origin: { kind: 'imap', mailbox: 'INBOX', uid, uidValidity: 1 },
   raw: Buffer.concat([Buffer.from(`Subject: ${uid}\r\n\r\n`), randomBytes(64 * 1024)]),
   internalDate: null,
   messageId: `<m${uid}@x>`,
@@ -49,12 +46,12 @@ describe('background checkpoints', () => {
     expect(cp.active).toBe(false); // an idle database carries no thread
     expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
 
-    await store.ingest.insertMessages(Array.from({ length: 32 }, (_, j) => message(j + 1))); // 2 MiB
+    await store.ingest.insertMessages(Array.from({ length: 32 }, (_, j) => message(j + 1)), Date.now()); // 2 MiB
     await until(() => cp.active);
     expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
     const dbFile = join(dir, 'mailgate.db');
     const before = statSync(dbFile).size;
-    for (let i = 2; i < 10; i++) await store.ingest.insertMessages(Array.from({ length: 16 }, (_, j) => message(i * 16 + j + 1)));
+    for (let i = 2; i < 10; i++) await store.ingest.insertMessages(Array.from({ length: 16 }, (_, j) => message(i * 16 + j + 1)), Date.now());
     // 128 × 64 KiB = 8 MiB more; the connection itself cannot have moved it into the database file.
     await until(() => statSync(dbFile).size - before >= 8 * 1024 * 1024 && cp.stats.checkpoints > 0);
     expect(cp.stats.frames).toBeGreaterThan(2_000);

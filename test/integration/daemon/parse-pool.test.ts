@@ -12,7 +12,7 @@ type PoolModule = typeof PoolSource;
 type RenderModule = typeof RenderSource;
 let pool: InstanceType<PoolModule['ParsePool']>;
 let inline: RenderModule['renderMessageReceived'];
-const env = { id: 'msg_x', account: 'a', mailbox: 'INBOX', uid: 1, uidValidity: 1, uidl: null };
+const env = { id: 'msg_x', account: 'a', origin: { kind: 'imap', mailbox: 'INBOX', uid: 1, uidValidity: 1 } } as const;
 const opts = { maxInlineAttachmentBytes: 10 * 1024 * 1024 };
 const silent = { child: () => silent, debug: () => undefined, warn: () => undefined, error: () => undefined } as never;
 

@@ -19,8 +19,9 @@ describe('raw-message reader thread', () => {
     try {
       const big = Buffer.concat([Buffer.from('From: a@example.com\r\nSubject: big\r\n\r\n'), randomBytes(12 * 1024 * 1024)]);
       const small = Buffer.from('From: a@example.com\r\nSubject: small\r\n\r\nhi\r\n');
-      const base = { account: 'a', mailbox: 'INBOX', uidValidity: 1, uidl: null, internalDate: null, messageId: null, autoSubmitted: false, webhook: 'w' };
-      const [b, s] = await store.ingest.insertMessages([{ ...base, uid: 1, raw: big }, { ...base, uid: 2, raw: small }], 1_000);
+      const base = { account: 'a', internalDate: null, messageId: null, autoSubmitted: false, webhook: 'w' };
+      const origin = (uid: number) => ({ kind: 'imap' as const, mailbox: 'INBOX', uid, uidValidity: 1 });
+      const [b, s] = await store.ingest.insertMessages([{ ...base, origin: origin(1), raw: big }, { ...base, origin: origin(2), raw: small }], 1_000);
       const viaThread = await store.messages.getWithRaw(b?.id ?? '');
       expect(viaThread?.raw.equals(big)).toBe(true);
       expect(store.rawThreadReads).toBe(1);

@@ -11,7 +11,7 @@ import { createMetrics } from '../../../src/metrics.js';
 import type { AccessToken, TokenProvider } from '../../../src/oauth/token-provider.js';
 import { inspectMessage } from '../../../src/parse/auto-submitted.js';
 import { SecretCipher } from '../../../src/secrets/cipher.js';
-import { deliveryIdForMessage } from '../../../src/store/sqlite/ingest-repo.js';
+import { deliveryIdForMessage } from '../../../src/store/origin.js';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
 import type { OAuthAdmin} from '../../harness/index.js';
 import { appendMessages, getHarness, listMessages, makeMessage, oauthAdmin, setUidValidity, startDovecot, uniqueUser } from '../../harness/index.js';

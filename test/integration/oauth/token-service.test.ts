@@ -140,7 +140,7 @@ describe('OAuth2 flows and the token service (real OAuth2 server process)', () =
     const t = setup(config);
     await authorize(t.flows, 'busy');
     const current = await t.store.tokens.get('busy');
-    await t.store.tokens.save({ ...current!, accessExpiresAt: Date.now() - 1 }); // force expiry
+    await t.store.tokens.save({ ...current!, accessExpiresAt: Date.now() - 1 }, Date.now()); // force expiry
     await admin.configure({ tokenDelayMs: 200 });
     const before = (await admin.stats()).byGrant.refresh_token ?? 0;
     try {
@@ -228,7 +228,7 @@ describe('OAuth2 flows and the token service (real OAuth2 server process)', () =
   it('keeps every secret and token out of the SQLite file and the log', async () => {
     const config = await makeConfig(tmpDataDir(), ['secretive']);
     const t = setup(config);
-    await t.store.credentials.upsert({ name: 'db-cred', provider: 'custom', clientId: 'x', clientSecret: 'DB-CLIENT-SECRET-XYZ', settings: {} });
+    await t.store.credentials.upsert({ name: 'db-cred', provider: 'custom', clientId: 'x', clientSecret: 'DB-CLIENT-SECRET-XYZ', settings: {} }, Date.now());
     await authorize(t.flows, 'secretive');
     await t.tokens.refresh('secretive');
     const rec = await t.store.tokens.get('secretive');

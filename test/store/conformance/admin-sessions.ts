@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { AdminSessionRecord } from '../../../src/store/types.js';
+import type { AdminSessionRecord } from '../../../src/store/admin-sessions.js';
 import { type StoreFactory, useStore } from './harness.js';
 
 export function adminSession(over: Partial<AdminSessionRecord> = {}): AdminSessionRecord {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { DeliveryRecord } from '../../../src/store/ingest.js';
+import type { DeliveryRecord } from '../../../src/store/deliveries.js';
 import { ACCOUNT, WEBHOOK, failure, imapMessage, ingestOne, outcome, type StoreFactory, useStore } from './harness.js';
 
 /** DeliveryRepo: the durable webhook queue. */
@@ -97,12 +97,12 @@ export function defineDeliveryConformance(factory: StoreFactory): void {
       expect(await ctx.store.ingest.dueAcks(ACCOUNT, 10, 1_000)).toEqual([]);
       await ctx.store.deliveries.markDelivered(a.delivery.id, outcome(200), 'due');
       await ctx.store.deliveries.markDelivered(b.delivery.id, outcome(200), 'none');
-      expect(await ctx.store.ingest.dueAcks(ACCOUNT, 10, 1_000)).toEqual([{ id: a.id, mailbox: 'INBOX', uid: 1, uidValidity: 7, uidl: null }]);
+      expect(await ctx.store.ingest.dueAcks(ACCOUNT, 10, 1_000)).toEqual([{ id: a.id, origin: { kind: 'imap', mailbox: 'INBOX', uid: 1, uidValidity: 7 } }]);
     });
 
     it('markDelivered of an event (no message) is fine with either serverAck', async () => {
-      const id = await ctx.store.deliveries.enqueueEvent(ACCOUNT, WEBHOOK, 'account.reauth_required', { error: 'x' });
-      await ctx.store.deliveries.markDelivered(id, outcome(Date.now()), 'due');
+      const id = await ctx.store.deliveries.enqueueEvent(ACCOUNT, WEBHOOK, 'account.reauth_required', { error: 'x' }, 1_000);
+      await ctx.store.deliveries.markDelivered(id, outcome(2_000), 'due');
       expect((await ctx.store.deliveries.get(id))?.status).toBe('delivered');
       expect(await ctx.store.ingest.dueAcks(ACCOUNT, 10, Number.MAX_SAFE_INTEGER)).toEqual([]);
     });
@@ -179,7 +179,7 @@ export function defineDeliveryConformance(factory: StoreFactory): void {
   describe('enqueueEvent', () => {
     it('queues an evt_ delivery, due now, whose payload is the contract envelope plus the fields', async () => {
       const before = Date.now();
-      const id = await ctx.store.deliveries.enqueueEvent(ACCOUNT, WEBHOOK, 'account.reauth_required', { error: 'invalid_grant: expired', n: 1 });
+      const id = await ctx.store.deliveries.enqueueEvent(ACCOUNT, WEBHOOK, 'account.reauth_required', { error: 'invalid_grant: expired', n: 1 }, Date.now());
       const after = Date.now();
       expect(id).toMatch(/^evt_/);
       const d = await ctx.store.deliveries.get(id);
@@ -192,9 +192,20 @@ export function defineDeliveryConformance(factory: StoreFactory): void {
       expect(ids(await ctx.store.deliveries.claimDue(WEBHOOK, after, 10, new Set()))).toEqual([id]);
     });
 
+    it('is due at the given time and keeps its envelope first and whole, whatever the fields are called', async () => {
+      const id = await ctx.store.deliveries.enqueueEvent(ACCOUNT, WEBHOOK, 'account.reauth_required', { error: 'e', id: 'forged', event: 'message.received', account: 'other' }, 4_000);
+      const d = await ctx.store.deliveries.get(id);
+      expect(d).toMatchObject({ createdAt: 4_000, updatedAt: 4_000, nextAttemptAt: 4_000 });
+      const body = JSON.parse(d?.payloadJson ?? 'null') as Record<string, unknown>;
+      expect(body).toEqual({ event: 'account.reauth_required', id, account: ACCOUNT, error: 'e' });
+      expect(Object.keys(body).slice(0, 3)).toEqual(['event', 'id', 'account']);
+      expect(ids(await ctx.store.deliveries.claimDue(WEBHOOK, 3_999, 10, new Set()))).toEqual([]);
+      expect(ids(await ctx.store.deliveries.claimDue(WEBHOOK, 4_000, 10, new Set()))).toEqual([id]);
+    });
+
     it('gives every event its own id', async () => {
-      const a = await ctx.store.deliveries.enqueueEvent(ACCOUNT, WEBHOOK, 'account.reauth_required', {});
-      const b = await ctx.store.deliveries.enqueueEvent(ACCOUNT, WEBHOOK, 'account.reauth_required', {});
+      const a = await ctx.store.deliveries.enqueueEvent(ACCOUNT, WEBHOOK, 'account.reauth_required', {}, 1_000);
+      const b = await ctx.store.deliveries.enqueueEvent(ACCOUNT, WEBHOOK, 'account.reauth_required', {}, 1_000);
       expect(a).not.toBe(b);
       expect((await ctx.store.deliveries.countByStatus()).pending).toBe(2);
     });
@@ -214,6 +225,24 @@ export function defineDeliveryConformance(factory: StoreFactory): void {
       expect(ids(await ctx.store.deliveries.list({ status: 'failed' }))).toEqual([d3.id]);
       expect(ids(await ctx.store.deliveries.list({ status: 'pending' }))).toEqual([d1.id]);
       expect(ids(await ctx.store.deliveries.list({ status: 'delivered', limit: 1 }))).toEqual([d2.id]);
+    });
+
+    it('list breaks ties of updatedAt by id, descending', async () => {
+      const made = [];
+      for (let i = 0; i < 5; i++) made.push(await ctx.store.deliveries.enqueueEvent(ACCOUNT, WEBHOOK, 'account.reauth_required', {}, 1_000));
+      const sorted = [...made].sort().reverse();
+      expect(ids(await ctx.store.deliveries.list({}))).toEqual(sorted);
+      expect(ids(await ctx.store.deliveries.list({ status: 'pending', limit: 2 }))).toEqual(sorted.slice(0, 2));
+    });
+
+    it('forMessage finds the delivery of a stored message, and nothing for an unknown or pruned one', async () => {
+      const { id, delivery } = await ingestOne(ctx.store, imapMessage(1), 100);
+      expect(await ctx.store.deliveries.forMessage(id)).toEqual(delivery);
+      expect(delivery).toMatchObject({ messageRef: id, event: 'message.received' });
+      expect(await ctx.store.deliveries.forMessage('msg_nope')).toBeNull();
+      await ctx.store.deliveries.markDelivered(delivery.id, outcome(200), 'none');
+      await ctx.store.deliveries.pruneDelivered(1_000);
+      expect(await ctx.store.deliveries.forMessage(id)).toBeNull();
     });
 
     it('countByStatus always has every status', async () => {

@@ -1,7 +1,9 @@
 import { afterEach, beforeEach } from 'vitest';
-import type { AttemptOutcome, DeliveryRecord, NewMessage } from '../../../src/store/ingest.js';
+import type { AttemptOutcome, DeliveryRecord } from '../../../src/store/deliveries.js';
+import type { NewMessage } from '../../../src/store/messages.js';
+import type { ImapOrigin } from '../../../src/store/origin.js';
 import type { NewOutboxItem } from '../../../src/store/outbox.js';
-import type { Store } from '../../../src/store/types.js';
+import type { Store } from '../../../src/store/store.js';
 
 /**
  * One backend under test: a fresh, empty store on storage of its own.
@@ -76,30 +78,29 @@ export function rawMessage(tag: string, extra: Buffer = Buffer.alloc(0)): Buffer
   return Buffer.concat([Buffer.from(`Message-ID: <${tag}@example.com>\r\nSubject: ${tag}\r\n\r\nbody of ${tag}\r\n`), extra]);
 }
 
-export function imapMessage(uid: number, over: Partial<NewMessage> = {}): NewMessage {
+/** Overrides of a test message; an IMAP one also takes its origin's fields. */
+export type MessageOver = Partial<Omit<NewMessage, 'origin'>>;
+export type ImapOver = MessageOver & Partial<Omit<ImapOrigin, 'kind'>>;
+
+export function imapMessage(uid: number, over: ImapOver = {}): NewMessage {
   const tag = `m${uid}`;
+  const { mailbox = 'INBOX', uid: atUid = uid, uidValidity = 7, ...rest } = over;
   return {
     account: ACCOUNT,
-    mailbox: 'INBOX',
-    uid,
-    uidValidity: 7,
-    uidl: null,
+    origin: { kind: 'imap', mailbox, uid: atUid, uidValidity },
     raw: rawMessage(tag),
     internalDate: 1_600_000_000_000 + uid,
     messageId: `<${tag}@example.com>`,
     autoSubmitted: false,
     webhook: WEBHOOK,
-    ...over,
+    ...rest,
   };
 }
 
-export function pop3Message(uidl: string, over: Partial<NewMessage> = {}): NewMessage {
+export function pop3Message(uidl: string, over: MessageOver = {}): NewMessage {
   return {
     account: ACCOUNT,
-    mailbox: 'INBOX',
-    uid: null,
-    uidValidity: null,
-    uidl,
+    origin: { kind: 'pop3', uidl },
     raw: rawMessage(`p-${uidl}`),
     internalDate: null,
     messageId: `<p-${uidl}@example.com>`,
@@ -129,15 +130,11 @@ export function outboxItem(id: string, over: Partial<NewOutboxItem> = {}): NewOu
   };
 }
 
-/**
- * The delivery of a stored message. The interface has no lookup by message,
- * so this reads the (small) list; every test store holds well under its limit.
- */
+/** The delivery of a stored message (there is exactly one). */
 export async function deliveryOf(store: Store, messageRef: string): Promise<DeliveryRecord> {
-  const all = await store.deliveries.list({ limit: 1_000 });
-  const found = all.filter((d) => d.messageRef === messageRef);
-  if (found.length !== 1) throw new Error(`expected one delivery of ${messageRef}, found ${found.length}`);
-  return found[0] as DeliveryRecord;
+  const found = await store.deliveries.forMessage(messageRef);
+  if (!found) throw new Error(`expected one delivery of ${messageRef}, found none`);
+  return found;
 }
 
 /** Ingests one message and returns its id and its delivery. */

@@ -13,15 +13,16 @@ export type { StoreFactory, StoreUnderTest } from './harness.js';
 
 /**
  * The definition of "the store": every backend runs this one suite, through
- * the `Store` interface only (src/store/types.ts, ingest.ts, outbox.ts).
- * `factory` makes a fresh, empty store per test; see `StoreUnderTest` for
- * what else it offers (peers on the same storage, the bytes at rest).
+ * the `Store` interface only (src/store/store.ts and the repository
+ * contracts next to it). `factory` makes a fresh, empty store per test,
+ * opened the way mailgate opens it (openStore: migrated, key checked); see
+ * `StoreUnderTest` for what else it offers (peers on the same storage, the
+ * bytes at rest).
  *
  *   defineStoreConformance('sqlite', async () => sqliteUnderTest());
  *
- * Times are passed explicitly wherever the interface takes them, so nothing
- * sleeps; where it does not (enqueueEvent, upsert, save, update) the suite
- * only brackets the backend's clock.
+ * Every write that records a time takes it from the caller, so the suite
+ * passes times explicitly and nothing sleeps.
  */
 export function defineStoreConformance(name: string, factory: StoreFactory): void {
   describe(`store conformance: ${name}`, () => {

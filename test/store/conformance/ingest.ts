@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { NewMessage } from '../../../src/store/ingest.js';
+import type { NewMessage } from '../../../src/store/messages.js';
 import {
   ACCOUNT,
   BINARY_TAIL,
@@ -32,10 +32,7 @@ export function defineIngestConformance(factory: StoreFactory): void {
       expect(await ctx.store.messages.get(first ?? '')).toEqual({
         id: first,
         account: ACCOUNT,
-        mailbox: 'INBOX',
-        uid: 1,
-        uidValidity: 7,
-        uidl: null,
+        origin: { kind: 'imap', mailbox: 'INBOX', uid: 1, uidValidity: 7 },
         messageId: '<m1@example.com>',
         size: raw.length,
         receivedAt: 1_000,
@@ -123,7 +120,7 @@ export function defineIngestConformance(factory: StoreFactory): void {
     it('stores nothing of a batch when one row cannot be stored (one unit: no cursor without its message)', async () => {
       await ctx.store.ingest.insertMessages([imapMessage(1)], 1_000);
       // No caller can type this row; it is the portable way to make a backend refuse one row mid-batch.
-      const broken = { ...imapMessage(3), mailbox: null } as unknown as NewMessage;
+      const broken = { ...imapMessage(3), origin: { kind: 'imap', mailbox: null, uid: 3, uidValidity: 7 } } as unknown as NewMessage;
       const r = await settle(() => ctx.store.ingest.insertMessages([imapMessage(2), broken, imapMessage(4)], 2_000));
       expect(r.ok).toBe(false);
       expect(await ctx.store.ingest.getCursor(ACCOUNT, 'INBOX')).toEqual({ uidValidity: 7, lastUid: 1 });
@@ -167,16 +164,16 @@ export function defineIngestConformance(factory: StoreFactory): void {
   describe('UIDVALIDITY reset', () => {
     it('resetCursor starts the mailbox over at UID 0 under the new UIDVALIDITY (and creates a missing cursor)', async () => {
       await ctx.store.ingest.insertMessages([imapMessage(1), imapMessage(2)], 1_000);
-      await ctx.store.ingest.resetCursor(ACCOUNT, 'INBOX', 99);
+      await ctx.store.ingest.resetCursor(ACCOUNT, 'INBOX', 99, 1_500);
       expect(await ctx.store.ingest.getCursor(ACCOUNT, 'INBOX')).toEqual({ uidValidity: 99, lastUid: 0 });
-      await ctx.store.ingest.resetCursor(ACCOUNT, 'Fresh', 5);
+      await ctx.store.ingest.resetCursor(ACCOUNT, 'Fresh', 5, 1_500);
       expect(await ctx.store.ingest.getCursor(ACCOUNT, 'Fresh')).toEqual({ uidValidity: 5, lastUid: 0 });
     });
 
     it('recognises a message coming back under a new UIDVALIDITY by Message-ID and size within the mailbox', async () => {
       const raw = rawMessage('m1');
       const [orig] = await ctx.store.ingest.insertMessages([imapMessage(1, { raw })], 1_000);
-      await ctx.store.ingest.resetCursor(ACCOUNT, 'INBOX', 99);
+      await ctx.store.ingest.resetCursor(ACCOUNT, 'INBOX', 99, 1_500);
       const r = await ctx.store.ingest.insertMessages(
         [
           imapMessage(10, { uidValidity: 99, raw, messageId: '<m1@example.com>' }), // same Message-ID, same size: the same message
@@ -210,12 +207,38 @@ export function defineIngestConformance(factory: StoreFactory): void {
       );
       expect(r.map((x) => x.duplicate)).toEqual([false, false, false]);
     });
+
+    it('a recognised message takes its new origin, so the afterDelivery still due is applied where it is now', async () => {
+      const again = { raw: rawMessage('m1'), messageId: '<m1@example.com>' };
+      const id = await ingestDelivered(ctx.store, imapMessage(1, again), 1_000, 'due');
+      await ctx.store.ingest.resetCursor(ACCOUNT, 'INBOX', 99, 1_500);
+      const moved = { kind: 'imap', mailbox: 'INBOX', uid: 10, uidValidity: 99 } as const;
+      expect(await ctx.store.ingest.insertMessages([imapMessage(10, { ...again, uidValidity: 99 })], 2_000)).toEqual([{ id, duplicate: true }]);
+      expect(await ctx.store.ingest.dueAcks(ACCOUNT, 10, 3_000)).toEqual([{ id, origin: moved }]);
+      expect(await ctx.store.messages.get(id)).toMatchObject({ id, origin: moved, receivedAt: 1_000 });
+      // Fetched again at the new UID (a crash before the cursor moved on): the same message, still once.
+      expect(await ctx.store.ingest.insertMessages([imapMessage(10, { ...again, uidValidity: 99 })], 4_000)).toEqual([{ id, duplicate: true }]);
+      // And again after another UIDVALIDITY change.
+      expect(await ctx.store.ingest.insertMessages([imapMessage(3, { ...again, uidValidity: 100 })], 5_000)).toEqual([{ id, duplicate: true }]);
+      expect(await ctx.store.ingest.dueAcks(ACCOUNT, 10, 6_000)).toEqual([{ id, origin: { ...moved, uid: 3, uidValidity: 100 } }]);
+      expect(await ctx.store.deliveries.countByStatus()).toEqual({ pending: 0, delivered: 1, failed: 0 });
+    });
+
+    it('pairs two stored messages with one Message-ID and size with the two that come back, one each', async () => {
+      const same = { raw: rawMessage('same'), messageId: '<same@example.com>' };
+      const [a, b] = await ctx.store.ingest.insertMessages([imapMessage(1, same), imapMessage(2, same)], 1_000);
+      await ctx.store.ingest.resetCursor(ACCOUNT, 'INBOX', 99, 1_500);
+      const back = await ctx.store.ingest.insertMessages([imapMessage(5, { ...same, uidValidity: 99 }), imapMessage(6, { ...same, uidValidity: 99 })], 2_000);
+      expect(back.map((r) => r.duplicate)).toEqual([true, true]);
+      expect(new Set(back.map((r) => r.id))).toEqual(new Set([a?.id, b?.id]));
+      expect(await ctx.store.deliveries.countByStatus()).toEqual({ pending: 2, delivered: 0, failed: 0 });
+    });
   });
 
   describe('POP3 UIDLs', () => {
     it('stores a POP3 message without UID and records its UIDL in the same unit', async () => {
       const [r] = await ctx.store.ingest.insertMessages([pop3Message('u1')], 1_000);
-      expect(await ctx.store.messages.get(r?.id ?? '')).toMatchObject({ mailbox: 'INBOX', uid: null, uidValidity: null, uidl: 'u1' });
+      expect(await ctx.store.messages.get(r?.id ?? '')).toMatchObject({ origin: { kind: 'pop3', uidl: 'u1' } });
       expect(await ctx.store.ingest.knownUidls(ACCOUNT, ['u1', 'u2'])).toEqual(new Set(['u1']));
       expect(await ctx.store.ingest.knownUidls('sales', ['u1'])).toEqual(new Set());
       expect(await ctx.store.ingest.knownUidls(ACCOUNT, [])).toEqual(new Set());

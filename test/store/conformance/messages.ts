@@ -101,9 +101,9 @@ export function defineMessageConformance(factory: StoreFactory): void {
       const p = await ingestDelivered(ctx.store, pop3Message('u1'), 3_000, 'due');
       await ingestDelivered(ctx.store, imapMessage(9, { account: 'sales' }), 1_000, 'due');
       expect(await ctx.store.ingest.dueAcks(ACCOUNT, 10, 10_000)).toEqual([
-        { id: a, mailbox: 'Archive', uid: 1, uidValidity: 3, uidl: null },
-        { id: b, mailbox: 'INBOX', uid: 2, uidValidity: 7, uidl: null },
-        { id: p, mailbox: 'INBOX', uid: null, uidValidity: null, uidl: 'u1' },
+        { id: a, origin: { kind: 'imap', mailbox: 'Archive', uid: 1, uidValidity: 3 } },
+        { id: b, origin: { kind: 'imap', mailbox: 'INBOX', uid: 2, uidValidity: 7 } },
+        { id: p, origin: { kind: 'pop3', uidl: 'u1' } },
       ]);
       expect((await ctx.store.ingest.dueAcks(ACCOUNT, 2, 10_000)).map((x) => x.id)).toEqual([a, b]);
       expect(await ctx.store.ingest.dueAcks('nobody', 10, 10_000)).toEqual([]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { OAuthStateRecord, StoredCredential, TokenRecord } from '../../../src/store/types.js';
+import type { OAuthStateRecord, StoredCredential, TokenRecord } from '../../../src/store/oauth.js';
 import { type StoreFactory, useStore } from './harness.js';
 
 export function credential(name: string, over: Partial<StoredCredential> = {}): Omit<StoredCredential, 'createdAt' | 'updatedAt'> {
@@ -50,7 +50,7 @@ export function defineOAuthConformance(factory: StoreFactory): void {
     it('upsert creates, returns the stored record, and get/list read it back', async () => {
       expect(await ctx.store.credentials.list()).toEqual([]);
       const before = Date.now();
-      const saved = await ctx.store.credentials.upsert(credential('google-prod'));
+      const saved = await ctx.store.credentials.upsert(credential('google-prod'), Date.now());
       expect(saved).toEqual({ ...credential('google-prod'), createdAt: expect.any(Number), updatedAt: saved.createdAt });
       expect(saved.createdAt).toBeGreaterThanOrEqual(before);
       expect(saved.createdAt).toBeLessThanOrEqual(Date.now());
@@ -59,9 +59,10 @@ export function defineOAuthConformance(factory: StoreFactory): void {
     });
 
     it('upsert of an existing name replaces every field but keeps createdAt', async () => {
-      const first = await ctx.store.credentials.upsert(credential('c'));
+      const first = await ctx.store.credentials.upsert(credential('c'), 1_000);
       const second = await ctx.store.credentials.upsert(
         credential('c', { provider: 'custom', clientId: 'other', clientSecret: null, settings: { tokenEndpoint: 'https://t' } }),
+        2_000,
       );
       expect(second).toMatchObject({ provider: 'custom', clientId: 'other', clientSecret: null, settings: { tokenEndpoint: 'https://t' } });
       expect(second.createdAt).toBe(first.createdAt);
@@ -69,13 +70,18 @@ export function defineOAuthConformance(factory: StoreFactory): void {
       expect(await ctx.store.credentials.list()).toEqual([second]);
     });
 
+    it('upsert records the time it is given', async () => {
+      expect(await ctx.store.credentials.upsert(credential('c'), 5_000)).toMatchObject({ createdAt: 5_000, updatedAt: 5_000 });
+      expect(await ctx.store.credentials.upsert(credential('c'), 9_000)).toMatchObject({ createdAt: 5_000, updatedAt: 9_000 });
+    });
+
     it('list returns every credential, ordered by name', async () => {
-      for (const n of ['m365', 'custom-idp', 'google']) await ctx.store.credentials.upsert(credential(n, { clientSecret: null }));
+      for (const n of ['m365', 'custom-idp', 'google']) await ctx.store.credentials.upsert(credential(n, { clientSecret: null }), 1_000);
       expect((await ctx.store.credentials.list()).map((c) => c.name)).toEqual(['custom-idp', 'google', 'm365']);
     });
 
     it('remove deletes and says whether there was one', async () => {
-      await ctx.store.credentials.upsert(credential('c'));
+      await ctx.store.credentials.upsert(credential('c'), 1_000);
       expect(await ctx.store.credentials.remove('c')).toBe(true);
       expect(await ctx.store.credentials.remove('c')).toBe(false);
       expect(await ctx.store.credentials.get('c')).toBeNull();
@@ -86,14 +92,21 @@ export function defineOAuthConformance(factory: StoreFactory): void {
     it('save then get returns the whole record with an updatedAt', async () => {
       expect(await ctx.store.tokens.get('support')).toBeNull();
       const before = Date.now();
-      await ctx.store.tokens.save(token('support'));
+      await ctx.store.tokens.save(token('support'), Date.now());
       const got = await ctx.store.tokens.get('support');
       expect(got).toEqual({ ...token('support'), updatedAt: expect.any(Number) });
       expect(got?.updatedAt).toBeGreaterThanOrEqual(before);
     });
 
+    it('save records the time it is given', async () => {
+      await ctx.store.tokens.save(token('support'), 7_000);
+      expect((await ctx.store.tokens.get('support'))?.updatedAt).toBe(7_000);
+      await ctx.store.tokens.save(token('support'), 8_000);
+      expect((await ctx.store.tokens.get('support'))?.updatedAt).toBe(8_000);
+    });
+
     it('save replaces the whole record: a rotated refresh token lands together with the new access token', async () => {
-      await ctx.store.tokens.save(token('support', { lastError: 'old error' }));
+      await ctx.store.tokens.save(token('support', { lastError: 'old error' }), 1_000);
       const rotated = token('support', {
         refreshToken: 'rotated-refresh',
         accessToken: 'new-access',
@@ -102,12 +115,12 @@ export function defineOAuthConformance(factory: StoreFactory): void {
         refreshTokenIssuedAt: 1_700_003_000_000,
         lastError: null,
       });
-      await ctx.store.tokens.save(rotated);
+      await ctx.store.tokens.save(rotated, 2_000);
       expect(await ctx.store.tokens.get('support')).toEqual({ ...rotated, updatedAt: expect.any(Number) });
     });
 
     it('save with nulls clears fields (no merge with the previous record)', async () => {
-      await ctx.store.tokens.save(token('support'));
+      await ctx.store.tokens.save(token('support'), 1_000);
       const dropped = token('support', {
         credential: 'm365',
         refreshToken: null,
@@ -119,13 +132,13 @@ export function defineOAuthConformance(factory: StoreFactory): void {
         refreshTokenIssuedAt: null,
         lastError: 'invalid_grant: Token has been expired or revoked.',
       });
-      await ctx.store.tokens.save(dropped);
+      await ctx.store.tokens.save(dropped, 2_000);
       expect(await ctx.store.tokens.get('support')).toEqual({ ...dropped, updatedAt: expect.any(Number) });
     });
 
     it('list returns every account, ordered by account; delete says whether there was one', async () => {
-      await ctx.store.tokens.save(token('sales'));
-      await ctx.store.tokens.save(token('billing', { state: 'missing', refreshToken: null, accessToken: null }));
+      await ctx.store.tokens.save(token('sales'), 1_000);
+      await ctx.store.tokens.save(token('billing', { state: 'missing', refreshToken: null, accessToken: null }), 1_000);
       expect((await ctx.store.tokens.list()).map((t) => [t.account, t.state])).toEqual([
         ['billing', 'missing'],
         ['sales', 'ok'],

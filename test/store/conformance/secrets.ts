@@ -40,7 +40,7 @@ export function defineSecretsConformance(factory: StoreFactory): void {
         sessionId: randomBytes(32).toString('base64url'),
       };
 
-      await ctx.store.credentials.upsert({ name: marker, provider: 'google', clientId: 'cid', clientSecret: s.clientSecret, settings: {} });
+      await ctx.store.credentials.upsert({ name: marker, provider: 'google', clientId: 'cid', clientSecret: s.clientSecret, settings: {} }, 1);
       const tok = {
         account: ACCOUNT,
         credential: marker,
@@ -53,8 +53,8 @@ export function defineSecretsConformance(factory: StoreFactory): void {
         refreshTokenIssuedAt: 1,
         lastError: null,
       };
-      await ctx.store.tokens.save(tok);
-      await ctx.store.tokens.save({ ...tok, refreshToken: s.rotatedRefreshToken, accessToken: s.newAccessToken });
+      await ctx.store.tokens.save(tok, 1);
+      await ctx.store.tokens.save({ ...tok, refreshToken: s.rotatedRefreshToken, accessToken: s.newAccessToken }, 2);
       const state = { account: ACCOUNT, credential: marker, redirectUri: 'http://127.0.0.1/cb', createdAt: 1, expiresAt: 10_000 };
       await ctx.store.oauthStates.create({ ...state, state: `st-${marker}`, codeVerifier: s.codeVerifier });
       await ctx.store.oauthStates.create({ ...state, state: `st2-${marker}`, codeVerifier: s.unusedVerifier });

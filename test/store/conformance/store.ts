@@ -28,14 +28,33 @@ export function defineStoreWideConformance(factory: StoreFactory): void {
     });
   });
 
+  describe('meta setIfAbsent', () => {
+    it('stores a value only where there is none, and answers the value stored', async () => {
+      expect(await ctx.store.meta.setIfAbsent('conformance.once', 'first')).toBe('first');
+      expect(await ctx.store.meta.setIfAbsent('conformance.once', 'second')).toBe('first');
+      expect(await ctx.store.meta.get('conformance.once')).toBe('first');
+      await ctx.store.meta.set('conformance.once', 'replaced');
+      expect(await ctx.store.meta.setIfAbsent('conformance.once', 'third')).toBe('replaced');
+    });
+
+    it('lets exactly one of several stores on one storage win', async () => {
+      const peer = await ctx.sut.openPeer();
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => (i % 2 === 0 ? ctx.store : peer).meta.setIfAbsent('conformance.race', `v${i}`)),
+      );
+      expect(new Set(answers).size).toBe(1);
+      expect(await ctx.store.meta.get('conformance.race')).toBe(answers[0]);
+    });
+  });
+
   describe('account status', () => {
     it('update creates the row, later patches merge (absent fields kept, null clears), per account and side', async () => {
       const before = Date.now();
-      await ctx.store.accountStatus.update(ACCOUNT, 'incoming', { state: 'connecting', lastPollAt: 5 });
-      await ctx.store.accountStatus.update(ACCOUNT, 'incoming', { state: 'idle', lastSuccessAt: 10 });
-      await ctx.store.accountStatus.update(ACCOUNT, 'incoming', { lastError: 'boom' });
-      await ctx.store.accountStatus.update(ACCOUNT, 'outgoing', { state: 'ok', lastSuccessAt: 20 });
-      await ctx.store.accountStatus.update('billing', 'incoming', { state: 'error', lastError: 'auth' });
+      await ctx.store.accountStatus.update(ACCOUNT, 'incoming', { state: 'connecting', lastPollAt: 5 }, Date.now());
+      await ctx.store.accountStatus.update(ACCOUNT, 'incoming', { state: 'idle', lastSuccessAt: 10 }, Date.now());
+      await ctx.store.accountStatus.update(ACCOUNT, 'incoming', { lastError: 'boom' }, Date.now());
+      await ctx.store.accountStatus.update(ACCOUNT, 'outgoing', { state: 'ok', lastSuccessAt: 20 }, Date.now());
+      await ctx.store.accountStatus.update('billing', 'incoming', { state: 'error', lastError: 'auth' }, Date.now());
       let rows = await ctx.store.accountStatus.list();
       expect(rows).toEqual([
         { account: 'billing', side: 'incoming', state: 'error', lastSuccessAt: null, lastPollAt: null, lastError: 'auth', updatedAt: expect.any(Number) },
@@ -44,7 +63,7 @@ export function defineStoreWideConformance(factory: StoreFactory): void {
       ]);
       for (const r of rows) expect(r.updatedAt).toBeGreaterThanOrEqual(before);
 
-      await ctx.store.accountStatus.update(ACCOUNT, 'incoming', { lastError: null, lastPollAt: 30 });
+      await ctx.store.accountStatus.update(ACCOUNT, 'incoming', { lastError: null, lastPollAt: 30 }, Date.now());
       rows = await ctx.store.accountStatus.list();
       expect(rows.find((r) => r.account === ACCOUNT && r.side === 'incoming')).toMatchObject({
         state: 'idle',
@@ -52,6 +71,15 @@ export function defineStoreWideConformance(factory: StoreFactory): void {
         lastPollAt: 30,
         lastError: null,
       });
+    });
+
+    it('update records the time it is given', async () => {
+      await ctx.store.accountStatus.update(ACCOUNT, 'incoming', { state: 'idle' }, 3_000);
+      await ctx.store.accountStatus.update(ACCOUNT, 'outgoing', {}, 4_000);
+      expect((await ctx.store.accountStatus.list()).map((r) => [r.side, r.state, r.updatedAt])).toEqual([
+        ['incoming', 'idle', 3_000],
+        ['outgoing', 'stopped', 4_000],
+      ]);
     });
 
     it('list is empty before any update', async () => {
@@ -107,7 +135,7 @@ export function defineStoreWideConformance(factory: StoreFactory): void {
     it('refuses to open the storage with a different secret key', async ({ skip }) => {
       const open = ctx.sut.openWithOtherKey?.bind(ctx.sut);
       if (!open) return skip('the factory cannot open with another key');
-      await ctx.store.credentials.upsert({ name: 'c', provider: 'google', clientId: 'id', clientSecret: 's', settings: {} });
+      await ctx.store.credentials.upsert({ name: 'c', provider: 'google', clientId: 'id', clientSecret: 's', settings: {} }, 1_000);
       const r = await settle(open);
       expect(r.ok).toBe(false);
       expect(String((r as { error: unknown }).error)).toMatch(/key/i);
@@ -170,7 +198,7 @@ export function defineStoreWideConformance(factory: StoreFactory): void {
         lastRefreshAt: null,
         refreshTokenIssuedAt: null,
         lastError: null,
-      });
+      }, 1_000);
       expect((await ctx.store.tokens.get(ACCOUNT))?.refreshToken).toBe('r');
     });
   });

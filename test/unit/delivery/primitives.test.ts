@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { computeBackoff, parseRetryAfter } from '../../../src/delivery/backoff.js';
+import { computeBackoff, parseRetryAfter } from '../../../src/runtime/backoff.js';
 import { signPayload, verifySignature } from '../../../src/delivery/signature.js';
 import { isPermanentStatus, postWebhook } from '../../../src/delivery/webhook.js';
 

@@ -6,6 +6,7 @@ import type { AccountConfig, Config, WebhookConfig } from '../../../src/config/t
 import { RawHandoff } from '../../../src/delivery/handoff.js';
 import { DeliveryWorker } from '../../../src/delivery/worker.js';
 import { IngestService } from '../../../src/incoming/ingest.js';
+import type { FetchedMessage } from '../../../src/incoming/source.js';
 import { createLogger } from '../../../src/log.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { inspectMessage } from '../../../src/parse/auto-submitted.js';
@@ -92,12 +93,9 @@ function setup(handoff?: RawHandoff, opts: { render?: RenderFn; backoffMs?: numb
   return { store, worker, ingest, claims, reads };
 }
 
-const message = (uid: number) => ({
+const message = (uid: number): FetchedMessage => ({
   account: 'support',
-  mailbox: 'INBOX',
-  uid,
-  uidValidity: 1,
-  uidl: null,
+  origin: { kind: 'imap', mailbox: 'INBOX', uid, uidValidity: 1 },
   internalDate: null,
   raw: Buffer.from(`From: c${uid}@example.com\r\nSubject: ticket ${uid}\r\nMessage-ID: <t${uid}@example.com>\r\n\r\nbody ${uid}\r\n`),
 });
@@ -154,7 +152,7 @@ describe('delivery worker and bodies that cannot be built', () => {
   it('counts every failed build as an attempt with backoff, then reports message.failed once, never re-claiming at once', async () => {
     const renders = { n: 0 };
     const render: RenderFn = async (raw, env, limits) => {
-      if (env.uid === 1) {
+      if (env.origin.kind === 'imap' && env.origin.uid === 1) {
         renders.n++;
         throw new MailgateError('RENDER_FAILED', 'the parse thread ran out of memory', { details: { reason: 'too_large' } });
       }
@@ -203,10 +201,7 @@ describe('RawHandoff', () => {
   const info = (id: string, size: number) => ({
     id,
     account: 'a',
-    mailbox: 'INBOX',
-    uid: 1,
-    uidValidity: 1,
-    uidl: null,
+    origin: { kind: 'imap', mailbox: 'INBOX', uid: 1, uidValidity: 1 } as const,
     messageId: null,
     size,
     receivedAt: 0,

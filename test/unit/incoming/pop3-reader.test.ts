@@ -1,7 +1,8 @@
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { describe, expect, it } from 'vitest';
-import { MAX_UNSOLICITED_BYTES, Pop3ProtocolError, ResponseReader, ResponseTooLargeError, type Pop3Response } from '../../../src/incoming/pop3/protocol.js';
+import { Pop3ProtocolError, ResponseTooLargeError } from '../../../src/incoming/pop3/errors.js';
+import { MAX_UNSOLICITED_BYTES, ResponseReader, type Pop3Response } from '../../../src/incoming/pop3/protocol.js';
 
 /**
  * The body scan of ResponseReader against a line-by-line reference of

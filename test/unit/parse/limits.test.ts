@@ -5,7 +5,7 @@ import { toCrlf } from '../../../src/parse/line-endings.js';
 import { MAX_MIME_PARTS, parseMessage, renderMessageReceived } from '../../../src/parse/parse-message.js';
 
 const MB = 1024 * 1024;
-const env = { id: 'msg_x', account: 'a', mailbox: 'INBOX', uid: 1, uidValidity: 1, uidl: null };
+const env = { id: 'msg_x', account: 'a', origin: { kind: 'imap', mailbox: 'INBOX', uid: 1, uidValidity: 1 } } as const;
 
 describe('line endings', () => {
   it('turns bare CR and bare LF into CRLF, leaves CRLF alone, and returns the same buffer when nothing changes', () => {

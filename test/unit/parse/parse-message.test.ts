@@ -115,7 +115,7 @@ describe('parseMessage', () => {
 
   it('builds the payload with the contract key order', async () => {
     const p = await parse('plain');
-    const payload = buildMessageReceivedPayload({ id: 'msg_1', account: 'support', mailbox: 'INBOX', uid: 42, uidValidity: 7, uidl: null }, p);
+    const payload = buildMessageReceivedPayload({ id: 'msg_1', account: 'support', origin: { kind: 'imap', mailbox: 'INBOX', uid: 42, uidValidity: 7 } }, p);
     expect(Object.keys(payload)).toEqual([
       'event', 'id', 'account', 'mailbox', 'uid', 'uidValidity', 'uidl', 'messageId', 'inReplyTo', 'references', 'date',
       'from', 'to', 'cc', 'replyTo', 'subject', 'text', 'html', 'attachments', 'autoSubmitted', 'size', 'truncated', 'truncatedFields',

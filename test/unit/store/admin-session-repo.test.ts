@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { SecretCipher } from '../../../src/secrets/cipher.js';
 import { MIGRATIONS } from '../../../src/store/migrations/index.js';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
-import type { AdminSessionRecord } from '../../../src/store/types.js';
+import type { AdminSessionRecord } from '../../../src/store/admin-sessions.js';
 import { tmpDataDir } from '../../harness/tmp-dir.js';
 
 function open(dir = ':memory:'): SqliteStore {

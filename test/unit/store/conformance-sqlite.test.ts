@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { copyFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SecretCipher } from '../../../src/secrets/cipher.js';
+import { silentLogger } from '../../../src/log.js';
+import { openStore } from '../../../src/store/open.js';
 import { DB_FILE } from '../../../src/store/sqlite/db.js';
-import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
-import type { Store } from '../../../src/store/types.js';
+import type { Store } from '../../../src/store/store.js';
 import { tmpDataDir } from '../../harness/tmp-dir.js';
 import { defineStoreConformance, type StoreUnderTest } from '../../store/conformance/index.js';
 
@@ -21,14 +22,15 @@ let template: string | null = null;
 async function templateDb(): Promise<string> {
   if (template === null) {
     const dir = tmpDataDir('mg-conformance-template-');
-    await SqliteStore.open(dir, new SecretCipher(KEY)).close(); // close checkpoints the WAL into the file
+    await (await openStore({ dataDir: dir }, { cipher: new SecretCipher(KEY), logger: silentLogger() })).close(); // close checkpoints the WAL into the file
     template = join(dir, DB_FILE);
   }
   return template;
 }
 
 /**
- * SqliteStore on a fresh dataDir per test: a file, not :memory:, so that
+ * The SQLite store on a fresh dataDir per test, opened the way the daemon
+ * opens it (openStore: migrations, key check): a file, not :memory:, so that
  * peers, restarts and the bytes at rest are the real thing (database, WAL
  * and shared-memory files).
  */
@@ -36,15 +38,15 @@ async function sqliteUnderTest(): Promise<StoreUnderTest> {
   const dir = tmpDataDir('mg-conformance-');
   copyFileSync(await templateDb(), join(dir, DB_FILE));
   const opened: Store[] = [];
-  const open = (key: Buffer): Store => {
-    const s = SqliteStore.open(dir, new SecretCipher(key));
+  const open = async (key: Buffer): Promise<Store> => {
+    const s = await openStore({ dataDir: dir }, { cipher: new SecretCipher(key), logger: silentLogger() });
     opened.push(s);
     return s;
   };
   return {
-    store: open(KEY),
-    openPeer: async () => open(KEY),
-    openWithOtherKey: async () => open(randomBytes(32)),
+    store: await open(KEY),
+    openPeer: () => open(KEY),
+    openWithOtherKey: () => open(randomBytes(32)),
     rawBytes: async () => Buffer.concat(readdirSync(dir).map((f) => readFileSync(join(dir, f)))),
     dispose: async () => {
       for (const s of opened.splice(0)) await s.close();

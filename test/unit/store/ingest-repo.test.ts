@@ -1,27 +1,25 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { SecretCipher } from '../../../src/secrets/cipher.js';
-import { deliveryIdForMessage, messageIdFor } from '../../../src/store/sqlite/ingest-repo.js';
+import { deliveryIdForMessage, messageIdFor, type ImapOrigin } from '../../../src/store/origin.js';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
-import type { NewMessage } from '../../../src/store/ingest.js';
+import type { NewMessage } from '../../../src/store/messages.js';
 
 function open(): SqliteStore {
   return SqliteStore.open(':memory:', new SecretCipher(randomBytes(32)));
 }
 
-function imap(uid: number, over: Partial<NewMessage> = {}): NewMessage {
+function imap(uid: number, over: Partial<Omit<NewMessage, 'origin'>> & Partial<Omit<ImapOrigin, 'kind'>> = {}): NewMessage {
+  const { mailbox = 'INBOX', uidValidity = 7, ...rest } = over;
   return {
     account: 'support',
-    mailbox: 'INBOX',
-    uid,
-    uidValidity: 7,
-    uidl: null,
+    origin: { kind: 'imap', mailbox, uid, uidValidity },
     raw: Buffer.from(`Message-ID: <m${uid}@x>\r\n\r\nbody ${uid}\r\n`),
     internalDate: null,
     messageId: `<m${uid}@x>`,
     autoSubmitted: false,
     webhook: 'pipeline',
-    ...over,
+    ...rest,
   };
 }
 
@@ -72,18 +70,18 @@ describe('ingest repository', () => {
   it('derives the same id from the same origin only', () => {
     expect(messageIdFor(imap(1))).toBe(messageIdFor(imap(1)));
     expect(messageIdFor(imap(1))).not.toBe(messageIdFor(imap(1, { uidValidity: 8 })));
-    expect(messageIdFor(imap(1, { uid: null, uidValidity: null, uidl: 'abc' }))).toMatch(/^msg_[0-9a-f]{32}$/);
+    expect(messageIdFor({ account: 'support', origin: { kind: 'pop3', uidl: 'abc' } })).toMatch(/^msg_[0-9a-f]{32}$/);
   });
 
   it('never announces a message twice after a UIDVALIDITY change', async () => {
     const store = open();
-    const [orig] = await store.ingest.insertMessages([imap(1)]);
-    await store.ingest.resetCursor('support', 'INBOX', 99);
+    const [orig] = await store.ingest.insertMessages([imap(1)], Date.now());
+    await store.ingest.resetCursor('support', 'INBOX', 99, Date.now());
     expect(await store.ingest.getCursor('support', 'INBOX')).toEqual({ uidValidity: 99, lastUid: 0 });
     const [same, fresh] = await store.ingest.insertMessages([
       imap(5, { uidValidity: 99, raw: imap(1).raw, messageId: '<m1@x>' }),
       imap(6, { uidValidity: 99 }),
-    ]);
+    ], Date.now());
     expect(same).toEqual({ id: orig?.id, duplicate: true });
     expect(fresh?.duplicate).toBe(false);
     expect(await store.ingest.getCursor('support', 'INBOX')).toEqual({ uidValidity: 99, lastUid: 6 });
@@ -92,12 +90,12 @@ describe('ingest repository', () => {
 
   it('makes afterDelivery due only once the webhook acknowledged', async () => {
     const store = open();
-    const [a, b] = await store.ingest.insertMessages([imap(1), imap(2)]);
+    const [a, b] = await store.ingest.insertMessages([imap(1), imap(2)], Date.now());
     expect(await store.ingest.dueAcks('support', 10, Date.now())).toEqual([]);
     await store.deliveries.markDelivered(deliveryIdForMessage(a!.id), ok(5), 'due');
     await store.deliveries.markDelivered(deliveryIdForMessage(b!.id), ok(5), 'none');
     const due = await store.ingest.dueAcks('support', 10, Date.now());
-    expect(due).toEqual([{ id: a!.id, mailbox: 'INBOX', uid: 1, uidValidity: 7, uidl: null }]);
+    expect(due).toEqual([{ id: a!.id, origin: { kind: 'imap', mailbox: 'INBOX', uid: 1, uidValidity: 7 } }]);
     await store.ingest.markAcks([a!.id], 'due', 'server down', Date.now() + 60_000);
     expect(await store.ingest.dueAcks('support', 10, Date.now())).toEqual([]);
     expect(await store.ingest.dueAcks('support', 10, Date.now() + 61_000)).toHaveLength(1);
@@ -107,8 +105,8 @@ describe('ingest repository', () => {
 
   it('tracks POP3 UIDLs and forgets only vanished, fully handled ones', async () => {
     const store = open();
-    const pop = (uidl: string): NewMessage => ({ ...imap(0), uid: null, uidValidity: null, uidl, messageId: null });
-    const [x, y] = await store.ingest.insertMessages([pop('u1'), pop('u2')]);
+    const pop = (uidl: string): NewMessage => ({ ...imap(0), origin: { kind: 'pop3', uidl }, messageId: null });
+    const [x, y] = await store.ingest.insertMessages([pop('u1'), pop('u2')], Date.now());
     expect(await store.ingest.knownUidls('support', ['u1', 'u2', 'u3'])).toEqual(new Set(['u1', 'u2']));
     await store.deliveries.markDelivered(deliveryIdForMessage(x!.id), ok(1), 'none');
     // u1 handled and gone: forgotten; u2 gone but not delivered yet: kept.
@@ -147,7 +145,7 @@ describe('delivery repository', () => {
 
   it('queues account events with the contract envelope', async () => {
     const store = open();
-    const id = await store.deliveries.enqueueEvent('support', 'pipeline', 'account.reauth_required', { error: 'invalid_grant: expired' });
+    const id = await store.deliveries.enqueueEvent('support', 'pipeline', 'account.reauth_required', { error: 'invalid_grant: expired' }, Date.now());
     const d = await store.deliveries.get(id);
     expect(JSON.parse(d!.payloadJson!)).toEqual({ event: 'account.reauth_required', id, account: 'support', error: 'invalid_grant: expired' });
   });

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { SecretCipher } from '../../../src/secrets/cipher.js';
+import { silentLogger } from '../../../src/log.js';
+import { openStore } from '../../../src/store/open.js';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
 import { MIGRATIONS } from '../../../src/store/migrations/index.js';
 import { tmpDataDir } from '../../harness/tmp-dir.js';
@@ -48,10 +50,12 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
-  it('refuses to open with a different secret key', () => {
+  it('refuses to open with a different secret key', async () => {
+    // The key check is what openStore guarantees for every backend (store/key-check.ts).
     const dir = freshDir();
-    SqliteStore.open(dir, new SecretCipher(randomBytes(32))).db.close();
-    expect(() => SqliteStore.open(dir, new SecretCipher(randomBytes(32)))).toThrow(/secret key does not match this database/);
+    const opts = (key: Buffer) => ({ cipher: new SecretCipher(key), logger: silentLogger() });
+    await (await openStore({ dataDir: dir }, opts(randomBytes(32)))).close();
+    await expect(openStore({ dataDir: dir }, opts(randomBytes(32)))).rejects.toThrow(/secret key does not match this database/);
   });
 
   it('keeps tokens and client secrets encrypted on disk', async () => {
@@ -63,7 +67,7 @@ describe('SqliteStore', () => {
       clientId: 'cid',
       clientSecret: 'CLIENT-SECRET-PLAINTEXT',
       settings: { tenant: 'x' },
-    });
+    }, 1);
     await store.tokens.save({
       account: 'support',
       credential: 'g',
@@ -75,7 +79,7 @@ describe('SqliteStore', () => {
       lastRefreshAt: 1,
       refreshTokenIssuedAt: 1,
       lastError: null,
-    });
+    }, 1);
     expect((await store.tokens.get('support'))?.refreshToken).toBe('REFRESH-TOKEN-PLAINTEXT');
     expect((await store.credentials.get('g'))?.clientSecret).toBe('CLIENT-SECRET-PLAINTEXT');
     store.db.pragma('wal_checkpoint(TRUNCATE)');
@@ -101,9 +105,9 @@ describe('SqliteStore', () => {
 
   it('merges account status patches', async () => {
     const store = SqliteStore.open(':memory:', new SecretCipher(randomBytes(32)));
-    await store.accountStatus.update('a', 'incoming', { state: 'connecting' });
-    await store.accountStatus.update('a', 'incoming', { state: 'idle', lastSuccessAt: 10 });
-    await store.accountStatus.update('a', 'incoming', { lastError: 'boom' });
+    await store.accountStatus.update('a', 'incoming', { state: 'connecting' }, 1);
+    await store.accountStatus.update('a', 'incoming', { state: 'idle', lastSuccessAt: 10 }, 2);
+    await store.accountStatus.update('a', 'incoming', { lastError: 'boom' }, 3);
     const [row] = await store.accountStatus.list();
     expect(row).toMatchObject({ account: 'a', side: 'incoming', state: 'idle', lastSuccessAt: 10, lastError: 'boom' });
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SerialPump } from '../../../src/scheduler/serial-pump.js';
+import { SerialPump } from '../../../src/runtime/serial-pump.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
 

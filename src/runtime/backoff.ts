@@ -1,6 +1,7 @@
 /**
  * Retry delays as pure functions (bullmq's backoffs.ts idea): no I/O, tested
- * with a fixed random source.
+ * with a fixed random source. Shared by every loop that retries: webhook
+ * deliveries, outbox sends, connector reconnects and token requests.
  *
  * Exponential: initial × 2^(attempt-1), capped at max, then "equal jitter"
  * (AWS architecture blog): half fixed, half random. A retry never comes

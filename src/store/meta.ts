@@ -1,0 +1,41 @@
+/** Small shared state: key/value settings of the store itself, and each account's runtime status. */
+
+export interface MetaRepo {
+  get(key: string): Promise<string | null>;
+  /** Inserts or replaces. */
+  set(key: string, value: string): Promise<void>;
+  /**
+   * Inserts `value` unless the key has one already, atomically across every
+   * store on the same storage; returns the value stored now (the first
+   * writer's). The secret key check (store/key-check.ts) relies on it.
+   */
+  setIfAbsent(key: string, value: string): Promise<string>;
+}
+
+export type Side = 'incoming' | 'outgoing';
+
+export interface AccountStatusRecord {
+  account: string;
+  side: Side;
+  state: string;
+  lastSuccessAt: number | null;
+  lastPollAt: number | null;
+  lastError: string | null;
+  updatedAt: number;
+}
+
+export type AccountStatusPatch = Partial<Pick<AccountStatusRecord, 'state' | 'lastSuccessAt' | 'lastPollAt' | 'lastError'>>;
+
+/**
+ * Written by the daemon so that `mailgate status` (another process) and
+ * other replicas can read it.
+ */
+export interface AccountStatusRepo {
+  /**
+   * Creates the row (state 'stopped' unless given) or merges the patch into
+   * it: absent fields stay, null clears. updatedAt = `now`.
+   */
+  update(account: string, side: Side, patch: AccountStatusPatch, now: number): Promise<void>;
+  /** Every row, ordered by account, then side. */
+  list(): Promise<AccountStatusRecord[]>;
+}

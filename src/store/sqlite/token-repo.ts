@@ -1,0 +1,82 @@
+import type { SecretCipher } from '../../secrets/cipher.js';
+import type { TokenRecord, TokenRepo, TokenState } from '../oauth.js';
+import type { Db } from './db.js';
+
+interface TokenRow {
+  account: string;
+  credential: string;
+  refresh_token_enc: Buffer | null;
+  access_token_enc: Buffer | null;
+  access_expires_at: number | null;
+  scope: string | null;
+  state: TokenState;
+  last_refresh_at: number | null;
+  refresh_token_issued_at: number | null;
+  last_error: string | null;
+  updated_at: number;
+}
+
+export class SqliteTokenRepo implements TokenRepo {
+  constructor(
+    private readonly db: Db,
+    private readonly cipher: SecretCipher,
+  ) {}
+
+  private toRecord(r: TokenRow): TokenRecord {
+    return {
+      account: r.account,
+      credential: r.credential,
+      refreshToken: this.cipher.openOrNull(r.refresh_token_enc, `refresh token of ${r.account}`),
+      accessToken: this.cipher.openOrNull(r.access_token_enc, `access token of ${r.account}`),
+      accessExpiresAt: r.access_expires_at,
+      scope: r.scope,
+      state: r.state,
+      lastRefreshAt: r.last_refresh_at,
+      refreshTokenIssuedAt: r.refresh_token_issued_at,
+      lastError: r.last_error,
+      updatedAt: r.updated_at,
+    };
+  }
+
+  async get(account: string): Promise<TokenRecord | null> {
+    const row = this.db.prepare('SELECT * FROM tokens WHERE account = ?').get(account) as TokenRow | undefined;
+    return row ? this.toRecord(row) : null;
+  }
+
+  async list(): Promise<TokenRecord[]> {
+    const rows = this.db.prepare('SELECT * FROM tokens ORDER BY account').all() as TokenRow[];
+    return rows.map((r) => this.toRecord(r));
+  }
+
+  async save(rec: Omit<TokenRecord, 'updatedAt'>, now: number): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO tokens (account, credential, refresh_token_enc, access_token_enc, access_expires_at, scope, state,
+           last_refresh_at, refresh_token_issued_at, last_error, updated_at)
+         VALUES (@account, @credential, @refresh, @access, @accessExpiresAt, @scope, @state,
+           @lastRefreshAt, @refreshTokenIssuedAt, @lastError, @now)
+         ON CONFLICT(account) DO UPDATE SET credential = excluded.credential,
+           refresh_token_enc = excluded.refresh_token_enc, access_token_enc = excluded.access_token_enc,
+           access_expires_at = excluded.access_expires_at, scope = excluded.scope, state = excluded.state,
+           last_refresh_at = excluded.last_refresh_at, refresh_token_issued_at = excluded.refresh_token_issued_at,
+           last_error = excluded.last_error, updated_at = excluded.updated_at`,
+      )
+      .run({
+        account: rec.account,
+        credential: rec.credential,
+        refresh: this.cipher.sealOrNull(rec.refreshToken),
+        access: this.cipher.sealOrNull(rec.accessToken),
+        accessExpiresAt: rec.accessExpiresAt,
+        scope: rec.scope,
+        state: rec.state,
+        lastRefreshAt: rec.lastRefreshAt,
+        refreshTokenIssuedAt: rec.refreshTokenIssuedAt,
+        lastError: rec.lastError,
+        now,
+      });
+  }
+
+  async delete(account: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM tokens WHERE account = ?').run(account).changes > 0;
+  }
+}
