@@ -31,7 +31,7 @@ import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ImapFlow } from 'imapflow';
 import { it } from 'vitest';
-import { createMaildirs, dovecotProcesses, type Dovecot, type DovecotScale } from '../test/harness/dovecot.js';
+import { createMaildirs, dovecotLoginStats, dovecotProcesses, type Dovecot, type DovecotLoginStats, type DovecotScale } from '../test/harness/dovecot.js';
 import { getHarness, startDovecot, TEST_PASSWORD, tmpDataDir, WebhookSink } from '../test/harness/index.js';
 import { freePort } from '../test/harness/net.js';
 import { assertBuilt, CLI, ROOT } from '../test/integration/daemon/run-daemon.js';
@@ -228,30 +228,6 @@ function states(accounts: AccountRow[]): Record<string, number> {
   return out;
 }
 
-/** Logins and connections closed before one, from Dovecot's log (one-second timestamps). */
-function loginStats(log: string, userPrefix: string): { logins: number; peakPerSecond: number; meanPerSecond: number; droppedBeforeLogin: number; spanS: number } {
-  const perSecond = new Map<string, number>();
-  let logins = 0;
-  let dropped = 0;
-  let first: number | null = null;
-  let last: number | null = null;
-  for (const line of log.split('\n')) {
-    if (!line.includes('imap-login: ')) continue;
-    if (line.includes('Login: user=<' + userPrefix)) {
-      logins++;
-      const stamp = line.slice(0, 15); // "Dec 01 22:08:48"
-      perSecond.set(stamp, (perSecond.get(stamp) ?? 0) + 1);
-      const t = Date.parse(`${stamp.slice(0, 6)} 2000 ${stamp.slice(7)}`) / 1000;
-      if (first === null || t < first) first = t;
-      if (last === null || t > last) last = t;
-    } else if (line.includes('Disconnected') && (line.includes('no auth attempts') || line.includes('before auth was ready'))) {
-      dropped++;
-    }
-  }
-  const spanS = first !== null && last !== null ? last - first + 1 : 0;
-  return { logins, peakPerSecond: Math.max(0, ...perSecond.values()), meanPerSecond: spanS > 0 ? logins / spanS : 0, droppedBeforeLogin: dropped, spanS };
-}
-
 function countLines(log: string, re: RegExp): number {
   let n = 0;
   for (const line of log.split('\n')) if (re.test(line)) n++;
@@ -336,7 +312,7 @@ interface AccountsResult {
   allIdleS: number | null;
   idleAtEnd: number;
   states: Record<string, number>;
-  logins: ReturnType<typeof loginStats>;
+  logins: DovecotLoginStats;
   reconnects: number;
   tlsHints: number;
   peakRss: number;
@@ -385,7 +361,7 @@ async function runAccounts(n: number): Promise<AccountsResult> {
       if (performance.now() > deadline) break;
       await sleep(STATUS_POLL_MS);
     }
-    const logins = loginStats(readFileSync(dovecot.logPath).subarray(logFrom).toString('utf8'), prefix);
+    const logins = dovecotLoginStats(readFileSync(dovecot.logPath).subarray(logFrom).toString('utf8'), prefix);
     const reconnects = daemon.log.reconnects;
 
     await sleep(SETTLE_MS);

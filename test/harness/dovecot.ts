@@ -304,6 +304,42 @@ export function dovecotProcesses(d: Pick<DovecotInfo, 'baseDir'>): DovecotProces
   return out;
 }
 
+export interface DovecotLoginStats {
+  /** `imap-login: Login: user=<prefix…>` lines. */
+  logins: number;
+  /** Most logins in one second of the log's clock. */
+  peakPerSecond: number;
+  /** Logins over the seconds from the first to the last (inclusive). */
+  meanPerSecond: number;
+  /** Connections imap-login closed before a login: "no auth attempts", "disconnected before auth was ready". */
+  droppedBeforeLogin: number;
+  spanS: number;
+}
+
+/** Reads imap-login's lines of a Dovecot log (its timestamps have one-second resolution). */
+export function dovecotLoginStats(log: string, userPrefix: string): DovecotLoginStats {
+  const perSecond = new Map<string, number>();
+  let logins = 0;
+  let dropped = 0;
+  let first = Infinity;
+  let last = -Infinity;
+  for (const line of log.split('\n')) {
+    if (!line.includes('imap-login: ')) continue;
+    if (line.includes('Login: user=<' + userPrefix)) {
+      logins++;
+      const stamp = line.slice(0, 15); // "Dec 01 22:08:48"
+      perSecond.set(stamp, (perSecond.get(stamp) ?? 0) + 1);
+      const t = Date.parse(`${stamp.slice(0, 6)} 2000 ${stamp.slice(7)}`) / 1000;
+      first = Math.min(first, t);
+      last = Math.max(last, t);
+    } else if (line.includes('Disconnected') && (line.includes('no auth attempts') || line.includes('before auth was ready'))) {
+      dropped++;
+    }
+  }
+  const spanS = logins > 0 ? last - first + 1 : 0;
+  return { logins, peakPerSecond: Math.max(0, ...perSecond.values()), meanPerSecond: spanS > 0 ? logins / spanS : 0, droppedBeforeLogin: dropped, spanS };
+}
+
 function killQuietly(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(pid, signal);
