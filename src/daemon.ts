@@ -12,6 +12,7 @@ import { registerReloadRoute } from './http/routes/reload.js';
 import { registerApi } from './http/server.js';
 import { createConnector } from './incoming/factory.js';
 import { IngestService } from './incoming/ingest.js';
+import type { LoginPacer } from './incoming/login-pacer.js';
 import { ConnectorManager } from './incoming/manager.js';
 import type { ConnectorStatus, IncomingConnector } from './incoming/source.js';
 import { OAuthFlows } from './oauth/flows.js';
@@ -70,8 +71,19 @@ export function buildDaemon(app: App) {
       }, Date.now())
       .catch(() => undefined);
   };
-  const factory = (account: AccountConfig): IncomingConnector =>
-    createConnector(account, { ingestor: ingest, acks: ingest, tokens, logger, metrics, onStatus: persistStatus(account.name), storage });
+  // `mailgate test` and POST /v1/accounts/{name}/test build one without a pacer: an admin's probe does not queue.
+  const factory = (account: AccountConfig, pacer?: LoginPacer): IncomingConnector =>
+    createConnector(account, {
+      ingestor: ingest,
+      acks: ingest,
+      tokens,
+      logger,
+      metrics,
+      onStatus: persistStatus(account.name),
+      storage,
+      idleConnectionsPerAccount: app.config.limits.idleConnectionsPerAccount,
+      ...(pacer ? { pacer } : {}),
+    });
   incoming = new ConnectorManager({ config: app.config, factory, logger });
   const manager = incoming;
 

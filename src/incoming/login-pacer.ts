@@ -111,9 +111,9 @@ export function firstLoginDelayMs(accounts: number, loginsPerSecond: number, ran
 }
 
 export class LoginPacer {
-  readonly #rate: number;
-  readonly #maxInFlight: number;
-  readonly #perHost: number;
+  #rate: number;
+  #maxInFlight: number;
+  #perHost: number;
   readonly #burst: number;
   readonly #now: () => number;
   readonly #random: () => number;
@@ -146,6 +146,14 @@ export class LoginPacer {
   /** The number of accounts first logins are spread over (the manager sets it on start and reload). */
   setAccountCount(n: number): void {
     this.#accounts = Math.max(0, Math.floor(n));
+  }
+
+  /** New limits (a config reload); logins already granted keep their slots. */
+  setLimits(opts: Pick<LoginPacerOptions, 'loginsPerSecond' | 'loginsInFlight' | 'perHostInFlight'>): void {
+    if (opts.loginsPerSecond !== undefined) this.#rate = positive(opts.loginsPerSecond, 'loginsPerSecond');
+    if (opts.loginsInFlight !== undefined) this.#maxInFlight = positiveInt(opts.loginsInFlight, 'loginsInFlight');
+    if (opts.perHostInFlight !== undefined) this.#perHost = positiveInt(opts.perHostInFlight, 'perHostInFlight');
+    this.#pump();
   }
 
   stats(): LoginPacerStats {
@@ -433,7 +441,6 @@ export function throttlingAnswer(text: string): { throttled: boolean; retryAfter
 /** Words servers use when they refuse for load or too many connections, with where each comes from. */
 const THROTTLING: RegExp[] = [
   /\[LIMIT\]/i, // RFC 5530 response code: an operation or connection limit was hit
-  /\[(IN-USE|LOGIN-DELAY)\]/i, // RFC 2449 (POP3) response codes: mailbox locked, logging in too often
   /too many (simultaneous |concurrent )?connections/i, // Gmail "[ALERT] Too many simultaneous connections. (Failure)"
   /User is authenticated but not connected/i, // Exchange Online, when the tenant or mailbox is over its connection limit
   /Maximum number of connections from user\+IP exceeded/i, // Dovecot mail_max_userip_connections

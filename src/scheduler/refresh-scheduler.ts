@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import type { TokenService } from '../oauth/token-service.js';
 import { isDue } from '../oauth/token-timing.js';
+import { phaseOffsetMs } from '../incoming/phase.js';
 
 /** How often the scheduler looks for tokens due (node-cron, 6-field with seconds). */
 export const TICK_CRON = '*/15 * * * * *';
@@ -16,7 +17,21 @@ export const TICK_CRON = '*/15 * * * * *';
 export const START_JITTER_MS = 1_000;
 
 /**
- * Refreshes tokens before they expire, at most `refreshConcurrency` at a time.
+ * The refresh lead of one account: between half of `refreshBefore` and all
+ * of it, at a phase of the account's own (src/incoming/phase.ts). Tokens
+ * fetched together (a start, a lease takeover) expire together; with the
+ * same lead they would all be refreshed on the same tick, every hour. So
+ * each account refreshes somewhere in the last `refreshBefore`, never later
+ * than `refreshBefore / 2` before expiry.
+ */
+export function phasedRefreshBefore(account: string, refreshBeforeMs: number): number {
+  const half = Math.floor(refreshBeforeMs / 2);
+  return half > 0 ? refreshBeforeMs - phaseOffsetMs(account, half) : refreshBeforeMs;
+}
+
+/**
+ * Refreshes tokens before they expire (at each account's phased lead), at
+ * most `refreshConcurrency` at a time.
  */
 export class RefreshScheduler implements Component {
   readonly name = 'refresh-scheduler';
@@ -52,7 +67,7 @@ export class RefreshScheduler implements Component {
     const cfg = this.deps.config();
     const accounts = new Set(cfg.accounts.map((a) => a.name));
     const due = (await this.deps.store.tokens.list()).filter(
-      (t) => accounts.has(t.account) && !this.#running.has(t.account) && isDue(t, cfg.tokens.refreshBeforeMs, now),
+      (t) => accounts.has(t.account) && !this.#running.has(t.account) && isDue(t, phasedRefreshBefore(t.account, cfg.tokens.refreshBeforeMs), now),
     );
     let refreshed = 0;
     let failed = 0;

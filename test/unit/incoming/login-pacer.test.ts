@@ -280,7 +280,8 @@ describe('throttlingAnswer', () => {
     ['User is authenticated but not connected.', { throttled: true, retryAfterMs: null }],
     ['Maximum number of connections from user+IP exceeded (mail_max_userip_connections=10)', { throttled: true, retryAfterMs: null }],
     ['[LIMIT] Too many commands', { throttled: true, retryAfterMs: null }],
-    ['-ERR [IN-USE] Mailbox is locked by another POP3 session', { throttled: true, retryAfterMs: null }],
+    // One mailbox locked is no reason to slow every account on the host.
+    ['-ERR [IN-USE] Mailbox is locked by another POP3 session', { throttled: false, retryAfterMs: null }],
     ['[AUTHENTICATIONFAILED] Authentication failed.', { throttled: false, retryAfterMs: null }],
     ['Invalid credentials (Failure)', { throttled: false, retryAfterMs: null }],
   ])('%s', (text, expected) => {
