@@ -93,7 +93,7 @@ export function buildDaemon(app: App) {
     config,
     incoming: (name) => manager.status(name),
     sideStatus: () => store.accountStatus.list(),
-    token: (name) => tokens.status(name),
+    tokens: () => tokens.statusAll(),
     testIncoming: async (name) => {
       const acc = app.config.accounts.find((a) => a.name === name);
       if (!acc) return { ok: false, error: 'no such account' };
