@@ -25,6 +25,8 @@ export interface DovecotOptions {
   parentDir?: string;
   /** Raised limits for many accounts on one instance (bench:accounts); unset, Dovecot's own defaults. */
   scale?: DovecotScale;
+  /** `imap_capability`: the capability list after login, e.g. one without NOTIFY (a server that does not offer it). */
+  imapCapability?: string;
 }
 
 /**
@@ -159,7 +161,7 @@ submission_relay_host = 127.0.0.1
 submission_relay_port = ${opts.relayPort}
 submission_relay_trusted = yes
 pop3_uidl_format = %08Xu%08Xv
-${scaleConfig(opts.scale)}passdb {
+${scaleConfig(opts.scale)}${opts.imapCapability ? `imap_capability = ${opts.imapCapability}\n` : ''}passdb {
   driver = oauth2
   mechanisms = xoauth2 oauthbearer
   args = ${oauthArgs}
