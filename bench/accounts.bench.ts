@@ -42,6 +42,10 @@ const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 50);
 const BACKFILL = process.env.BENCH_BACKFILL === '1' || process.env.BENCH_BACKFILL_ONLY === '1';
 const BACKFILL_ONLY = process.env.BENCH_BACKFILL_ONLY === '1';
 const CONFIG_EXTRA = process.env.BENCH_CONFIG_EXTRA ?? '';
+const LOGINS_PER_SECOND = Number(/loginsPerSecond:\s*([\d.]+)/.exec(CONFIG_EXTRA)?.[1] ?? 10);
+/** The webhook-down phase (with BENCH_BACKFILL): how long the receiver answers 503 while mail keeps arriving, and how fast it arrives. */
+const DOWN_S = Number(process.env.BENCH_WEBHOOK_DOWN_S ?? 180);
+const DOWN_RATE = Number(process.env.BENCH_WEBHOOK_DOWN_RATE ?? 10);
 const ADMIN = 'bench-accounts-admin-token-0123456789';
 const STATUS_POLL_MS = 2_000;
 const READY_TIMEOUT_MS = 120_000;
@@ -51,7 +55,8 @@ const HIBERNATE = '5s';
 const INOTIFY_PATH = '/proc/sys/fs/inotify/max_user_instances';
 
 function idleTimeoutMs(n: number): number {
-  return Number(process.env.BENCH_IDLE_TIMEOUT_S ?? 60 + 0.06 * n) * 1000;
+  // Paced: n / loginsPerSecond (10 unless BENCH_CONFIG_EXTRA says otherwise) and half again, plus a minute.
+  return Number(process.env.BENCH_IDLE_TIMEOUT_S ?? 60 + (1.5 * n) / LOGINS_PER_SECOND) * 1000;
 }
 
 /**
@@ -103,7 +108,7 @@ function raiseInotify(n: number): () => void {
   return () => writeFileSync(INOTIFY_PATH, String(before));
 }
 
-function accountsYaml(o: { port: number; imapPort: number; users: string[]; webhookUrl: string }): string {
+function accountsYaml(o: { port: number; imapPort: number; users: string[]; webhookUrl: string; backoff?: string }): string {
   const accounts = o.users
     .map(
       (u) => `  - name: ${u}
@@ -130,7 +135,7 @@ ${accounts}webhooks:
   - name: sink
     url: ${o.webhookUrl}
     secret: whsec-bench
-    backoff: { initial: 100ms, max: 1s }
+    backoff: ${o.backoff ?? '{ initial: 100ms, max: 1s }'}
     timeout: 5s
 ${CONFIG_EXTRA ? CONFIG_EXTRA.replace(/\s*$/, '\n') : ''}`;
 }
@@ -170,7 +175,7 @@ async function startBenchDaemon(dir: string, configPath: string, port: number): 
     for (const line of parts) {
       log.lines++;
       if (line.includes('reconnecting later')) log.reconnects++;
-      if (line.includes('Maybe should use TLS')) log.tlsHints++;
+      if (line.includes('Maybe should use TLS') || line.includes('did not greet within')) log.tlsHints++;
       log.tail.push(line);
       if (log.tail.length > 50) log.tail.shift();
     }
@@ -489,6 +494,81 @@ async function backfill(count: number): Promise<BackfillResult> {
   }
 }
 
+interface DownResult {
+  messages: number;
+  seconds: number;
+  rssEarly: number;
+  rssEnd: number;
+  peakRss: number;
+  drainS: number;
+}
+
+/**
+ * A webhook receiver that answers 503 for DOWN_S while DOWN_RATE messages a
+ * second keep arriving in one idle account: post-GC RSS a minute in and at
+ * the end (the backlog lives in the database, not in memory), then the
+ * receiver comes back and every message is acknowledged.
+ */
+async function webhookDown(): Promise<DownResult> {
+  const h = getHarness();
+  const user = `down-${randomBytes(3).toString('hex')}`;
+  const sink = await WebhookSink.start();
+  sink.setBehaviour(() => {
+    if (sink.requests.length > 100) sink.clear();
+    return { status: 503 };
+  });
+  const dir = tmpDataDir('mg-bench-down-');
+  const port = await freePort();
+  const configPath = join(dir, 'mailgate.yaml');
+  writeFileSync(configPath, accountsYaml({ port, imapPort: h.imapPort, users: [user], webhookUrl: sink.url, backoff: '{ initial: 1s, max: 30s }' }));
+  const writer = await imapLogin(h.imapPort, user);
+  const { daemon } = await startBenchDaemon(dir, configPath, port);
+  try {
+    const idleBy = Date.now() + 60_000;
+    while ((await getAccounts(daemon)).accounts[0]?.incoming.state !== 'idle') {
+      if (Date.now() > idleBy) throw new Error('webhook-down: the account did not idle within 60 s');
+      await sleep(200);
+    }
+    const gcRss = async () => {
+      daemon.child.kill('SIGUSR2');
+      await sleep(1_000);
+      return rssMb(daemon.pid);
+    };
+    const t0 = performance.now();
+    let sent = 0;
+    let rssEarly = NaN;
+    const source = corpus(DOWN_S * DOWN_RATE, 7);
+    for (let next = source.next(); !next.done; next = source.next()) {
+      await writer.append('INBOX', next.value);
+      sent++;
+      const due = t0 + (sent / DOWN_RATE) * 1000;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      if (Number.isNaN(rssEarly) && performance.now() - t0 >= 60_000) rssEarly = await gcRss();
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const rssEnd = await gcRss();
+    const peakRss = peakRssMb(daemon.pid);
+    let acked = 0;
+    sink.setBehaviour(() => {
+      acked++;
+      if (sink.requests.length > 100) sink.clear();
+      return { status: 204 };
+    });
+    const up = performance.now();
+    const deadline = Date.now() + 10 * 60_000;
+    while (acked < sent) {
+      if (Date.now() > deadline) throw new Error(`webhook-down: ${acked} of ${sent} acknowledged 10 min after the receiver came back`);
+      await sleep(200);
+    }
+    return { messages: sent, seconds, rssEarly, rssEnd, peakRss, drainS: (performance.now() - up) / 1000 };
+  } finally {
+    await writer.logout().catch(() => writer.close());
+    await daemon.stop();
+    await sink.close();
+  }
+}
+
 const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : 'n/a');
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
 
@@ -527,6 +607,12 @@ it('accounts benchmark', { timeout: 90 * 60_000 }, async () => {
       'backfill, one account, daemon start → last webhook acknowledged (same run):',
       `  ${small.messages} messages (${f0(small.mib)} MiB): ${f1(small.seconds)} s, ${f0(small.messages / small.seconds)} msg/s, peak RSS ${f0(small.peakRss)} MiB`,
       `  ${large.messages} messages (${f0(large.mib)} MiB): ${f1(large.seconds)} s, ${f0(large.messages / large.seconds)} msg/s, peak RSS ${f0(large.peakRss)} MiB (${(large.peakRss / small.peakRss).toFixed(2)} × the 2,000-message run; goal ≤ 1.2 ×)`,
+    );
+    const down = await webhookDown();
+    lines.push(
+      '',
+      `webhook receiver down (503) for ${f0(down.seconds)} s while ${down.messages} messages arrived (${DOWN_RATE}/s, one idle account, webhook backoff 1 s → 30 s):`,
+      `  post-GC RSS a minute in ${f0(down.rssEarly)} MiB, at the end ${f0(down.rssEnd)} MiB (${(down.rssEnd / down.rssEarly).toFixed(2)} ×), peak ${f0(down.peakRss)} MiB; all ${down.messages} acknowledged ${f1(down.drainS)} s after the receiver came back`,
     );
   }
   report(BACKFILL_ONLY ? 'accounts-backfill' : 'accounts', lines);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ImapFlow } from 'imapflow';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { AccountConfig, Config } from '../../../src/config/types.js';
+import type { AccountConfig, Config, ImapIncomingConfig } from '../../../src/config/types.js';
 import { ImapConnector } from '../../../src/incoming/imap/imap-connector.js';
 import { IngestService } from '../../../src/incoming/ingest.js';
 import { LoginPacer } from '../../../src/incoming/login-pacer.js';
@@ -43,7 +43,7 @@ async function prepare(port: number, user: string, boxes: string[]): Promise<Ima
   return c;
 }
 
-function account(user: string, port: number, mailboxes: string[], over: Partial<AccountConfig['incoming']> = {}): AccountConfig {
+function account(user: string, port: number, mailboxes: string[], over: Partial<ImapIncomingConfig> = {}): AccountConfig {
   return {
     name: user,
     email: `${user}@example.com`,

@@ -1,0 +1,124 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AccountConfig, Config } from '../../../src/config/types.js';
+import { createConnector } from '../../../src/incoming/factory.js';
+import { IngestService } from '../../../src/incoming/ingest.js';
+import { ConnectorManager } from '../../../src/incoming/manager.js';
+import { silentLogger } from '../../../src/log.js';
+import { createMetrics } from '../../../src/metrics.js';
+import type { TokenProvider } from '../../../src/oauth/token-provider.js';
+import { inspectMessage } from '../../../src/parse/auto-submitted.js';
+import { SecretCipher } from '../../../src/secrets/cipher.js';
+import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
+import { createMaildirs, dovecotLoginStats, type Dovecot } from '../../harness/dovecot.js';
+import { getHarness, startDovecot, TEST_PASSWORD, uniqueUser } from '../../harness/index.js';
+import { until } from '../../harness/until.js';
+
+/**
+ * 300 IMAP accounts in IDLE through the real ConnectorManager and
+ * connectors, against a Dovecot of their own: the logins Dovecot logs stay
+ * at the configured rate (its log has one-second timestamps, and a login is
+ * logged when it completes, so one second may hold a few more), and no
+ * connection is closed before its login, at start and after a Dovecot
+ * restart that drops all 300 at once.
+ */
+
+const h = getHarness();
+const N = 300;
+const RATE = 30;
+const noTokens: TokenProvider = { getAccessToken: () => Promise.reject(new Error('password accounts only')) };
+
+describe(`${N} accounts start paced against Dovecot`, () => {
+  let d: Dovecot;
+  beforeAll(async () => {
+    d = await startDovecot({
+      introspectionUrl: `${h.oauthUrl}/introspect`,
+      relayPort: h.relaySinkPort,
+      scale: { processLimit: N + 200, clientLimit: 2 * N + 1000, imapHibernateTimeout: '2s' },
+    });
+  });
+  afterAll(async () => {
+    await d?.stop();
+  });
+
+  const logSize = () => readFileSync(d.logPath).length;
+  const logSince = (offset: number) => readFileSync(d.logPath).subarray(offset).toString('utf8');
+
+  it('log in at the paced rate with no connection closed before login, at start and after a Dovecot restart', { timeout: 180_000 }, async () => {
+    const prefix = `paced-${uniqueUser('').slice(1)}-`;
+    const users = Array.from({ length: N }, (_, i) => `${prefix}${i}`);
+    await createMaildirs(d, users);
+    const accounts: AccountConfig[] = users.map((user) => ({
+      name: user,
+      email: `${user}@example.com`,
+      webhook: 'w',
+      outgoing: undefined,
+      incoming: {
+        protocol: 'imap', host: '127.0.0.1', port: d.imapPort, tls: false, requireTLS: false, user,
+        auth: { method: 'password', password: TEST_PASSWORD },
+        mailboxes: ['INBOX'], mode: 'idle', pollIntervalMs: 60_000, idleResyncMs: 3_600_000, afterDelivery: 'none', moveTo: undefined, maxMessageSizeBytes: 50 * 1024 * 1024,
+      },
+    }));
+    const config = {
+      accounts,
+      webhooks: [],
+      limits: { loginsPerSecond: RATE, loginsInFlight: 20, loginsInFlightPerHost: 20, idleConnectionsPerAccount: 3 },
+    } as unknown as Config;
+    const store = SqliteStore.open(':memory:', new SecretCipher(randomBytes(32)));
+    const ingest = new IngestService({ store, config: () => config, metrics: createMetrics(), inspect: inspectMessage, onQueued: () => undefined });
+    const metrics = createMetrics();
+    const manager = new ConnectorManager({
+      config,
+      logger: silentLogger(),
+      factory: (account, pacer) => createConnector(account, { ingestor: ingest, acks: ingest, tokens: noTokens, logger: silentLogger(), metrics, pacer }),
+    });
+    const idle = () => users.filter((u) => manager.status(u)?.state === 'idle').length;
+
+    try {
+      const from = logSize();
+      const t0 = Date.now();
+      await manager.start();
+      // start() only launches the loops: the logins are still queued.
+      expect(manager.pacer.stats().delayed + manager.pacer.stats().waiting + manager.pacer.stats().inFlight).toBeGreaterThan(N / 2);
+      await until(() => idle() === N, 60_000, `all ${N} accounts in IDLE`);
+      // Dovecot's log process writes a login line a moment after the login.
+      await until(() => dovecotLoginStats(logSince(from), prefix).logins >= N, 15_000, `Dovecot to log ${N} logins`);
+      const start = dovecotLoginStats(logSince(from), prefix);
+      expect(start.logins).toBe(N);
+      if (start.droppedBeforeLogin > 0) console.log(logSince(from).split('\n').filter((l) => l.includes('imap-login') && !l.includes('Login: ')).slice(0, 5).join('\n'));
+      expect(start.droppedBeforeLogin).toBe(0);
+      expect(start.peakPerSecond).toBeLessThanOrEqual(RATE * 1.2);
+      // Spread over the pacing window, not done in a burst.
+      expect(start.spanS).toBeGreaterThanOrEqual(Math.floor(N / RATE) - 1);
+      const startS = (Date.now() - t0) / 1000;
+
+      // A restart closes all 300 sessions; they come back through the pacer.
+      const beforeRestart = logSize();
+      await d.restart();
+      // The harness's own port probes ("disconnected before auth was ready,
+      // waited 0 secs") reach the log within a moment of restart() returning;
+      // count connections closed before login from a second later (logins
+      // from before the restart). A connection dropped for waiting too long
+      // is logged only when it gives up, many seconds later, so none is missed.
+      await new Promise((r) => setTimeout(r, 1_000));
+      const afterProbes = logSize();
+      await until(() => idle() < N, 10_000, 'the accounts to notice the restart');
+      await until(() => idle() === N, 90_000, `all ${N} accounts back in IDLE after the restart`);
+      await until(() => dovecotLoginStats(logSince(beforeRestart), prefix).logins >= N, 15_000, `Dovecot to log ${N} logins after the restart`);
+      const back = dovecotLoginStats(logSince(beforeRestart), prefix);
+      const dropped = dovecotLoginStats(logSince(afterProbes), prefix).droppedBeforeLogin;
+      if (dropped > 0) console.log(logSince(afterProbes).split('\n').filter((l) => l.includes('imap-login') && !l.includes('Login: ')).slice(0, 5).join('\n'));
+      expect(back.logins).toBe(N);
+      expect(dropped).toBe(0);
+      expect(back.peakPerSecond).toBeLessThanOrEqual(RATE * 1.2);
+      console.log(
+        `${N} accounts: all idle after ${startS.toFixed(1)} s; start peak ${start.peakPerSecond}/s mean ${start.meanPerSecond.toFixed(1)}/s over ${start.spanS} s; ` +
+          `after the restart peak ${back.peakPerSecond}/s mean ${back.meanPerSecond.toFixed(1)}/s over ${back.spanS} s (limit ${RATE}/s)`,
+      );
+    } finally {
+      await manager.stop();
+      await store.close();
+    }
+  });
+});
