@@ -315,6 +315,8 @@ export interface DovecotLoginStats {
   meanPerSecond: number;
   /** Connections imap-login closed before a login: "no auth attempts", "disconnected before auth was ready". */
   droppedBeforeLogin: number;
+  /** ...of them, closed within the second they opened ("in 0 secs", "waited 0 secs"): port probes, not a client that gave up waiting. */
+  droppedAtOnce: number;
   spanS: number;
 }
 
@@ -323,6 +325,7 @@ export function dovecotLoginStats(log: string, userPrefix: string): DovecotLogin
   const perSecond = new Map<string, number>();
   let logins = 0;
   let dropped = 0;
+  let atOnce = 0;
   let first = Infinity;
   let last = -Infinity;
   for (const line of log.split('\n')) {
@@ -336,10 +339,11 @@ export function dovecotLoginStats(log: string, userPrefix: string): DovecotLogin
       last = Math.max(last, t);
     } else if (line.includes('Disconnected') && (line.includes('no auth attempts') || line.includes('before auth was ready'))) {
       dropped++;
+      if (/(in|waited) 0 secs/.test(line)) atOnce++;
     }
   }
   const spanS = logins > 0 ? last - first + 1 : 0;
-  return { logins, peakPerSecond: Math.max(0, ...perSecond.values()), meanPerSecond: spanS > 0 ? logins / spanS : 0, droppedBeforeLogin: dropped, spanS };
+  return { logins, peakPerSecond: Math.max(0, ...perSecond.values()), meanPerSecond: spanS > 0 ? logins / spanS : 0, droppedBeforeLogin: dropped, droppedAtOnce: atOnce, spanS };
 }
 
 function killQuietly(pid: number, signal: NodeJS.Signals): void {

