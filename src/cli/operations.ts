@@ -8,9 +8,9 @@ import { IngestService } from '../incoming/ingest.js';
 import { createMetrics } from '../metrics.js';
 import { testSmtp } from '../outgoing/smtp.js';
 import { inspectMessage } from '../parse/auto-submitted.js';
+import { readRelayStats, relayStatusView } from '../relay/status.js';
 import { deliveryView } from '../http/routes/deliveries.js';
-import { parseAccountsQuery } from '../http/routes/accounts.js';
-import type { ConnectorState } from '../incoming/source.js';
+import { parseAccountsQuery, type AccountState } from '../http/routes/accounts.js';
 import { configPathFrom } from './common.js';
 import { withContext, type CliContext } from './context.js';
 
@@ -98,8 +98,8 @@ export function registerOperationCommands(program: Command, configOption: () => 
         const accounts = [];
         for (const a of ctx.config.accounts) {
           const inc = incoming.get(a.name);
-          const state = inc?.state ?? 'stopped';
-          if (states && !states.includes(state as ConnectorState)) continue;
+          const state = !a.enabled ? 'paused' : (inc?.state ?? 'stopped');
+          if (states && !states.includes(state as AccountState)) continue;
           accounts.push({
             name: a.name,
             email: a.email,
@@ -112,8 +112,9 @@ export function registerOperationCommands(program: Command, configOption: () => 
         }
         const queue = await ctx.store.deliveries.countByStatus();
         const outbox = await ctx.store.outbox.counts();
+        const relay = relayStatusView(ctx.config.relay, await readRelayStats(ctx.store.meta));
         if (opts.json) {
-          console.log(JSON.stringify({ accounts, deliveries: queue, outbox }, null, 2));
+          console.log(JSON.stringify({ accounts, deliveries: queue, outbox, relay }, null, 2));
           return;
         }
         if (accounts.length === 0) console.log(states ? `no account in state ${states.join(', ')}` : 'no accounts configured');
@@ -125,6 +126,12 @@ export function registerOperationCommands(program: Command, configOption: () => 
         }
         console.log(`deliveries: ${queue.pending} pending, ${queue.failed} failed, ${queue.delivered} delivered`);
         console.log(`outbox: ${outbox.queued + outbox.sending} queued, ${outbox.failed} failed, ${outbox.sent} sent`);
+        if (relay) {
+          console.log(`relay: ${relay.listen}${relay.tls ? ' (STARTTLS)' : ''}, ${relay.clients.length} client(s), ${relay.unknownLoginFailures} login(s) with an unknown username`);
+          for (const c of relay.clients) {
+            console.log(`  ${c.name} (${c.username} → ${c.account}): ${c.relayed} relayed, ${c.failures} failure(s), last use ${c.lastUsedAt ?? 'never'}`);
+          }
+        }
       });
     });
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, waitForPorts } from './net.js';
+import { dovecotAppOnlyPassdb } from './oauth-process.js';
 import { isRunning } from './sweep.js'; // a zombie master (not yet reaped) counts as stopped
 import { removeTestTmp } from './tmp.js';
 
@@ -27,6 +28,14 @@ export interface DovecotOptions {
   scale?: DovecotScale;
   /** `imap_capability`: the capability list after login, e.g. one without NOTIFY (a server that does not offer it). */
   imapCapability?: string;
+  /**
+   * Also accept app-only (client-credentials) tokens for the mailboxes the
+   * app was granted: a second oauth2 passdb in password-grant mode asking
+   * this OAuth2 server's /dovecot/passdb, which sees the login name
+   * (dovecotAppOnlyPassdb in oauth-process.ts explains why introspection
+   * alone cannot). The URL of the test OAuth2 server.
+   */
+  appOnlyOAuthUrl?: string;
 }
 
 /**
@@ -138,6 +147,13 @@ export async function startDovecot(opts: DovecotOptions): Promise<Dovecot> {
       '',
     ].join('\n'),
   );
+  let appOnly = '';
+  if (opts.appOnlyOAuthUrl) {
+    const argsPath = join(baseDir, 'oauth2-app-only.conf');
+    const extra = dovecotAppOnlyPassdb(opts.appOnlyOAuthUrl, argsPath);
+    writeFileSync(argsPath, extra.args);
+    appOnly = extra.passdb;
+  }
   const configPath = join(baseDir, 'dovecot.conf');
   writeFileSync(
     configPath,
@@ -166,7 +182,7 @@ ${scaleConfig(opts.scale)}${opts.imapCapability ? `imap_capability = ${opts.imap
   mechanisms = xoauth2 oauthbearer
   args = ${oauthArgs}
 }
-passdb {
+${appOnly}passdb {
   driver = static
   mechanisms = plain login
   args = password=${TEST_PASSWORD}

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Provider } from '../../config/types.js';
 import { MailgateError } from '../../errors.js';
+import { expiryOf, expiryWarning, type CredentialExpiry } from '../../oauth/credential-health.js';
 import { redirectUriFor } from '../../oauth/flows.js';
 import { resolveCredential } from '../../oauth/providers.js';
 import type { StoredCredential } from '../../store/oauth.js';
@@ -122,16 +123,34 @@ function callbackField(url: string): SafeHtml {
 <p class="hint" id="f-callback-status" role="status"></p>`;
 }
 
-function listPage(deps: AdminUiDeps, session: Session, stored: StoredCredential[], flash: Flash | null): string {
+/** The Credentials page's expiry cell: the date, and the warning once 30 or 7 days are left (or it passed). */
+function expiryCell(e: CredentialExpiry | undefined): SafeHtml {
+  if (!e) return html`—`;
+  const date = new Date(e.expiresAt).toISOString().slice(0, 10);
+  const warning = expiryWarning(e);
+  const cls = e.threshold === null ? '' : e.threshold === 30 ? 'state-warn' : 'state-bad';
+  return html`<span class="${cls}">${date}${e.source === 'certificate' ? ' (certificate)' : ''}</span>${warning ? html`<br><small>${warning}</small>` : null}`;
+}
+
+async function expiries(deps: AdminUiDeps, names: string[]): Promise<Map<string, CredentialExpiry>> {
+  const out = new Map<string, CredentialExpiry>();
+  for (const name of names) {
+    const e = await deps.tokens.resolveCredential(name).then((c) => expiryOf(c, Date.now()), () => null);
+    if (e) out.set(name, e);
+  }
+  return out;
+}
+
+function listPage(deps: AdminUiDeps, session: Session, stored: StoredCredential[], flash: Flash | null, expiry: Map<string, CredentialExpiry>): string {
   const yaml = deps.config().credentials;
   const inDb = stored.filter((c) => !yaml.some((y) => y.name === c.name));
   const path = (name: string, rest = '') => `/admin/credentials/${encodeURIComponent(name)}${rest}`;
   const rows = [
     ...yaml.map(
-      (c) => html`<tr><th scope="row">${c.name}</th><td>${providerLabel(c.provider)}</td><td>${c.clientId}</td><td>config file (read-only)</td><td>—</td></tr>`,
+      (c) => html`<tr><th scope="row">${c.name}</th><td>${providerLabel(c.provider)}</td><td>${c.clientId}</td><td>${expiryCell(expiry.get(c.name))}</td><td>config file (read-only)</td><td>—</td></tr>`,
     ),
     ...inDb.map(
-      (c) => html`<tr><th scope="row">${c.name}</th><td>${providerLabel(c.provider)}</td><td>${c.clientId}</td><td>database</td>
+      (c) => html`<tr><th scope="row">${c.name}</th><td>${providerLabel(c.provider)}</td><td>${c.clientId}</td><td>${expiryCell(expiry.get(c.name))}</td><td>database</td>
 <td><a href="${path(c.name, '/edit')}" aria-label="Edit ${c.name}">Edit</a> · <a href="${path(c.name, '/remove')}" aria-label="Remove ${c.name}">Remove</a></td></tr>`,
     ),
   ];
@@ -140,7 +159,7 @@ ${
   rows.length
     ? html`<table>
 <caption>OAuth2 client credentials</caption>
-<thead><tr><th scope="col">Name</th><th scope="col">Service Provider</th><th scope="col">Client ID</th><th scope="col">Defined in</th><th scope="col">Actions</th></tr></thead>
+<thead><tr><th scope="col">Name</th><th scope="col">Service Provider</th><th scope="col">Client ID</th><th scope="col">Secret expires</th><th scope="col">Defined in</th><th scope="col">Actions</th></tr></thead>
 <tbody>${rows}</tbody>
 </table>`
     : html`<p>No credentials yet.</p>`
@@ -199,7 +218,8 @@ export function registerCredentialPages(admin: FastifyInstance, deps: AdminUiDep
 
   admin.get('/credentials', async (req, reply) => {
     const stored = await deps.store.credentials.list();
-    return sendPage(reply, listPage(deps, sessionOf(req), stored, takeFlash(req)));
+    const names = [...new Set([...deps.config().credentials.map((c) => c.name), ...stored.map((c) => c.name)])];
+    return sendPage(reply, listPage(deps, sessionOf(req), stored, takeFlash(req), await expiries(deps, names)));
   });
 
   admin.get('/credentials/new', async (req, reply) => {

@@ -24,14 +24,16 @@ export interface AccountRouteDeps {
 const iso = (t: number | Date | null | undefined): string | null =>
   t === null || t === undefined ? null : new Date(t).toISOString();
 
+/** An account's `incoming.state`: its connector's, or `paused` (`enabled: false`). */
+export type AccountState = ConnectorState | 'paused';
 /** The incoming states `?state=` takes (several, comma-separated). */
-export const ACCOUNT_STATES: readonly ConnectorState[] = ['connecting', 'idle', 'polling', 'backoff', 'error', 'stopped'];
+export const ACCOUNT_STATES: readonly AccountState[] = ['connecting', 'idle', 'polling', 'backoff', 'error', 'stopped', 'paused'];
 /** Most accounts one page holds (`?limit=`). */
 export const MAX_ACCOUNTS_PAGE = 1000;
 
 export interface AccountsQuery {
   /** Only accounts whose incoming state is one of these. */
-  states?: readonly ConnectorState[];
+  states?: readonly AccountState[];
   /** Skip this many matching accounts (config order). */
   offset?: number;
   /** At most this many; all when absent. */
@@ -43,11 +45,11 @@ export function parseAccountsQuery(q: Record<string, unknown>): AccountsQuery {
   const out: AccountsQuery = {};
   if (q.state !== undefined) {
     const states = String(q.state).split(',').map((x) => x.trim()).filter((x) => x !== '');
-    const bad = states.filter((x) => !ACCOUNT_STATES.includes(x as ConnectorState));
+    const bad = states.filter((x) => !ACCOUNT_STATES.includes(x as AccountState));
     if (states.length === 0 || bad.length > 0) {
       throw new MailgateError('BAD_REQUEST', `state must be one or more of ${ACCOUNT_STATES.join(', ')} (comma-separated), not ${bad.length > 0 ? bad.join(', ') : 'empty'}`);
     }
-    out.states = states as ConnectorState[];
+    out.states = states as AccountState[];
   }
   if (q.limit !== undefined) {
     const limit = Number(q.limit);
@@ -79,11 +81,11 @@ export async function accountsView(deps: AccountRouteDeps, query: AccountsQuery 
   const accounts = [];
   let total = 0;
   /** Accounts per incoming state, over all of them (the admin UI's filter shows these). */
-  const counts: Partial<Record<ConnectorState, number>> = {};
+  const counts: Partial<Record<AccountState, number>> = {};
   for (const a of deps.config().accounts) {
     const live = deps.incoming(a.name);
     const inStored = stored.get(`incoming\0${a.name}`);
-    const state = (live?.state ?? inStored?.state ?? 'stopped') as ConnectorState;
+    const state: AccountState = !a.enabled ? 'paused' : ((live?.state ?? inStored?.state ?? 'stopped') as ConnectorState);
     counts[state] = (counts[state] ?? 0) + 1;
     if (wanted && !wanted.has(state)) continue;
     total++;

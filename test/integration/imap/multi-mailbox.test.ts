@@ -47,13 +47,14 @@ function account(user: string, port: number, mailboxes: string[], over: Partial<
   return {
     name: user,
     email: `${user}@example.com`,
+    enabled: true,
     webhook: 'w',
     outgoing: undefined,
     incoming: {
       protocol: 'imap', host: '127.0.0.1', port, tls: false, requireTLS: false, user,
       auth: { method: 'password', password: TEST_PASSWORD },
       // idleResync far away: only NOTIFY or a watcher can bring the mail in time.
-      mailboxes, mode: 'idle', pollIntervalMs: 60_000, idleResyncMs: 3_600_000, afterDelivery: 'none', moveTo: undefined, maxMessageSizeBytes: 50 * 1024 * 1024,
+      mailboxes, mode: 'idle', pollIntervalMs: 60_000, idleResyncMs: 3_600_000, afterDelivery: 'none', moveTo: undefined, maxMessageSizeBytes: 50 * 1024 * 1024, initialSync: 'all',
       ...over,
     },
   };

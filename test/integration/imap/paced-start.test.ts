@@ -52,12 +52,13 @@ describe(`${N} accounts start paced against Dovecot`, () => {
     const accounts: AccountConfig[] = users.map((user) => ({
       name: user,
       email: `${user}@example.com`,
+      enabled: true,
       webhook: 'w',
       outgoing: undefined,
       incoming: {
         protocol: 'imap', host: '127.0.0.1', port: d.imapPort, tls: false, requireTLS: false, user,
         auth: { method: 'password', password: TEST_PASSWORD },
-        mailboxes: ['INBOX'], mode: 'idle', pollIntervalMs: 60_000, idleResyncMs: 3_600_000, afterDelivery: 'none', moveTo: undefined, maxMessageSizeBytes: 50 * 1024 * 1024,
+        mailboxes: ['INBOX'], mode: 'idle', pollIntervalMs: 60_000, idleResyncMs: 3_600_000, afterDelivery: 'none', moveTo: undefined, maxMessageSizeBytes: 50 * 1024 * 1024, initialSync: 'all',
       },
     }));
     const config = {

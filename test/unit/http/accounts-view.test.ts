@@ -10,7 +10,7 @@ const N = 5_000;
 /** 5,000 accounts: every 1,000th in error, the rest idle; the store parts count their calls. */
 function deps() {
   const calls = { sides: 0, tokens: 0 };
-  const accounts = Array.from({ length: N }, (_, i) => ({ name: `acct-${i}`, email: `acct-${i}@example.com`, incoming: { protocol: 'imap' } }));
+  const accounts = Array.from({ length: N }, (_, i) => ({ name: `acct-${i}`, email: `acct-${i}@example.com`, enabled: i !== 42, incoming: { protocol: 'imap' } }));
   const config = { accounts } as unknown as Config;
   const live = new Map<string, ConnectorStatus>(
     accounts.map((a, i) => [a.name, { state: i % 1_000 === 7 ? 'error' : 'idle', lastSuccessAt: null, lastError: i % 1_000 === 7 ? 'the server refused the login' : null }]),
@@ -42,14 +42,15 @@ describe('accountsView at 5,000 accounts', () => {
     expect(all.total).toBe(N);
     expect(calls).toEqual({ sides: 1, tokens: 1 });
     expect(all.accounts[3]?.outgoing.lastSuccessAt).toBe(new Date(1).toISOString());
-    expect(all.counts).toEqual({ idle: N - 5, error: 5 });
+    expect(all.counts).toEqual({ idle: N - 6, error: 5, paused: 1 });
   });
 
   it('finds the 5 in error, and pages', async () => {
     const { d } = deps();
     const errors = await accountsView(d, parseAccountsQuery({ state: 'error' }));
     expect(errors.accounts.map((a) => a.name)).toEqual(['acct-7', 'acct-1007', 'acct-2007', 'acct-3007', 'acct-4007']);
-    const page = await accountsView(d, parseAccountsQuery({ state: 'idle,error', limit: '100', offset: '4950' }));
+    expect((await accountsView(d, parseAccountsQuery({ state: 'paused' }))).accounts.map((a) => a.name)).toEqual(['acct-42']);
+    const page = await accountsView(d, parseAccountsQuery({ state: 'idle,error', limit: '100', offset: '4949' }));
     expect(page.accounts).toHaveLength(50);
     expect(page.nextOffset).toBeNull();
     expect(page.accounts[0]?.name).toBe('acct-4950');
