@@ -92,8 +92,13 @@ export async function saveCredential(
   input: CredentialInput,
   opts: { createOnly?: boolean } = {},
 ): Promise<StoredCredential> {
-  const errors = validateCredential(input, config);
   const existing = await store.credentials.get(input.name);
+  // Editing a service account without a new key keeps the stored one (it is write-only, like a secret).
+  if (input.grant === 'service_account' && input.serviceAccountKeyJson === undefined && existing?.settings.grant === 'service_account' && existing.clientSecret) {
+    input = { ...input, serviceAccountKeyJson: existing.clientSecret, clientId: '' };
+  }
+  if (input.grant === 'service_account') input = { ...input, clientSecret: undefined };
+  const errors = validateCredential(input, config);
   if (opts.createOnly && existing) errors.name ??= `a credential named ${input.name} already exists; edit it instead`;
   const problems = Object.values(errors);
   if (problems.length > 0) {
