@@ -17,10 +17,13 @@
 //   - SIGTERM → exit
 // BENCH_BACKFILL=1 adds the backfill: one account with 2,000 then 20,000
 // messages (2–60 KB, about 60 MB and 600 MB), msg/s and peak RSS of each,
-// in the same run (BENCH_BACKFILL_ONLY=1 runs only that).
+// in the same run (BENCH_BACKFILL_ONLY=1 runs only that), then a webhook
+// receiver that answers 503 for BENCH_WEBHOOK_DOWN_S (180) while
+// BENCH_WEBHOOK_DOWN_RATE (10) messages a second arrive: post-GC RSS a minute
+// in and at the end, then the time to drain once it answers 204.
 //
-// After the pacing is wired: BENCH_CONFIG_EXTRA is appended to the daemon's
-// YAML at the top level, e.g. BENCH_CONFIG_EXTRA=$'limits:\n  loginsPerSecond: 50'.
+// BENCH_CONFIG_EXTRA is appended to the daemon's YAML at the top level, e.g.
+// BENCH_CONFIG_EXTRA=$'limits:\n  loginsPerSecond: 50' (the idle timeout follows the rate).
 // BENCH_DOVECOT_LOGIN=performance runs imap-login in high-performance mode
 // (service_count 0, process_min_avail 2) instead of Dovecot's default.
 import { spawn, type ChildProcess } from 'node:child_process';
