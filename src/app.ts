@@ -39,6 +39,7 @@ export class App {
   #components: Component[] = [];
   #started: Component[] = [];
   #stopping: Promise<void> | null = null;
+  #starting = false;
 
   private constructor(ctx: AppContext) {
     this.ctx = ctx;
@@ -96,6 +97,7 @@ export class App {
       registry: metrics.registry,
       ready: async () => {
         if (created.#stopping) return { ready: false, reason: 'mailgate is stopping' };
+        if (created.#starting) return { ready: false, reason: 'mailgate is starting' };
         if (!storage.accepting) return { ready: false, reason: storage.reason };
         return (await store.ping()) ? { ready: true, reason: null } : { ready: false, reason: 'the database does not answer' };
       },
@@ -110,18 +112,31 @@ export class App {
     return this;
   }
 
+  /**
+   * Listens first, then starts the components in order: the API and
+   * /healthz answer while thousands of connectors begin their paced logins
+   * (/readyz says "starting" until every component runs).
+   */
   async start(): Promise<{ url: string }> {
-    for (const c of this.#components) {
-      await c.start();
-      this.#started.push(c);
-    }
     const { host, port } = this.ctx.config.server.listen;
     const address = await this.ctx.http.listen({ host, port });
+    this.#starting = true;
+    try {
+      for (const c of this.#components) {
+        await c.start();
+        this.#started.push(c);
+      }
+    } catch (err) {
+      await this.stop().catch(() => undefined);
+      throw err;
+    } finally {
+      this.#starting = false;
+    }
     this.ctx.logger.info(
       {
         listen: address,
         publicUrl: this.ctx.config.server.publicUrl,
-        accounts: this.ctx.config.accounts.map((a) => a.name),
+        accounts: this.ctx.config.accounts.length <= 50 ? this.ctx.config.accounts.map((a) => a.name) : undefined,
         dataDir: this.ctx.config.dataDir,
       },
       `mailgate listening on ${address} with ${this.ctx.config.accounts.length} account(s)`,

@@ -12,6 +12,7 @@ import { registerReloadRoute } from './http/routes/reload.js';
 import { registerApi } from './http/server.js';
 import { createConnector } from './incoming/factory.js';
 import { IngestService } from './incoming/ingest.js';
+import type { LoginPacer } from './incoming/login-pacer.js';
 import { ConnectorManager } from './incoming/manager.js';
 import type { ConnectorStatus, IncomingConnector } from './incoming/source.js';
 import { OAuthFlows } from './oauth/flows.js';
@@ -73,8 +74,19 @@ export function buildDaemon(app: App) {
       }, Date.now())
       .catch(() => undefined);
   };
-  const factory = (account: AccountConfig): IncomingConnector =>
-    createConnector(account, { ingestor: ingest, acks: ingest, tokens, logger, metrics, onStatus: persistStatus(account.name), storage });
+  // `mailgate test` and POST /v1/accounts/{name}/test build one without a pacer: an admin's probe does not queue.
+  const factory = (account: AccountConfig, pacer?: LoginPacer): IncomingConnector =>
+    createConnector(account, {
+      ingestor: ingest,
+      acks: ingest,
+      tokens,
+      logger,
+      metrics,
+      onStatus: persistStatus(account.name),
+      storage,
+      idleConnectionsPerAccount: app.config.limits.idleConnectionsPerAccount,
+      ...(pacer ? { pacer } : {}),
+    });
   incoming = new ConnectorManager({ config: app.config, factory, logger });
   const manager = incoming;
 
@@ -87,7 +99,7 @@ export function buildDaemon(app: App) {
     config,
     incoming: (name) => manager.status(name),
     sideStatus: () => store.accountStatus.list(),
-    token: (name) => tokens.status(name),
+    tokens: () => tokens.statusAll(),
     testIncoming: async (name) => {
       const acc = app.config.accounts.find((a) => a.name === name);
       if (!acc) return { ok: false, error: 'no such account' };

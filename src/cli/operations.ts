@@ -10,6 +10,7 @@ import { testSmtp } from '../outgoing/smtp.js';
 import { inspectMessage } from '../parse/auto-submitted.js';
 import { readRelayStats, relayStatusView } from '../relay/status.js';
 import { deliveryView } from '../http/routes/deliveries.js';
+import { parseAccountsQuery, type AccountState } from '../http/routes/accounts.js';
 import { configPathFrom } from './common.js';
 import { withContext, type CliContext } from './context.js';
 
@@ -87,20 +88,26 @@ export function registerOperationCommands(program: Command, configOption: () => 
     .description('accounts, token expiry, last poll, queue depths')
     .addOption(configOption())
     .option('--json', 'print JSON')
-    .action(async (opts: { config?: string; json?: boolean }) => {
+    .option('--state <states>', 'only accounts whose incoming state is one of these (comma-separated), e.g. error,backoff')
+    .action(async (opts: { config?: string; json?: boolean; state?: string }) => {
       process.exitCode = await withContext(configPathFrom(opts.config, process.env), async (ctx) => {
-        const sides = await ctx.store.accountStatus.list();
+        // Two reads of the store however many accounts there are (thousands print in well under a second).
+        const [sides, tokens] = await Promise.all([ctx.store.accountStatus.list(), ctx.tokens.statusAll()]);
+        const incoming = new Map(sides.filter((s) => s.side === 'incoming').map((s) => [s.account, s]));
+        const states = opts.state === undefined ? null : parseAccountsQuery({ state: opts.state }).states ?? null;
         const accounts = [];
         for (const a of ctx.config.accounts) {
-          const inc = sides.find((s) => s.account === a.name && s.side === 'incoming');
+          const inc = incoming.get(a.name);
+          const state = !a.enabled ? 'paused' : (inc?.state ?? 'stopped');
+          if (states && !states.includes(state as AccountState)) continue;
           accounts.push({
             name: a.name,
             email: a.email,
             protocol: a.incoming.protocol,
-            incoming: !a.enabled ? 'paused' : (inc?.state ?? 'stopped'),
+            incoming: state,
             lastSuccessAt: inc?.lastSuccessAt ? new Date(inc.lastSuccessAt).toISOString() : null,
             lastError: inc?.lastError ?? null,
-            token: await ctx.tokens.status(a.name),
+            token: tokens.get(a.name) ?? { state: 'missing', expiresAt: null, lastRefreshAt: null, refreshTokenIssuedAt: null, lastError: null },
           });
         }
         const queue = await ctx.store.deliveries.countByStatus();
@@ -110,7 +117,7 @@ export function registerOperationCommands(program: Command, configOption: () => 
           console.log(JSON.stringify({ accounts, deliveries: queue, outbox, relay }, null, 2));
           return;
         }
-        if (accounts.length === 0) console.log('no accounts configured');
+        if (accounts.length === 0) console.log(states ? `no account in state ${states.join(', ')}` : 'no accounts configured');
         for (const a of accounts) {
           console.log(`${a.name} <${a.email}> ${a.protocol}: ${a.incoming}, last success ${a.lastSuccessAt ?? 'never'}`);
           console.log(`  token: ${a.token.state}, expires ${a.token.expiresAt ?? '-'}, refreshed ${a.token.lastRefreshAt ?? '-'}`);

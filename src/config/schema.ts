@@ -281,6 +281,19 @@ export const rawConfigSchema = z.strictObject({
     })
     .transform(({ refreshBefore, ...t }) => ({ refreshBeforeMs: refreshBefore, ...t }))
     .prefault({}),
+  /** How hard the instance may press on mail servers (issue 18): logins are paced, at start and on every reconnect. */
+  limits: z
+    .strictObject({
+      /** New IMAP/POP3 logins started per second, over all accounts. */
+      loginsPerSecond: z.number().positive().max(10_000).default(10),
+      /** Logins (connect, greeting, authentication) in progress at once, over all accounts. */
+      loginsInFlight: z.number().int().min(1).max(10_000).default(20),
+      /** ...and against one server host (providers count connections per tenant and per IP). */
+      loginsInFlightPerHost: z.number().int().min(1).max(10_000).default(10),
+      /** IMAP idle mode without NOTIFY: connections one account may keep in IDLE (one per watched mailbox, up to this). */
+      idleConnectionsPerAccount: z.number().int().min(1).max(20).default(3),
+    })
+    .prefault({}),
   credentials: z.array(credential).default(() => []),
   accounts: z
     .array(

@@ -4,6 +4,7 @@ import { MailgateError, type FailureClass } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { TokenProvider } from '../oauth/token-provider.js';
+import { SLOW_HOST_DEFAULT_MS, throttlingAnswer, type LoginPacer } from './login-pacer.js';
 import type { AckQueue, ConnectorState, ConnectorStatus, FetchedMessage, IncomingConnector, Ingestor } from './source.js';
 
 /** Syncs of at least this many new messages log their progress. */
@@ -33,6 +34,14 @@ export interface ConnectorDeps {
   onStatus?: (status: ConnectorStatus) => void;
   /** Whether the database takes writes: while it is full, nothing is fetched or acted on on the server. */
   storage?: StorageState;
+  /**
+   * The instance's login pacer (ConnectorManager's): every login of a
+   * session waits for a slot, the first one after start() spread over the
+   * pacing window. Without it (tests, `mailgate test`) logins are not paced.
+   */
+  pacer?: LoginPacer;
+  /** IMAP idle mode without NOTIFY: connections the account may keep in IDLE (`limits.idleConnectionsPerAccount`). */
+  idleConnectionsPerAccount?: number;
 }
 
 export interface StorageState {
@@ -126,6 +135,9 @@ export abstract class ConnectorBase implements IncomingConnector {
   #pendingWake = false;
   #unsubscribe: (() => void) | null = null;
   #ackTimer: NodeJS.Timeout | null = null;
+  /** Aborts a wait for a login slot when stop() is called. */
+  #abort: AbortController | null = null;
+  #firstLogin = true;
 
   constructor(deps: ConnectorDeps, component: string) {
     this.deps = deps;
@@ -158,6 +170,8 @@ export abstract class ConnectorBase implements IncomingConnector {
   async start(): Promise<void> {
     if (!this.#stopped) return;
     this.#stopped = false;
+    this.#abort = new AbortController();
+    this.#firstLogin = true;
     this.#unsubscribe = this.deps.acks.onDue(this.account, () => {
       if (this.#ackTimer) return;
       this.#ackTimer = setTimeout(() => {
@@ -170,6 +184,7 @@ export abstract class ConnectorBase implements IncomingConnector {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#abort?.abort(new MailgateError('CONNECTION_FAILED', 'the connector was stopped while waiting for its turn to log in'));
     this.#unsubscribe?.();
     this.#unsubscribe = null;
     if (this.#ackTimer) clearTimeout(this.#ackTimer);
@@ -179,6 +194,34 @@ export abstract class ConnectorBase implements IncomingConnector {
     await this.#loop;
     this.#loop = null;
     this.setState('stopped');
+  }
+
+  /**
+   * Runs `login` (connect, greeting, authentication) once the pacer gives it
+   * a slot, and gives the slot back when it resolves or fails. The
+   * connection is opened inside `login`, so its connect and greeting
+   * timeouts run from then, never while it waited here.
+   */
+  protected async paced<T>(login: () => Promise<T>): Promise<T> {
+    const pacer = this.deps.pacer;
+    const first = this.#firstLogin;
+    this.#firstLogin = false;
+    if (!pacer) return login();
+    const request = { host: this.deps.account.incoming.host, account: this.account, first };
+    return pacer.run(this.#abort ? { ...request, signal: this.#abort.signal } : request, login);
+  }
+
+  /** Another connection of this account that logs in through the pacer too (IDLE on a second mailbox). */
+  protected pacedExtra<T>(login: () => Promise<T>): Promise<T> {
+    const pacer = this.deps.pacer;
+    if (!pacer) return login();
+    const request = { host: this.deps.account.incoming.host, account: this.account };
+    return pacer.run(this.#abort ? { ...request, signal: this.#abort.signal } : request, login);
+  }
+
+  /** The server throttles: slow its host down for every account on it, not just this one. */
+  protected slowHost(ms: number | null): void {
+    this.deps.pacer?.slowHost(this.deps.account.incoming.host, ms ?? SLOW_HOST_DEFAULT_MS);
   }
 
   protected get stopped(): boolean {
@@ -300,6 +343,10 @@ export abstract class ConnectorBase implements IncomingConnector {
       this.setState('error', c.message);
       this.log.warn({ error: c.message }, 'login refused even with a fresh token; waiting before the next try');
       return AUTH_FAILURE_RETRY_MS;
+    }
+    if (c.kind === 'throttled' || throttlingAnswer(c.message).throttled) {
+      this.slowHost(c.retryAfterMs);
+      this.log.warn({ error: c.message, host: this.deps.account.incoming.host }, 'the server throttles: slowing down logins to this host for every account on it');
     }
     const delay = reconnectDelay(failures, c);
     this.setState('backoff', c.message);

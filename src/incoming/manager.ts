@@ -2,13 +2,32 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Component } from '../runtime/component.js';
 import type { AccountConfig, Config } from '../config/types.js';
 import type { Logger } from '../log.js';
+import { LoginPacer } from './login-pacer.js';
 import type { ConnectorStatus, IncomingConnector } from './source.js';
 
-export type ConnectorFactory = (account: AccountConfig) => IncomingConnector;
+/** Builds an account's connector; it must log in through `pacer` (ConnectorDeps.pacer). */
+export type ConnectorFactory = (account: AccountConfig, pacer: LoginPacer) => IncomingConnector;
+
+/** The pacer's limits from the config's `limits`. */
+export function pacerLimits(config: Config) {
+  return {
+    loginsPerSecond: config.limits.loginsPerSecond,
+    loginsInFlight: config.limits.loginsInFlight,
+    perHostInFlight: config.limits.loginsInFlightPerHost,
+  };
+}
 
 /**
  * Runs one incoming connector per account. On reload only accounts that were
  * added, removed or changed are started or stopped; the others keep running.
+ *
+ * Every connector logs in through the one LoginPacer this manager owns
+ * (`limits.loginsPerSecond`, `limits.loginsInFlight`,
+ * `limits.loginsInFlightPerHost`): start() only launches the loops, whose
+ * first logins are spread at random over accounts / loginsPerSecond, and
+ * reconnects after a network blip or a server restart queue the same way.
+ * Starting or stopping one account (startAccount, stopAccount, restart, a
+ * reload) goes through the same pacer, as every login does.
  */
 export class ConnectorManager implements Component {
   readonly name = 'incoming';
@@ -16,23 +35,43 @@ export class ConnectorManager implements Component {
   readonly #factory: ConnectorFactory;
   readonly #logger: Logger;
   #config: Config;
+  readonly pacer: LoginPacer;
 
-  constructor(deps: { config: Config; factory: ConnectorFactory; logger: Logger }) {
+  constructor(deps: { config: Config; factory: ConnectorFactory; logger: Logger; pacer?: LoginPacer }) {
     this.#config = deps.config;
     this.#factory = deps.factory;
     this.#logger = deps.logger.child({ component: 'incoming' });
+    this.pacer = deps.pacer ?? new LoginPacer(pacerLimits(deps.config));
   }
 
   async start(): Promise<void> {
+    this.pacer.setAccountCount(this.#config.accounts.length);
     for (const account of this.#config.accounts) await this.#startOne(account);
+    const { loginsPerSecond } = this.#config.limits;
+    const n = this.#config.accounts.length;
+    if (n > 1) this.#logger.info({ accounts: n, loginsPerSecond, windowS: Math.ceil(n / loginsPerSecond) }, 'starting incoming connectors; first logins are spread over the pacing window');
   }
 
   async stop(): Promise<void> {
+    // Logins still queued give up at once (their connectors are stopping).
     await Promise.allSettled([...this.#connectors.keys()].map((name) => this.#stopOne(name)));
+  }
+
+  /** Starts one account's connector (a reload, a lease won); its logins queue in the pacer like every other. */
+  async startAccount(account: AccountConfig): Promise<void> {
+    if (this.#connectors.has(account.name)) return;
+    await this.#startOne(account);
+  }
+
+  /** Stops one account's connector (removed, lease lost); a login it was waiting for gives its place up. */
+  async stopAccount(name: string): Promise<void> {
+    await this.#stopOne(name);
   }
 
   async reconfigure(config: Config): Promise<void> {
     this.#config = config;
+    this.pacer.setLimits(pacerLimits(config));
+    this.pacer.setAccountCount(config.accounts.length);
     const wanted = new Map(config.accounts.map((a) => [a.name, a]));
     for (const [name, running] of [...this.#connectors]) {
       const next = wanted.get(name);
@@ -70,7 +109,7 @@ export class ConnectorManager implements Component {
     }
     let connector: IncomingConnector;
     try {
-      connector = this.#factory(account);
+      connector = this.#factory(account, this.pacer);
     } catch (err) {
       this.#logger.error({ err, account: account.name }, 'cannot create the incoming connector; the account is not polled');
       return;

@@ -374,18 +374,54 @@ export class TokenService implements TokenProvider {
 
   async status(account: string, now = Date.now()): Promise<TokenStatus> {
     const rec = await this.#deps.store.tokens.get(account);
+    const acc = rec ? undefined : this.#deps.config().accounts.find((a) => a.name === account);
+    return this.#view(account, rec, acc, now, (name) => this.#credentialOrNull(name));
+  }
+
+  /**
+   * Every configured account's token status from one read of the token
+   * table: O(accounts), no store query per account (GET /v1/accounts,
+   * `mailgate status`, the admin UI at thousands of accounts). A credential
+   * is resolved once, however many accounts use it.
+   */
+  async statusAll(now = Date.now()): Promise<Map<string, TokenStatus>> {
+    const records = new Map((await this.#deps.store.tokens.list()).map((r) => [r.account, r]));
+    const credentials = new Map<string, Promise<ResolvedCredential | null>>();
+    const credential = (name: string) => {
+      let c = credentials.get(name);
+      if (!c) credentials.set(name, (c = this.#credentialOrNull(name)));
+      return c;
+    };
+    const out = new Map<string, TokenStatus>();
+    for (const acc of this.#deps.config().accounts) {
+      out.set(acc.name, await this.#view(acc.name, records.get(acc.name) ?? null, acc, now, credential));
+    }
+    return out;
+  }
+
+  async #credentialOrNull(name: string): Promise<ResolvedCredential | null> {
+    try {
+      return await this.resolveCredential(name);
+    } catch {
+      return null; // an unknown credential is reported elsewhere
+    }
+  }
+
+  async #view(
+    account: string,
+    rec: TokenRecord | null,
+    acc: AccountConfig | undefined,
+    now: number,
+    credential: (name: string) => Promise<ResolvedCredential | null>,
+  ): Promise<TokenStatus> {
     const iso = (t: number | null | undefined) => (t == null ? null : new Date(t).toISOString());
     if (!rec) {
-      const acc = this.#deps.config().accounts.find((a) => a.name === account);
       const cred = acc ? this.credentialNameOf(acc) : null;
       const missing = { state: 'missing' as const, expiresAt: null, lastRefreshAt: null, refreshTokenIssuedAt: null, lastError: null };
       if (!cred) return missing;
       // client_credentials and service_account accounts have nothing to authorize: fetched on demand.
-      try {
-        if ((await this.resolveCredential(cred)).grant !== 'authorization_code') return { ...missing, state: 'expiring', ...this.#failureView(account) };
-      } catch {
-        // unknown credential: report missing
-      }
+      const c = await credential(cred);
+      if (c && c.grant !== 'authorization_code') return { ...missing, state: 'expiring', ...this.#failureView(account) };
       return missing;
     }
     let state: TokenStateView = rec.state === 'reauth_required' ? 'reauth_required' : rec.refreshToken || rec.accessToken ? 'ok' : 'missing';
@@ -395,12 +431,8 @@ export class TokenService implements TokenProvider {
     }
     let warning: string | null = null;
     if (state === 'ok' || state === 'expiring') {
-      try {
-        const cred = await this.resolveCredential(rec.credential);
-        warning = cliffWarning(cred.provider, rec.refreshTokenIssuedAt, rec.lastRefreshAt, now, { testingApp: cred.testingApp });
-      } catch {
-        // an unknown credential is reported elsewhere
-      }
+      const cred = await credential(rec.credential);
+      if (cred) warning = cliffWarning(cred.provider, rec.refreshTokenIssuedAt, rec.lastRefreshAt, now, { testingApp: cred.testingApp });
     }
     return {
       state,

@@ -6,6 +6,7 @@ import type { Store } from '../store/store.js';
 import type { TokenService } from '../oauth/token-service.js';
 import type { CredentialHealth } from '../oauth/credential-health.js';
 import { isDue } from '../oauth/token-timing.js';
+import { phaseOffsetMs } from '../incoming/phase.js';
 
 /** How often the scheduler looks for tokens due (node-cron, 6-field with seconds). */
 export const TICK_CRON = '*/15 * * * * *';
@@ -17,7 +18,21 @@ export const TICK_CRON = '*/15 * * * * *';
 export const START_JITTER_MS = 1_000;
 
 /**
- * Refreshes tokens before they expire, at most `refreshConcurrency` at a time.
+ * The refresh lead of one account: between half of `refreshBefore` and all
+ * of it, at a phase of the account's own (src/incoming/phase.ts). Tokens
+ * fetched together (a start, a lease takeover) expire together; with the
+ * same lead they would all be refreshed on the same tick, every hour. So
+ * each account refreshes somewhere in the last `refreshBefore`, never later
+ * than `refreshBefore / 2` before expiry.
+ */
+export function phasedRefreshBefore(account: string, refreshBeforeMs: number): number {
+  const half = Math.floor(refreshBeforeMs / 2);
+  return half > 0 ? refreshBeforeMs - phaseOffsetMs(account, half) : refreshBeforeMs;
+}
+
+/**
+ * Refreshes tokens before they expire (at each account's phased lead), at
+ * most `refreshConcurrency` at a time.
  */
 export class RefreshScheduler implements Component {
   readonly name = 'refresh-scheduler';
@@ -65,7 +80,7 @@ export class RefreshScheduler implements Component {
     const due = [];
     for (const t of await this.deps.store.tokens.list()) {
       if (!accounts.has(t.account) || this.#running.has(t.account)) continue;
-      if (isDue(t, cfg.tokens.refreshBeforeMs, now, !t.refreshToken && t.accessToken !== null && (await renews(t.credential)))) due.push(t);
+      if (isDue(t, phasedRefreshBefore(t.account, cfg.tokens.refreshBeforeMs), now, !t.refreshToken && t.accessToken !== null && (await renews(t.credential)))) due.push(t);
     }
     let refreshed = 0;
     let failed = 0;

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, chmodSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -24,6 +24,10 @@ export interface DovecotOptions {
   relayPort: number;
   /** Where to make the base dir: the run's temporary root; default os.tmpdir(). */
   parentDir?: string;
+  /** Raised limits for many accounts on one instance (bench:accounts); unset, Dovecot's own defaults. */
+  scale?: DovecotScale;
+  /** `imap_capability`: the capability list after login, e.g. one without NOTIFY (a server that does not offer it). */
+  imapCapability?: string;
   /**
    * Also accept app-only (client-credentials) tokens for the mailboxes the
    * app was granted: a second oauth2 passdb in password-grant mode asking
@@ -32,6 +36,59 @@ export interface DovecotOptions {
    * alone cannot). The URL of the test OAuth2 server.
    */
   appOnlyOAuthUrl?: string;
+}
+
+/**
+ * Dovecot settings for thousands of concurrent IMAP sessions. Every field
+ * left out keeps Dovecot 2.3's default, and with no `scale` at all the
+ * generated config is what it always was, so other tests are unchanged.
+ */
+export interface DovecotScale {
+  /** `default_client_limit` (Dovecot: 1000): connections one process takes (imap-hibernate, anvil, log, and login processes in performance mode). */
+  clientLimit?: number;
+  /** `default_process_limit` (Dovecot: 100): processes per service, so at most this many imap sessions that are not hibernated. */
+  processLimit?: number;
+  /**
+   * `service imap-login`: `service_count` (Dovecot: 1, a new login process
+   * per connection, "high-security mode"; 0 keeps each process for many,
+   * "high-performance mode") and `process_min_avail` (Dovecot: 0, login
+   * processes kept waiting).
+   */
+  login?: { serviceCount?: number; processMinAvail?: number };
+  /** `imap_hibernate_timeout` (Dovecot: 0, off), e.g. `5s`: a session in IDLE this long moves to the imap-hibernate process and its imap process ends. */
+  imapHibernateTimeout?: string;
+  /** `mail_max_userip_connections` (Dovecot: 10): IMAP sessions of one user from one address. */
+  maxUserIpConnections?: number;
+}
+
+/** The dovecot.conf lines for `scale` (none for what is left out). */
+export function scaleConfig(scale: DovecotScale | undefined): string {
+  if (!scale) return '';
+  const lines: string[] = [];
+  if (scale.clientLimit !== undefined) lines.push(`default_client_limit = ${scale.clientLimit}`);
+  if (scale.processLimit !== undefined) lines.push(`default_process_limit = ${scale.processLimit}`);
+  if (scale.maxUserIpConnections !== undefined) lines.push(`mail_max_userip_connections = ${scale.maxUserIpConnections}`);
+  if (scale.imapHibernateTimeout !== undefined) {
+    // The imap process (uid dovecot) hands the session to imap-hibernate over
+    // its socket, and imap-hibernate hands it back over imap-master when the
+    // client sends a command or mail arrives: both must be reachable for it.
+    lines.push(
+      `imap_hibernate_timeout = ${scale.imapHibernateTimeout}`,
+      'service imap {\n  unix_listener imap-master {\n    user = $default_internal_user\n  }\n}',
+      'service imap-hibernate {\n  unix_listener imap-hibernate {\n    mode = 0660\n    group = $default_internal_group\n  }\n}',
+    );
+  }
+  return lines.length > 0 ? lines.join('\n') + '\n' : '';
+}
+
+/** The lines inside `service imap-login { }` for `scale`. */
+function loginServiceConfig(scale: DovecotScale | undefined): string {
+  const l = scale?.login;
+  if (!l) return '';
+  const lines: string[] = [];
+  if (l.serviceCount !== undefined) lines.push(`  service_count = ${l.serviceCount}`);
+  if (l.processMinAvail !== undefined) lines.push(`  process_min_avail = ${l.processMinAvail}`);
+  return lines.length > 0 ? lines.join('\n') + '\n' : '';
 }
 
 export interface DovecotInfo {
@@ -120,7 +177,7 @@ submission_relay_host = 127.0.0.1
 submission_relay_port = ${opts.relayPort}
 submission_relay_trusted = yes
 pop3_uidl_format = %08Xu%08Xv
-passdb {
+${scaleConfig(opts.scale)}${opts.imapCapability ? `imap_capability = ${opts.imapCapability}\n` : ''}passdb {
   driver = oauth2
   mechanisms = xoauth2 oauthbearer
   args = ${oauthArgs}
@@ -135,7 +192,7 @@ userdb {
   args = uid=dovecot gid=dovecot home=${mailRoot}/%u allow_all_users=yes
 }
 service imap-login {
-  inet_listener imap {
+${loginServiceConfig(opts.scale)}  inet_listener imap {
     port = ${imapPort}
   }
   inet_listener imaps {
@@ -224,6 +281,85 @@ service anvil {
       await start();
     },
   };
+}
+
+/** Mail dirs of `users` laid out as Dovecot would on first login (owned by dovecot), so thousands of first logins do not all create one. */
+export async function createMaildirs(d: Pick<DovecotInfo, 'mailRoot'>, users: string[]): Promise<void> {
+  for (const user of users) {
+    for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(d.mailRoot, user, sub), { recursive: true });
+  }
+  await run('chown', ['-R', 'dovecot:dovecot', d.mailRoot]);
+}
+
+export interface DovecotProcesses {
+  /** imap processes: one per session that is not hibernated. */
+  imap: number;
+  /** imap-hibernate processes (each holds many hibernated sessions). */
+  hibernate: number;
+  /** imap-login processes. */
+  login: number;
+}
+
+/** Counts the master's imap, imap-hibernate and imap-login children (from /proc). */
+export function dovecotProcesses(d: Pick<DovecotInfo, 'baseDir'>): DovecotProcesses {
+  const pidFile = join(d.baseDir, 'run', 'master.pid');
+  const master = existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : '';
+  const out: DovecotProcesses = { imap: 0, hibernate: 0, login: 0 };
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+      if (ppid !== master) continue;
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
+      if (cmd.startsWith('dovecot/imap-hibernate')) out.hibernate++;
+      else if (cmd.startsWith('dovecot/imap-login')) out.login++;
+      else if (cmd.startsWith('dovecot/imap')) out.imap++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+export interface DovecotLoginStats {
+  /** `imap-login: Login: user=<prefix…>` lines. */
+  logins: number;
+  /** Most logins in one second of the log's clock. */
+  peakPerSecond: number;
+  /** Logins over the seconds from the first to the last (inclusive). */
+  meanPerSecond: number;
+  /** Connections imap-login closed before a login: "no auth attempts", "disconnected before auth was ready". */
+  droppedBeforeLogin: number;
+  /** ...of them, closed within the second they opened ("in 0 secs", "waited 0 secs"): port probes, not a client that gave up waiting. */
+  droppedAtOnce: number;
+  spanS: number;
+}
+
+/** Reads imap-login's lines of a Dovecot log (its timestamps have one-second resolution). */
+export function dovecotLoginStats(log: string, userPrefix: string): DovecotLoginStats {
+  const perSecond = new Map<string, number>();
+  let logins = 0;
+  let dropped = 0;
+  let atOnce = 0;
+  let first = Infinity;
+  let last = -Infinity;
+  for (const line of log.split('\n')) {
+    if (!line.includes('imap-login: ')) continue;
+    if (line.includes('Login: user=<' + userPrefix)) {
+      logins++;
+      const stamp = line.slice(0, 15); // "Dec 01 22:08:48"
+      perSecond.set(stamp, (perSecond.get(stamp) ?? 0) + 1);
+      const t = Date.parse(`${stamp.slice(0, 6)} 2000 ${stamp.slice(7)}`) / 1000;
+      first = Math.min(first, t);
+      last = Math.max(last, t);
+    } else if (line.includes('Disconnected') && (line.includes('no auth attempts') || line.includes('before auth was ready'))) {
+      dropped++;
+      if (/(in|waited) 0 secs/.test(line)) atOnce++;
+    }
+  }
+  const spanS = logins > 0 ? last - first + 1 : 0;
+  return { logins, peakPerSecond: Math.max(0, ...perSecond.values()), meanPerSecond: spanS > 0 ? logins / spanS : 0, droppedBeforeLogin: dropped, droppedAtOnce: atOnce, spanS };
 }
 
 function killQuietly(pid: number, signal: NodeJS.Signals): void {

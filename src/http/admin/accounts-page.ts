@@ -2,9 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import type { CallbackReturn } from '../routes/oauth.js';
 import type { AccountConfig } from '../../config/types.js';
 import { STATE_TTL_MS } from '../../oauth/flows.js';
-import { accountsView } from '../routes/accounts.js';
+import { MailgateError } from '../../errors.js';
+import { ACCOUNT_STATES, accountsView, parseAccountsQuery, type AccountsQuery } from '../routes/accounts.js';
 import { isSecure, redirectWith, sendPage, sessionOf, takeFlash, type AdminUiDeps } from './context.js';
-import { html, type SafeHtml } from './html.js';
+import { html, raw, type SafeHtml } from './html.js';
 import { page, postForm } from './layout.js';
 import { accountProblem, duration, when } from './plain-words.js';
 import { readCookie, setCookie, type Session } from './session.js';
@@ -12,6 +13,8 @@ import { readCookie, setCookie, type Session } from './session.js';
 /** Set when Authorize is clicked here; sends the browser back here after /oauth2/callback. */
 const RETURN_COOKIE = 'mailgate_authorize_return';
 const CALLBACK_PATH = '/oauth2/callback';
+/** Accounts per page of the Accounts page. */
+export const ADMIN_PAGE_SIZE = 50;
 
 type AccountView = Awaited<ReturnType<typeof accountsView>>['accounts'][number];
 
@@ -63,27 +66,68 @@ export function registerAccountPages(admin: FastifyInstance, deps: AdminUiDeps):
   admin.get('/accounts', async (req, reply) => {
     const session = sessionOf(req);
     const now = Date.now();
-    const { accounts } = await accountsView(deps.accounts);
-    const rows: SafeHtml[] = [];
-    for (const a of accounts) {
-      const cfg = deps.config().accounts.find((c) => c.name === a.name);
-      if (!cfg) continue;
-      const credential = deps.tokens.credentialNameOf(cfg);
-      const extra = { credential, provider: await providerOf(deps, credential), lastMessage: await deps.store.messages.lastReceivedAt(a.name) };
-      rows.push(row(a, cfg, extra, session, now));
+    const q = req.query as Record<string, unknown>;
+    // The UI's filter and pages: the same ?state= as the API, ?page= of ADMIN_PAGE_SIZE.
+    let query: AccountsQuery;
+    let pageNo: number;
+    let filterError: string | null = null;
+    try {
+      query = parseAccountsQuery(q.state === undefined || q.state === '' ? {} : { state: q.state });
+      pageNo = q.page === undefined ? 1 : Number(q.page);
+      if (!Number.isInteger(pageNo) || pageNo < 1) throw new MailgateError('BAD_REQUEST', 'page must be a whole number of 1 or more');
+    } catch (err) {
+      filterError = (err as Error).message;
+      query = {};
+      pageNo = 1;
     }
+    query = { ...query, limit: ADMIN_PAGE_SIZE, offset: (pageNo - 1) * ADMIN_PAGE_SIZE };
+    const { accounts, total, nextOffset, counts } = await accountsView(deps.accounts, query);
+    const byName = new Map(deps.config().accounts.map((c) => [c.name, c]));
+    // One credential lookup per credential, and the last message only for the rows shown.
+    const providers = new Map<string, Promise<string | null>>();
+    const provider = (credential: string | null) => {
+      if (!credential) return Promise.resolve(null);
+      let p = providers.get(credential);
+      if (!p) providers.set(credential, (p = providerOf(deps, credential)));
+      return p;
+    };
+    const rows = await Promise.all(
+      accounts.map(async (a) => {
+        const cfg = byName.get(a.name);
+        if (!cfg) return null;
+        const credential = deps.tokens.credentialNameOf(cfg);
+        const extra = { credential, provider: await provider(credential), lastMessage: await deps.store.messages.lastReceivedAt(a.name) };
+        return row(a, cfg, extra, session, now);
+      }),
+    );
     // Arriving from /oauth2/callback (see returnToAccounts).
-    const q = (req.query as { authorized?: unknown }).authorized;
-    const authorized = typeof q === 'string' ? q : undefined;
+    const authorizedQ = q.authorized;
+    const authorized = typeof authorizedQ === 'string' ? authorizedQ : undefined;
     const flash =
       takeFlash(req) ??
-      (authorized && accounts.some((a) => a.name === authorized) ? { kind: 'ok' as const, text: `Account ${authorized} is authorized; its tokens are stored.` } : null);
-    const body = accounts.length
+      (filterError ? { kind: 'error' as const, text: `The filter was not understood (${filterError}); showing every account.` } : null) ??
+      (authorized && byName.has(authorized) ? { kind: 'ok' as const, text: `Account ${authorized} is authorized; its tokens are stored.` } : null);
+    const configured = deps.config().accounts.length;
+    const stateParam = query.states ? query.states.join(',') : '';
+    const link = (p: number) => `/admin/accounts?${new URLSearchParams({ ...(stateParam ? { state: stateParam } : {}), page: String(p) }).toString()}`;
+    const pages = Math.max(1, Math.ceil(total / ADMIN_PAGE_SIZE));
+    const filter = html`<form method="get" action="/admin/accounts" class="filter">
+<label for="state">Show</label>
+<select id="state" name="state">
+<option value=""${stateParam === '' ? raw(' selected') : ''}>all ${configured} accounts</option>
+${ACCOUNT_STATES.map((st) => html`<option value="${st}"${stateParam === st ? raw(' selected') : ''}>${st} (${counts[st] ?? 0})</option>`)}
+</select>
+<button type="submit">Filter</button>
+</form>
+<p>${total === 0 ? 'No account matches.' : `Accounts ${(pageNo - 1) * ADMIN_PAGE_SIZE + 1}–${(pageNo - 1) * ADMIN_PAGE_SIZE + accounts.length} of ${total}${stateParam ? ` in state ${stateParam}` : ''}.`}
+${pageNo > 1 ? html` <a href="${link(pageNo - 1)}" rel="prev">Previous page</a>` : null}${nextOffset !== null ? html` <a href="${link(pageNo + 1)}" rel="next">Next page</a>` : null}${pages > 1 ? ` (page ${pageNo} of ${pages})` : ''}</p>`;
+    const body = configured
       ? html`<p>Accounts come from the config file. Authorize runs the provider's consent screen and returns here.</p>
+${filter}
 <table>
 <caption>Accounts and their connections</caption>
 <thead><tr><th scope="col">Account</th><th scope="col">Incoming</th><th scope="col">Outgoing</th><th scope="col">Token</th><th scope="col">Refresh token age</th><th scope="col">Last message</th><th scope="col">Problem</th><th scope="col">Actions</th></tr></thead>
-<tbody>${rows}</tbody>
+<tbody>${rows.filter((r): r is SafeHtml => r !== null)}</tbody>
 </table>`
       : html`<p>No accounts yet. Add them to the config file and reload.</p>`;
     return sendPage(reply, page({ title: 'Accounts', section: 'accounts', session, flash, body }));

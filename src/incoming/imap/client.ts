@@ -1,6 +1,7 @@
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import type { IncomingConfig } from '../../config/types.js';
 import { MailgateError } from '../../errors.js';
+import { throttlingAnswer } from '../login-pacer.js';
 
 /** Named deadlines (imapflow's own defaults are longer than an admin waits). */
 export const CONNECTION_TIMEOUT_MS = 30_000;
@@ -97,10 +98,21 @@ export function classifyImapError(err: unknown): { kind: ImapErrorKind; message:
   if ((err as { tlsFailed?: boolean }).tlsFailed === true) {
     return { kind: 'auth', message: `refused to log in without TLS (requireTLS): ${text}`, retryAfterMs: null };
   }
+  // Microsoft 365 throttling: imapflow parses "Suggested Backoff Time" into throttleReset.
+  if (typeof e.throttleReset === 'number') return { kind: 'throttled', message: `throttled by the server: ${text}`, retryAfterMs: e.throttleReset };
+  // "Too many simultaneous connections" (Gmail answers it to the login), "User is authenticated but
+  // not connected" (Exchange Online): the host is at its limit, the credentials may be fine.
+  const throttled = throttlingAnswer(text);
+  if (throttled.throttled) return { kind: 'throttled', message: `throttled by the server: ${text}`, retryAfterMs: throttled.retryAfterMs };
   if (e.authenticationFailed || e.serverResponseCode === 'AUTHENTICATIONFAILED') {
     return { kind: 'auth', message: `the server refused the login: ${text}`, retryAfterMs: null };
   }
-  // Microsoft 365 throttling: imapflow parses "Suggested Backoff Time" into throttleReset.
-  if (typeof e.throttleReset === 'number') return { kind: 'throttled', message: `throttled by the server: ${text}`, retryAfterMs: e.throttleReset };
+  // imapflow's own words suggest TLS ("Maybe should use TLS?"): under load the likelier cause is a busy or throttling server.
+  if (e.code === 'GREETING_TIMEOUT') {
+    return { kind: 'other', message: `the server did not greet within ${GREETING_TIMEOUT_MS / 1000} s (it may be overloaded or throttling)`, retryAfterMs: null };
+  }
+  if (e.code === 'CONNECT_TIMEOUT') {
+    return { kind: 'other', message: `could not connect to the server within ${CONNECTION_TIMEOUT_MS / 1000} s (is it up, and is the port open from here?)`, retryAfterMs: null };
+  }
   return { kind: 'other', message: e.code ? `${e.code}: ${text}` : text, retryAfterMs: null };
 }

@@ -4,7 +4,10 @@ import { withAccessToken } from '../../oauth/token-provider.js';
 import { ConnectorBase, IngestBatch, type ConnectorDeps, type SessionFailure } from '../connector-base.js';
 import type { ImapOrigin } from '../../store/origin.js';
 import type { IncomingConnector } from '../source.js';
+import { delayToPhaseMs, nextPhaseAt } from '../phase.js';
 import { classifyImapError, createImapClient, type ImapErrorKind } from './client.js';
+import { NotifyRefusedError, watchMailboxes } from './notify.js';
+import { DEFAULT_IDLE_CONNECTIONS, MailboxWatchers } from './watchers.js';
 
 /** The header block kept of a message that is not downloaded (to report its Subject and From). */
 const MAX_HEADER_BYTES = 256 * 1024;
@@ -43,14 +46,22 @@ export function createImapConnector(deps: ConnectorDeps): IncomingConnector {
 
 /**
  * One IMAP account. `mode: idle` keeps one connection in IDLE on the first
- * mailbox (IMAP IDLE watches only the selected mailbox, RFC 2177); the
- * other mailboxes are synced on every wake-up and at least every
- * `idleResync`, which also catches an IDLE that silently died. `mode: poll`
- * syncs every mailbox every `pollInterval`. Either way afterDelivery runs
- * only for messages the ack queue reports due.
+ * mailbox (IMAP IDLE watches only the selected mailbox, RFC 2177). Other
+ * mailboxes are watched with IMAP NOTIFY (RFC 5465) on the same connection
+ * where the server offers it, else with one more connection in IDLE each
+ * (up to `limits.idleConnectionsPerAccount` connections for the account),
+ * else polled every `pollInterval`. Every mailbox is synced at least every
+ * `idleResync`, at a phase of its own per account (src/incoming/phase.ts),
+ * which also catches an IDLE that silently died. `mode: poll` syncs every
+ * mailbox every `pollInterval`, at the account's phase. Either way
+ * afterDelivery runs only for messages the ack queue reports due.
  */
 export class ImapConnector extends ConnectorBase {
   #client: ImapFlow | null = null;
+  /** Mailboxes NOTIFY or a watcher connection reported changed since they were last synced. */
+  #dirty = new Set<string>();
+  /** The idle wait ended at the poll time of the mailboxes nothing watches. */
+  #pollDue = false;
   /** `mailbox\0uid` of messages whose literal exceeded the limit: never downloaded again. */
   readonly #tooLargeLiterals = new Set<string>();
 
@@ -118,33 +129,103 @@ export class ImapConnector extends ConnectorBase {
 
   protected async session(onConnected: () => void): Promise<void> {
     this.setState('connecting');
-    const client = await this.#connect();
+    // The connection opens only once the pacer gives it a slot: imapflow's
+    // connect and greeting timeouts run from then, not from the queue.
+    const client = await this.paced(() => this.#connect());
     this.#client = client;
     onConnected();
     const acc = this.deps.account.incoming;
     const idleMailbox = acc.mailboxes[0] ?? 'INBOX';
-    let lastFullSync = 0;
-    while (!this.stopped && client.usable) {
-      this.setState('polling', null);
-      const now = Date.now();
-      const full = acc.mode === 'poll' || now - lastFullSync >= acc.idleResyncMs;
-      const mailboxes = full ? acc.mailboxes : [idleMailbox];
-      for (const mailbox of mailboxes) await this.#syncMailbox(client, mailbox);
-      if (full) lastFullSync = now;
-      await this.#applyAcks(client);
-      this.markSuccess();
-      if (this.stopped) break;
-      if (acc.mode === 'idle') {
-        await client.mailboxOpen(idleMailbox);
-        this.setState('idle');
-        // idle() resolves when IDLE is broken (by our next command or the server).
-        client.idle().catch(() => undefined);
-        await this.sleep(Math.max(1_000, acc.idleResyncMs - (Date.now() - lastFullSync)));
-      } else {
-        await this.sleep(acc.pollIntervalMs);
+    // Every mailbox at the start of a session; after that, the IDLE mailbox on
+    // every wake-up, mailboxes reported changed, and all at the account's phase.
+    this.#dirty = new Set(acc.mailboxes);
+    let nextFullAt = Infinity;
+    let unwatched: string[] = [];
+    let watchers: MailboxWatchers | null = null;
+    try {
+      if (acc.mode === 'idle' && acc.mailboxes.length > 1) {
+        const w = await this.#watchOthers(client, acc.mailboxes, idleMailbox);
+        watchers = w.watchers;
+        unwatched = w.unwatched;
       }
+      while (!this.stopped && client.usable) {
+        this.setState('polling', null);
+        const now = Date.now();
+        const full = acc.mode === 'poll' || now >= nextFullAt;
+        const wanted = full ? acc.mailboxes : acc.mailboxes.filter((m) => m === idleMailbox || this.#dirty.has(m) || (this.#pollDue && unwatched.includes(m)));
+        if (full || this.#pollDue) this.#pollDue = false;
+        for (const m of wanted) this.#dirty.delete(m);
+        for (const mailbox of wanted) await this.#syncMailbox(client, mailbox);
+        // The next full resync at this account's phase of idleResync, not on a beat every account shares.
+        if (full || nextFullAt === Infinity) nextFullAt = nextPhaseAt(this.account, acc.idleResyncMs, Date.now());
+        await this.#applyAcks(client);
+        this.markSuccess();
+        if (this.stopped) break;
+        if (this.#dirty.size > 0) continue; // changed while we synced
+        if (acc.mode === 'idle') {
+          await client.mailboxOpen(idleMailbox);
+          this.setState('idle');
+          // idle() resolves when IDLE is broken (by our next command or the server).
+          client.idle().catch(() => undefined);
+          let wait = Math.max(1_000, nextFullAt - Date.now());
+          // Mailboxes neither NOTIFY nor a connection of their own watch are polled.
+          if (unwatched.length > 0) {
+            const poll = delayToPhaseMs(this.account, acc.pollIntervalMs, Date.now());
+            if (poll < wait) {
+              wait = poll;
+              this.#pollDue = true;
+            }
+          }
+          await this.sleep(wait);
+        } else {
+          await this.sleep(delayToPhaseMs(this.account, acc.pollIntervalMs, Date.now()));
+        }
+      }
+    } finally {
+      this.#dirty.clear();
+      this.#pollDue = false;
+      await watchers?.close();
     }
     if (!this.stopped) throw new MailgateError('CONNECTION_FAILED', 'the IMAP connection closed');
+  }
+
+  /**
+   * How the other mailboxes of an idle account are watched: IMAP NOTIFY on
+   * the session's own connection where the server offers it; else one more
+   * connection in IDLE per mailbox, up to `idleConnectionsPerAccount`
+   * connections in all; what is left is polled every pollInterval.
+   */
+  async #watchOthers(client: ImapFlow, mailboxes: string[], idleMailbox: string): Promise<{ watchers: MailboxWatchers | null; unwatched: string[] }> {
+    const onChange = (mailbox: string) => {
+      this.#dirty.add(mailbox);
+      this.poke();
+    };
+    try {
+      const watch = await watchMailboxes(client, mailboxes, (change) => onChange(change.path));
+      if (watch) {
+        this.log.debug({ mailboxes }, 'watching the mailboxes with IMAP NOTIFY');
+        // NOTIFY lives and dies with the connection: nothing to close.
+        return { watchers: null, unwatched: [] };
+      }
+    } catch (err) {
+      if (!(err instanceof NotifyRefusedError)) throw err;
+      this.log.info({ error: err.message }, 'the server offers NOTIFY but refused it; watching the other mailboxes with connections of their own');
+    }
+    const others = mailboxes.filter((m) => m !== idleMailbox);
+    const extra = Math.max(0, (this.deps.idleConnectionsPerAccount ?? DEFAULT_IDLE_CONNECTIONS) - 1);
+    const watched = others.slice(0, extra);
+    const unwatched = others.slice(extra);
+    if (unwatched.length > 0) {
+      this.log.info({ polled: unwatched, pollInterval: this.deps.account.incoming.pollIntervalMs }, 'more mailboxes than idleConnectionsPerAccount allows and no NOTIFY: polling the rest');
+    }
+    const watchers = new MailboxWatchers(watched, {
+      connect: () => this.pacedExtra(() => this.#connect()),
+      onChange,
+      log: this.log,
+      stopped: () => this.stopped,
+    });
+    watchers.start();
+    return { watchers, unwatched };
   }
 
   async #syncMailbox(client: ImapFlow, mailbox: string): Promise<void> {

@@ -4,6 +4,7 @@ import { withAccessToken } from '../../oauth/token-provider.js';
 import { ConnectorBase, IngestBatch, type ConnectorDeps, type SessionFailure } from '../connector-base.js';
 import type { DueAck } from '../../store/messages.js';
 import { POP3_MAILBOX } from '../../store/origin.js';
+import { delayToPhaseMs } from '../phase.js';
 import type { IncomingConnector } from '../source.js';
 import { formatBytes } from '../imap/imap-connector.js';
 import { literalLimit } from '../imap/client.js';
@@ -131,7 +132,7 @@ export class Pop3Connector extends ConnectorBase {
     while (!this.stopped) {
       const startedAt = Date.now();
       this.setState('connecting');
-      const client = await this.#connect();
+      const client = await this.paced(() => this.#connect());
       this.#client = client;
       onConnected();
       this.setState('polling', null);
@@ -144,7 +145,8 @@ export class Pop3Connector extends ConnectorBase {
       if (this.stopped) return;
       this.setState('idle');
       const poll = this.deps.account.incoming.pollIntervalMs;
-      await this.sleep(poll);
+      // At the account's own phase of pollInterval: N accounts do not poll in the same second.
+      await this.sleep(delayToPhaseMs(this.account, poll, Date.now()));
       // Acks wake the loop early (to DELE); still, log in at most every few
       // seconds: providers throttle accounts that log in too often.
       const gap = Math.min(poll, MIN_SESSION_GAP_MS);

@@ -29,7 +29,8 @@ describe('config schema', () => {
   });
 
   it('knows the keys at every level, through lists, the protocol union and transforms', () => {
-    expect(knownKeysAt([])).toEqual(['server', 'dataDir', 'logLevel', 'retention', 'tokens', 'credentials', 'accounts', 'webhooks', 'relay']);
+    expect(knownKeysAt([])).toEqual(['server', 'dataDir', 'logLevel', 'retention', 'tokens', 'limits', 'credentials', 'accounts', 'webhooks', 'relay']);
+    expect(knownKeysAt(['limits'])).toEqual(['loginsPerSecond', 'loginsInFlight', 'loginsInFlightPerHost', 'idleConnectionsPerAccount']);
     expect(knownKeysAt(['accounts', 0, 'incoming'])).toEqual([
       'protocol', 'host', 'port', 'tls', 'user', 'auth', 'mailboxes', 'requireTLS', 'mode', 'pollInterval', 'idleResync', 'afterDelivery', 'moveTo', 'maxMessageSize', 'initialSync',
     ]);

@@ -109,7 +109,7 @@ describe('resolved types', () => {
     expectTypeOf<T.RetentionConfig>().toEqualTypeOf<Before.RetentionConfig>();
     expectTypeOf<T.Config['logLevel']>().toEqualTypeOf<'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'>();
     expectTypeOf<keyof T.Config>().toEqualTypeOf<
-      'configPath' | 'configDir' | 'server' | 'dataDir' | 'logLevel' | 'credentials' | 'accounts' | 'webhooks' | 'tokens' | 'retention' | 'relay'
+      'configPath' | 'configDir' | 'server' | 'dataDir' | 'logLevel' | 'credentials' | 'accounts' | 'webhooks' | 'tokens' | 'retention' | 'limits' | 'relay'
     >();
     expectTypeOf<T.AccountConfig>().toEqualTypeOf<{ name: string; email: string; enabled: boolean; incoming: T.IncomingConfig; outgoing: T.OutgoingConfig | undefined; webhook: string }>();
   });

@@ -50,3 +50,22 @@ describe('reconnect delay', () => {
     expect(reconnectDelay(1, { ...plain, retryAfterMs: 3_600_000 }, mid)).toBe(300_000);
   });
 });
+
+describe('IMAP failures in plain words under load', () => {
+  it('a greeting timeout names a busy or throttling server, not TLS', () => {
+    const c = classifyImapError({ code: 'GREETING_TIMEOUT', message: 'Failed to receive greeting from server in required time. Maybe should use TLS?' });
+    expect(c).toEqual({ kind: 'other', message: 'the server did not greet within 16 s (it may be overloaded or throttling)', retryAfterMs: null });
+    expect(c.message).not.toMatch(/TLS/);
+    expect(classifyImapError({ code: 'CONNECT_TIMEOUT', message: 'Failed to establish connection in required time' }).message).toMatch(/^could not connect to the server within 30 s/);
+  });
+
+  it('"too many connections" answers are throttling, even when they come as a refused login', () => {
+    expect(classifyImapError({ authenticationFailed: true, responseText: '[ALERT] Too many simultaneous connections. (Failure)' })).toEqual({
+      kind: 'throttled',
+      message: 'throttled by the server: [ALERT] Too many simultaneous connections. (Failure)',
+      retryAfterMs: null,
+    });
+    expect(classifyImapError({ responseText: 'User is authenticated but not connected.' }).kind).toBe('throttled');
+    expect(classifyImapError({ authenticationFailed: true, responseText: 'Invalid credentials (Failure)' }).kind).toBe('auth');
+  });
+});

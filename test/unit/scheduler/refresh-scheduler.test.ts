@@ -38,3 +38,43 @@ describe('refresh scheduler cliff warnings', () => {
     expect(warnings).toHaveLength(2);
   });
 });
+
+describe('phased refresh leads', () => {
+  it('lie between half of refreshBefore and all of it, stable per account, and spread over that window', async () => {
+    const { phasedRefreshBefore } = await import('../../../src/scheduler/refresh-scheduler.js');
+    const lead = 600_000;
+    const leads = Array.from({ length: 2_000 }, (_, i) => phasedRefreshBefore(`acct-${i}`, lead));
+    for (const l of leads) {
+      expect(l).toBeGreaterThan(lead / 2);
+      expect(l).toBeLessThanOrEqual(lead);
+    }
+    expect(phasedRefreshBefore('acct-7', lead)).toBe(leads[7]);
+    // Ten one-minute bins over the window each hold some accounts: not all on one tick.
+    const bins = new Set(leads.map((l) => Math.floor((lead - l) / 30_000)));
+    expect(bins.size).toBe(10);
+  });
+
+  it('tokens that expire together are refreshed on different ticks', async () => {
+    const t0 = 1_000_000_000_000;
+    const names = Array.from({ length: 200 }, (_, i) => `acct-${i}`);
+    const expiresAt = t0 + 600_000; // all expire 10 minutes from t0
+    const refreshed = new Map<string, number>();
+    let now = t0;
+    const rec = (account: string) => ({ account, state: 'ok', refreshToken: 'r', accessExpiresAt: refreshed.has(account) ? expiresAt + 3_600_000 : expiresAt, lastRefreshAt: t0 - 3_000_000 });
+    const store = { tokens: { list: async () => names.map(rec) } } as unknown as Store;
+    const tokens = { refresh: async (account: string) => void refreshed.set(account, now), status: async () => ({ state: 'ok', warning: null }) } as unknown as TokenService;
+    const config = { accounts: names.map((name) => ({ name })), tokens: { refreshBeforeMs: 600_000, refreshConcurrency: 8 } } as unknown as Config;
+    const logger = { warn: () => undefined, info: () => undefined, debug: () => undefined } as never;
+    const scheduler = new RefreshScheduler({ store, tokens, config: () => config, logger, random: () => 0 });
+    const perTick: number[] = [];
+    for (; now < expiresAt; now += TICK_MS) {
+      const r = await scheduler.tick(now);
+      perTick.push(r.refreshed);
+    }
+    expect(refreshed.size).toBe(200);
+    // Spread over the 5 minutes from refreshBefore to refreshBefore / 2 before expiry.
+    expect(Math.max(...perTick)).toBeLessThan(40);
+    expect(perTick.filter((n) => n > 0).length).toBeGreaterThanOrEqual(15);
+    for (const t of refreshed.values()) expect(expiresAt - t).toBeGreaterThanOrEqual(300_000 - TICK_MS);
+  });
+});
