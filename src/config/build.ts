@@ -185,6 +185,12 @@ export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise
     });
   }
 
+  // The store section comes with the PostgreSQL backend; until it is there, no store is postgres.
+  if (raw.cluster && (raw as { store?: { kind?: string } }).store?.kind !== 'postgres') {
+    failed = true;
+    ctx.atKey(['cluster'], 'cluster needs store.kind: postgres (several replicas share one PostgreSQL database; SQLite runs one replica and needs no cluster section)');
+  }
+
   if (failed) return null;
   return { configPath: ctx.configPath, configDir: ctx.configDir, ...raw, server, dataDir: abs(raw.dataDir), credentials, accounts, webhooks };
 }
