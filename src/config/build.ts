@@ -188,6 +188,11 @@ export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise
     });
   }
 
+  if (raw.cluster && raw.store.kind !== 'postgres') {
+    failed = true;
+    ctx.atKey(['cluster'], 'cluster needs store.kind: postgres (several replicas share one PostgreSQL database; SQLite runs one replica and needs no cluster section)');
+  }
+
   if (failed) return null;
   return {
     configPath: ctx.configPath,

@@ -244,6 +244,19 @@ export const rawConfigSchema = z.strictObject({
     )
     .default(() => []),
   webhooks: z.array(webhook).default(() => []),
+  /** Several replicas sharing one PostgreSQL database (needs store.kind: postgres; see buildConfig). */
+  cluster: z
+    .strictObject({
+      /** Unique per replica; default hostname-pid. */
+      nodeName: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$/, 'expected a name of letters, digits and . _ : @ - (at most 100 characters)')
+        .optional(),
+      /** An account's lease, renewed every leaseTtl/3. */
+      leaseTtl: duration.refine((ms) => ms >= 1_000 && ms <= 600_000, 'leaseTtl must be between 1s and 10m').prefault('30s'),
+    })
+    .transform(({ leaseTtl, ...c }) => ({ ...c, leaseTtlMs: leaseTtl }))
+    .optional(),
 });
 
 /** The YAML as admins write it. */

@@ -1,4 +1,5 @@
 import type { AdminSessionRepo } from './admin-sessions.js';
+import type { LeaseRepo, LockRepo, NodeRepo, WakeBus } from './cluster.js';
 import type { DeliveryRepo } from './deliveries.js';
 import type { AccountStatusRepo, MetaRepo } from './meta.js';
 import type { IngestRepo, MessageRepo } from './messages.js';
@@ -41,6 +42,11 @@ export interface Store {
   readonly deliveries: DeliveryRepo;
   readonly outbox: OutboxRepo;
   readonly adminSessions: AdminSessionRepo;
+  /** Several replicas (./cluster.ts): account leases, membership, named locks, wake-ups. */
+  readonly leases: LeaseRepo;
+  readonly nodes: NodeRepo;
+  readonly locks: LockRepo;
+  readonly bus: WakeBus;
   /** Cheap liveness probe for /readyz. */
   ping(): Promise<boolean>;
   /**

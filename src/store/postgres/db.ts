@@ -113,6 +113,9 @@ export class PgDb {
     return () => this.#listeners.delete(listener);
   }
 
+  /** run() as a Queryable: code written for a transaction's client runs its statements one by one. */
+  readonly direct: Queryable = { query: (text, values) => this.run(text, values) } as Queryable;
+
   /** One statement on the pool: its own transaction. */
   run<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
     return this.#guard(async () => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { DeliveryClaim } from '../cluster.js';
 import type { AttemptOutcome, DeliveryRecord, DeliveryRepo, DeliveryStatus, EventName } from '../deliveries.js';
 import type { PgDb } from './db.js';
 
@@ -52,8 +53,23 @@ export class PgDeliveryRepo implements DeliveryRepo {
     return (await this.db.run("DELETE FROM deliveries WHERE status = 'delivered' AND delivered_at < $1", [before])).rowCount ?? 0;
   }
 
-  async claimDue(webhook: string, now: number, limit: number, exclude: ReadonlySet<string>): Promise<DeliveryRecord[]> {
+  async claimDue(webhook: string, now: number, limit: number, exclude: ReadonlySet<string>, claim?: DeliveryClaim): Promise<DeliveryRecord[]> {
     if (limit <= 0) return [];
+    if (claim) {
+      // Several nodes: rows another node claims right now are skipped (SKIP LOCKED), and so are rows it claimed until after now.
+      const rows = await this.db.rows<DeliveryRow>(
+        `UPDATE deliveries SET claim_owner = $5, claim_until = $6
+         WHERE id IN (
+           SELECT id FROM deliveries WHERE webhook = $1 AND status = 'pending' AND next_attempt_at <= $2 AND NOT (id = ANY($3::text[]))
+             AND (claim_until IS NULL OR claim_until <= $2 OR claim_owner = $5)
+           ORDER BY next_attempt_at, created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+         RETURNING *`,
+        [webhook, now, [...exclude], limit, claim.owner, claim.until],
+      );
+      return rows
+        .sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.created_at - b.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+        .map(toRecord);
+    }
     const rows = await this.db.rows<DeliveryRow>(
       `SELECT * FROM deliveries WHERE webhook = $1 AND status = 'pending' AND next_attempt_at <= $2 AND NOT (id = ANY($3::text[]))
        ORDER BY next_attempt_at, created_at, id LIMIT $4`,
@@ -72,7 +88,7 @@ export class PgDeliveryRepo implements DeliveryRepo {
     await this.db.run(
       `WITH d AS (
          UPDATE deliveries SET status = 'delivered', attempts = $2, last_status = $3, last_error = NULL,
-           response_excerpt = $4, updated_at = $5, delivered_at = $5 WHERE id = $1 RETURNING message_ref)
+           response_excerpt = $4, updated_at = $5, delivered_at = $5, claim_owner = NULL, claim_until = NULL WHERE id = $1 RETURNING message_ref)
        UPDATE messages SET server_ack = $6 WHERE id = (SELECT message_ref FROM d) AND server_ack = 'pending'`,
       [id, o.attempts, o.status, o.responseExcerpt, o.now, serverAck],
     );
@@ -80,16 +96,16 @@ export class PgDeliveryRepo implements DeliveryRepo {
 
   async markRetry(id: string, o: AttemptOutcome, nextAttemptAt: number): Promise<void> {
     await this.db.run(
-      `UPDATE deliveries SET attempts = $2, last_status = $3, last_error = $4, response_excerpt = $5, next_attempt_at = $6, updated_at = $7
-       WHERE id = $1`,
+      `UPDATE deliveries SET attempts = $2, last_status = $3, last_error = $4, response_excerpt = $5, next_attempt_at = $6, updated_at = $7,
+         claim_owner = NULL, claim_until = NULL WHERE id = $1`,
       [id, o.attempts, o.status, o.error, o.responseExcerpt, nextAttemptAt, o.now],
     );
   }
 
   async markFailed(id: string, o: AttemptOutcome): Promise<void> {
     await this.db.run(
-      `UPDATE deliveries SET status = 'failed', attempts = $2, last_status = $3, last_error = $4, response_excerpt = $5, updated_at = $6
-       WHERE id = $1`,
+      `UPDATE deliveries SET status = 'failed', attempts = $2, last_status = $3, last_error = $4, response_excerpt = $5, updated_at = $6,
+         claim_owner = NULL, claim_until = NULL WHERE id = $1`,
       [id, o.attempts, o.status, o.error, o.responseExcerpt, o.now],
     );
   }
@@ -101,7 +117,8 @@ export class PgDeliveryRepo implements DeliveryRepo {
   async markRenderFailed(id: string, o: AttemptOutcome, nextAttemptAt: number): Promise<number> {
     const [row] = await this.db.rows<{ render_failures: number }>(
       `UPDATE deliveries SET attempts = $2, render_failures = render_failures + 1, last_status = NULL, last_error = $3,
-         response_excerpt = NULL, next_attempt_at = $4, updated_at = $5 WHERE id = $1 RETURNING render_failures`,
+         response_excerpt = NULL, next_attempt_at = $4, updated_at = $5, claim_owner = NULL, claim_until = NULL
+       WHERE id = $1 RETURNING render_failures`,
       [id, o.attempts, o.error, nextAttemptAt, o.now],
     );
     return row?.render_failures ?? 0;
@@ -139,7 +156,8 @@ export class PgDeliveryRepo implements DeliveryRepo {
 
   async retry(id: string, now: number): Promise<boolean> {
     const r = await this.db.run(
-      `UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2, updated_at = $2 WHERE id = $1 AND status <> 'delivered'`,
+      `UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2, updated_at = $2, claim_owner = NULL, claim_until = NULL
+       WHERE id = $1 AND status <> 'delivered'`,
       [id, now],
     );
     return (r.rowCount ?? 0) > 0;

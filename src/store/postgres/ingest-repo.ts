@@ -1,6 +1,9 @@
+import { MailgateError } from '../../errors.js';
+import type { Fence } from '../cluster.js';
 import type { DueAck, ImapCursor, IngestRepo, IngestResult, NewMessage } from '../messages.js';
 import { deliveryIdForMessage, messageIdFor } from '../origin.js';
 import { originColumns, originOf, type OriginRow } from '../sqlite/message-repo.js';
+import { assertFence, checkFenceAccount } from './cluster-repos.js';
 import type { PgDb, Queryable } from './db.js';
 
 /**
@@ -52,9 +55,14 @@ SELECT (SELECT id FROM same) AS same_id, (SELECT id FROM ins) AS new_id`;
 export class PgIngestRepo implements IngestRepo {
   constructor(private readonly db: PgDb) {}
 
-  async insertMessages(msgs: NewMessage[], now: number): Promise<IngestResult[]> {
-    if (msgs.length === 0) return [];
+  async insertMessages(msgs: NewMessage[], now: number, fence?: Fence): Promise<IngestResult[]> {
+    if (fence) {
+      const other = msgs.find((m) => m.account !== fence.account);
+      if (other) throw new MailgateError('BAD_REQUEST', `a batch fenced for account ${fence.account} holds a message of account ${other.account}`);
+    }
+    if (msgs.length === 0 && !fence) return [];
     return this.db.tx(async (c) => {
+      if (fence) await assertFence(c, fence);
       // One ingest per account at a time, across every store: the Message-ID
       // recognition reads before it writes, and two batches taking the same
       // messages in another order would otherwise deadlock.
@@ -74,12 +82,24 @@ export class PgIngestRepo implements IngestRepo {
     return row ? { uidValidity: row.uid_validity, lastUid: row.last_uid } : null;
   }
 
-  async resetCursor(account: string, mailbox: string, uidValidity: number, now: number): Promise<void> {
-    await this.db.run(
-      `INSERT INTO cursors (account, mailbox, uid_validity, last_uid, updated_at) VALUES ($1, $2, $3, 0, $4)
-       ON CONFLICT (account, mailbox) DO UPDATE SET uid_validity = excluded.uid_validity, last_uid = 0, updated_at = excluded.updated_at`,
-      [account, mailbox, uidValidity, now],
+  async resetCursor(account: string, mailbox: string, uidValidity: number, now: number, fence?: Fence): Promise<void> {
+    checkFenceAccount(fence, account);
+    await this.#fenced(fence, (c) =>
+      c.query(
+        `INSERT INTO cursors (account, mailbox, uid_validity, last_uid, updated_at) VALUES ($1, $2, $3, 0, $4)
+         ON CONFLICT (account, mailbox) DO UPDATE SET uid_validity = excluded.uid_validity, last_uid = 0, updated_at = excluded.updated_at`,
+        [account, mailbox, uidValidity, now],
+      ),
     );
+  }
+
+  /** `write` alone (one statement, its own transaction), or after the fence check in one transaction. */
+  async #fenced<T>(fence: Fence | undefined, write: (c: Queryable) => Promise<T>): Promise<T> {
+    if (!fence) return write(this.db.direct);
+    return this.db.tx(async (c) => {
+      await assertFence(c, fence);
+      return write(c);
+    });
   }
 
   async knownUidls(account: string, uidls: string[]): Promise<Set<string>> {
@@ -88,12 +108,15 @@ export class PgIngestRepo implements IngestRepo {
     return new Set(rows.map((r) => r.uidl));
   }
 
-  async forgetUidlsExcept(account: string, present: string[]): Promise<number> {
+  async forgetUidlsExcept(account: string, present: string[], fence?: Fence): Promise<number> {
+    checkFenceAccount(fence, account);
     // Only UIDLs whose message is fully handled: one that vanished before its ack was applied must not be taken again.
-    const r = await this.db.run(
-      `DELETE FROM pop3_uidls WHERE account = $1 AND NOT (uidl = ANY($2::text[]))
-         AND (message_ref IS NULL OR message_ref IN (SELECT id FROM messages WHERE server_ack IN ('done', 'none')))`,
-      [account, present],
+    const r = await this.#fenced(fence, (c) =>
+      c.query(
+        `DELETE FROM pop3_uidls WHERE account = $1 AND NOT (uidl = ANY($2::text[]))
+           AND (message_ref IS NULL OR message_ref IN (SELECT id FROM messages WHERE server_ack IN ('done', 'none')))`,
+        [account, present],
+      ),
     );
     return r.rowCount ?? 0;
   }
@@ -108,17 +131,24 @@ export class PgIngestRepo implements IngestRepo {
     return rows.map((r) => ({ id: r.id, origin: originOf(r) }));
   }
 
-  async markAcks(ids: string[], state: 'done' | 'due', error: string | null, nextAt: number | null): Promise<void> {
-    if (ids.length === 0) return;
-    if (state === 'done') {
-      await this.db.run(`UPDATE messages SET server_ack = 'done', ack_error = NULL, ack_next_at = NULL WHERE id = ANY($1::text[])`, [ids]);
-    } else {
-      await this.db.run('UPDATE messages SET ack_attempts = ack_attempts + 1, ack_error = $2, ack_next_at = $3 WHERE id = ANY($1::text[])', [
-        ids,
-        error,
-        nextAt,
-      ]);
-    }
+  async markAcks(ids: string[], state: 'done' | 'due', error: string | null, nextAt: number | null, fence?: Fence): Promise<void> {
+    if (ids.length === 0 && !fence) return;
+    // Fenced: only the fence's account's messages, and nothing when the lease is lost.
+    const scope = fence ? ' AND account = $4' : '';
+    const extra = fence ? [fence.account] : [];
+    await this.#fenced(fence, (c) =>
+      state === 'done'
+        ? c.query(`UPDATE messages SET server_ack = 'done', ack_error = NULL, ack_next_at = NULL WHERE id = ANY($1::text[])${scope.replace('$4', '$2')}`, [
+            ids,
+            ...extra,
+          ])
+        : c.query(`UPDATE messages SET ack_attempts = ack_attempts + 1, ack_error = $2, ack_next_at = $3 WHERE id = ANY($1::text[])${scope}`, [
+            ids,
+            error,
+            nextAt,
+            ...extra,
+          ]),
+    );
   }
 }
 

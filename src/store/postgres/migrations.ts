@@ -161,6 +161,37 @@ CREATE TABLE admin_sessions (
 CREATE INDEX admin_sessions_expiry ON admin_sessions (expires_at);
 `,
   },
+  {
+    // Several replicas (src/store/cluster.ts), the same tables as SQLite's 0006.
+    name: '0002-cluster',
+    sql: `
+CREATE TABLE leases (
+  account    text PRIMARY KEY,
+  owner      text,
+  epoch      bigint NOT NULL,
+  expires_at bigint NOT NULL,
+  updated_at bigint NOT NULL
+);
+
+CREATE TABLE nodes (
+  name         text PRIMARY KEY,
+  instance     text NOT NULL,
+  started_at   bigint NOT NULL,
+  last_seen_at bigint NOT NULL
+);
+
+CREATE TABLE locks (
+  name       text PRIMARY KEY,
+  owner      text NOT NULL,
+  expires_at bigint NOT NULL
+);
+
+ALTER TABLE deliveries ADD COLUMN claim_owner text;
+ALTER TABLE deliveries ADD COLUMN claim_until bigint;
+ALTER TABLE tokens ADD COLUMN refresh_owner text;
+ALTER TABLE tokens ADD COLUMN refresh_until bigint;
+`,
+  },
 ];
 
 /** Every table mailgate keeps, in an order that satisfies the foreign keys (store copy writes in it). */
@@ -177,6 +208,9 @@ export const PG_TABLES = [
   'pop3_uidls',
   'outbox',
   'admin_sessions',
+  'leases',
+  'nodes',
+  'locks',
 ] as const;
 
 /** Serialises migrations of replicas starting at once (any constant; "mgschema"). */

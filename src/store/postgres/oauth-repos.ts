@@ -142,6 +142,25 @@ export class PgTokenRepo implements TokenRepo {
   async delete(account: string): Promise<boolean> {
     return ((await this.db.run('DELETE FROM tokens WHERE account = $1', [account])).rowCount ?? 0) > 0;
   }
+
+  async takeForRefresh(account: string, owner: string, now: number, ttlMs: number): Promise<{ held: false } | { held: true; record: TokenRecord | null }> {
+    // The token row's lock makes two nodes take turns; the second then sees the first's hold.
+    return this.db.tx(async (c): Promise<{ held: false } | { held: true; record: TokenRecord | null }> => {
+      const { rows } = await c.query<TokenRow & { refresh_owner: string | null; refresh_until: number | null }>(
+        'SELECT * FROM tokens WHERE account = $1 FOR UPDATE',
+        [account],
+      );
+      const row = rows[0];
+      if (!row) return { held: true, record: null };
+      if (row.refresh_owner !== null && row.refresh_owner !== owner && (row.refresh_until ?? 0) > now) return { held: false };
+      await c.query('UPDATE tokens SET refresh_owner = $2, refresh_until = $3 WHERE account = $1', [account, owner, now + ttlMs]);
+      return { held: true, record: this.#toRecord(row) };
+    });
+  }
+
+  async releaseRefresh(account: string, owner: string): Promise<void> {
+    await this.db.run('UPDATE tokens SET refresh_owner = NULL, refresh_until = NULL WHERE account = $1 AND refresh_owner = $2', [account, owner]);
+  }
 }
 
 interface StateRow {

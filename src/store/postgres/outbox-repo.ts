@@ -1,5 +1,7 @@
+import type { Fence } from '../cluster.js';
 import type { ClaimRoom, NewOutboxItem, OutboxRecord, OutboxRepo, OutboxStatus } from '../outbox.js';
-import type { PgDb } from './db.js';
+import { assertFence } from './cluster-repos.js';
+import type { PgDb, Queryable } from './db.js';
 
 interface OutboxRow {
   id: string;
@@ -64,11 +66,11 @@ export class PgOutboxRepo implements OutboxRepo {
     return row ? toRecord(row) : null;
   }
 
-  async claimDue(now: number, limit: number, room?: ClaimRoom): Promise<OutboxRecord[]> {
-    if (limit <= 0) return [];
+  async claimDue(now: number, limit: number, room?: ClaimRoom, fences?: readonly Fence[]): Promise<OutboxRecord[]> {
+    if (limit <= 0 || fences?.length === 0) return [];
     // Rows another store is claiming at this moment are skipped, never waited
     // for nor taken twice (FOR UPDATE SKIP LOCKED); only rows taken are locked.
-    if (!room) {
+    if (!room && !fences) {
       const rows = await this.db.rows<OutboxRow>(
         `UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = $1
          WHERE id IN (SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1
@@ -78,34 +80,50 @@ export class PgOutboxRepo implements OutboxRepo {
       );
       return inDueOrder(rows);
     }
-    const used = new Map(room.inFlight);
-    const full = [...used].filter(([, n]) => n >= room.perAccount).map(([a]) => a);
-    return this.db.tx(async (c) => {
-      // Accounts without a free slot are left out in SQL; the others are
-      // capped here. Rows passed over (an account filling up mid-list, or a
-      // row another store took meanwhile) are taken by a later claim.
-      const { rows: candidates } = await c.query<{ id: string; account: string }>(
-        `SELECT id, account FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1 AND NOT (account = ANY($2::text[]))
-         ORDER BY next_attempt_at, created_at, id LIMIT $3`,
-        [now, full, limit * 2],
+    return this.db.tx((c) => this.#claimWithin(c, now, limit, room, fences));
+  }
+
+  async #claimWithin(c: Queryable, now: number, limit: number, room: ClaimRoom | undefined, fences: readonly Fence[] | undefined): Promise<OutboxRecord[]> {
+    const perAccount = room?.perAccount ?? limit;
+    const used = new Map(room?.inFlight ?? []);
+    const full = [...used].filter(([, n]) => n >= perAccount).map(([a]) => a);
+    let owned: string[] | null = null;
+    if (fences) {
+      // The leases still held, locked FOR SHARE until the commit: a take-over waits for this claim.
+      const { rows } = await c.query<{ account: string }>(
+        `SELECT l.account FROM leases l JOIN unnest($1::text[], $2::text[], $3::bigint[]) AS f(account, owner, epoch)
+           ON l.account = f.account AND l.owner = f.owner AND l.epoch = f.epoch
+         ORDER BY l.account FOR SHARE OF l`,
+        [fences.map((f) => f.account), fences.map((f) => f.owner), fences.map((f) => f.epoch)],
       );
-      const ids: string[] = [];
-      for (const cand of candidates) {
-        if (ids.length >= limit) break;
-        const n = used.get(cand.account) ?? 0;
-        if (n >= room.perAccount) continue;
-        used.set(cand.account, n + 1);
-        ids.push(cand.id);
-      }
-      if (ids.length === 0) return [];
-      const { rows } = await c.query<OutboxRow>(
-        `UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = $2
-         WHERE id IN (SELECT id FROM outbox WHERE id = ANY($1::text[]) AND status = 'queued' FOR UPDATE SKIP LOCKED)
-         RETURNING *`,
-        [ids, now],
-      );
-      return inDueOrder(rows);
-    });
+      owned = rows.map((r) => r.account);
+      if (owned.length === 0) return [];
+    }
+    // Accounts without a free slot are left out in SQL; the others are
+    // capped here. Rows passed over (an account filling up mid-list, or a
+    // row another store took meanwhile) are taken by a later claim.
+    const { rows: candidates } = await c.query<{ id: string; account: string }>(
+      `SELECT id, account FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1 AND NOT (account = ANY($2::text[]))
+         AND ($4::text[] IS NULL OR account = ANY($4::text[]))
+       ORDER BY next_attempt_at, created_at, id LIMIT $3`,
+      [now, full, limit * 2, owned],
+    );
+    const ids: string[] = [];
+    for (const cand of candidates) {
+      if (ids.length >= limit) break;
+      const n = used.get(cand.account) ?? 0;
+      if (n >= perAccount) continue;
+      used.set(cand.account, n + 1);
+      ids.push(cand.id);
+    }
+    if (ids.length === 0) return [];
+    const { rows } = await c.query<OutboxRow>(
+      `UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = $2
+       WHERE id IN (SELECT id FROM outbox WHERE id = ANY($1::text[]) AND status = 'queued' FOR UPDATE SKIP LOCKED)
+       RETURNING *`,
+      [ids, now],
+    );
+    return inDueOrder(rows);
   }
 
   async markSent(id: string, now: number): Promise<void> {
@@ -125,12 +143,22 @@ export class PgOutboxRepo implements OutboxRepo {
     await this.db.run("UPDATE outbox SET status = 'failed', last_error = $2, updated_at = $3 WHERE id = $1", [id, error, now]);
   }
 
-  async failInterrupted(reason: string, now: number): Promise<string[]> {
-    const rows = await this.db.rows<{ id: string }>(
-      "UPDATE outbox SET status = 'failed', last_error = $1, updated_at = $2 WHERE status = 'sending' RETURNING id",
-      [reason, now],
-    );
-    return rows.map((r) => r.id).sort();
+  async failInterrupted(reason: string, now: number, fence?: Fence): Promise<string[]> {
+    if (!fence) {
+      const rows = await this.db.rows<{ id: string }>(
+        "UPDATE outbox SET status = 'failed', last_error = $1, updated_at = $2 WHERE status = 'sending' RETURNING id",
+        [reason, now],
+      );
+      return rows.map((r) => r.id).sort();
+    }
+    return this.db.tx(async (c) => {
+      await assertFence(c, fence);
+      const { rows } = await c.query<{ id: string }>(
+        "UPDATE outbox SET status = 'failed', last_error = $1, updated_at = $2 WHERE status = 'sending' AND account = $3 RETURNING id",
+        [reason, now, fence.account],
+      );
+      return rows.map((r) => r.id).sort();
+    });
   }
 
   async requeue(id: string, now: number): Promise<boolean> {

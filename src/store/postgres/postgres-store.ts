@@ -5,6 +5,7 @@ import type { SecretCipher } from '../../secrets/cipher.js';
 import { checkSecretKey } from '../key-check.js';
 import type { Store } from '../store.js';
 import { type AvailabilityListener, isUnreachable, PgDb, type PgDbOptions, StoreUnavailableError } from './db.js';
+import { PgLeaseRepo, PgLockRepo, PgNodeRepo, PgWakeBus } from './cluster-repos.js';
 import { PgDeliveryRepo } from './delivery-repo.js';
 import { PgIngestRepo } from './ingest-repo.js';
 import { PgMessageRepo } from './message-repo.js';
@@ -30,6 +31,10 @@ export class PostgresStore implements Store {
   readonly deliveries: PgDeliveryRepo;
   readonly outbox: PgOutboxRepo;
   readonly adminSessions: PgAdminSessionRepo;
+  readonly leases: PgLeaseRepo;
+  readonly nodes: PgNodeRepo;
+  readonly locks: PgLockRepo;
+  readonly bus: PgWakeBus;
 
   /** Set while the daemon waits for a database it could not reach at start (Store.opened). */
   opened?: Promise<void>;
@@ -52,6 +57,10 @@ export class PostgresStore implements Store {
     this.deliveries = new PgDeliveryRepo(db);
     this.outbox = new PgOutboxRepo(db);
     this.adminSessions = new PgAdminSessionRepo(db);
+    this.leases = new PgLeaseRepo(db);
+    this.nodes = new PgNodeRepo(db);
+    this.locks = new PgLockRepo(db);
+    this.bus = new PgWakeBus(db, opts.url);
   }
 
   /**
@@ -129,9 +138,10 @@ export class PostgresStore implements Store {
     return this.db.onAvailability(listener);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.#stopOpening.abort();
-    return this.db.close();
+    await this.bus.close();
+    await this.db.close();
   }
 }
 
