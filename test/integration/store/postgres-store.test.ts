@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MailgateError } from '../../../src/errors.js';
+import type { MailgateError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/log.js';
 import { SecretCipher } from '../../../src/secrets/cipher.js';
 import { openStore } from '../../../src/store/open.js';
