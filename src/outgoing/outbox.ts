@@ -6,7 +6,7 @@ import { computeBackoff } from '../runtime/backoff.js';
 import { describeError, MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { FenceSource } from '../runtime/fences.js';
+import type { FenceSource } from '../store/cluster.js';
 import type { TokenProvider } from '../oauth/token-provider.js';
 import type { OutboxRecord } from '../store/outbox.js';
 import type { Store } from '../store/store.js';
