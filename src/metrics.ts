@@ -82,6 +82,16 @@ export function createMetrics() {
       labelNames: ['account', 'outcome'],
       registers: [registry],
     }),
+    accountsOwned: new Gauge({
+      name: 'mailgate_cluster_accounts_owned',
+      help: 'Accounts whose lease this node holds (every account on a single SQLite node)',
+      registers: [registry],
+    }),
+    leaseRenewalsFailed: new Counter({
+      name: 'mailgate_cluster_lease_renewals_failed_total',
+      help: 'Lease renewal rounds that failed (the database did not answer); leases held run out after leaseTtl',
+      registers: [registry],
+    }),
   };
 }
 

@@ -89,6 +89,7 @@ export function registerOperationCommands(program: Command, configOption: () => 
     .action(async (opts: { config?: string; json?: boolean }) => {
       process.exitCode = await withContext(configPathFrom(opts.config, process.env), async (ctx) => {
         const sides = await ctx.store.accountStatus.list();
+        const owners = new Map((await ctx.store.leases.list(Date.now())).map((l) => [l.account, l.owner]));
         const accounts = [];
         for (const a of ctx.config.accounts) {
           const inc = sides.find((s) => s.account === a.name && s.side === 'incoming');
@@ -100,6 +101,7 @@ export function registerOperationCommands(program: Command, configOption: () => 
             lastSuccessAt: inc?.lastSuccessAt ? new Date(inc.lastSuccessAt).toISOString() : null,
             lastError: inc?.lastError ?? null,
             token: await ctx.tokens.status(a.name),
+            owner: owners.get(a.name) ?? null,
           });
         }
         const queue = await ctx.store.deliveries.countByStatus();
@@ -112,6 +114,7 @@ export function registerOperationCommands(program: Command, configOption: () => 
         for (const a of accounts) {
           console.log(`${a.name} <${a.email}> ${a.protocol}: ${a.incoming}, last success ${a.lastSuccessAt ?? 'never'}`);
           console.log(`  token: ${a.token.state}, expires ${a.token.expiresAt ?? '-'}, refreshed ${a.token.lastRefreshAt ?? '-'}`);
+          console.log(`  owner: ${a.owner ?? 'none (no replica holds its lease)'}`);
           if (a.lastError) console.log(`  incoming error: ${a.lastError}`);
           if (a.token.lastError) console.log(`  token error: ${a.token.lastError}`);
         }

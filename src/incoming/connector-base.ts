@@ -19,6 +19,8 @@ export const AUTH_FAILURE_RETRY_MS = 5 * 60_000;
  * stored by another process (`mailgate authorize --device`, `tokens import`).
  */
 export const NEEDS_AUTHORIZATION_RETRY_MS = 30_000;
+/** After LEASE_LOST the coordinator stops the connector; this long it waits meanwhile. */
+const LEASE_LOST_WAIT_MS = 60_000;
 /** While the database is full, look again this often (a resume also wakes the loop at once). */
 const STORAGE_RECHECK_MS = 5_000;
 const STATES: ConnectorState[] = ['connecting', 'idle', 'polling', 'backoff', 'error', 'stopped'];
@@ -273,6 +275,12 @@ export abstract class ConnectorBase implements IncomingConnector {
     if (err instanceof MailgateError && err.code === 'STORAGE_FULL') {
       this.setState('backoff', err.message);
       return 0; // the loop waits for the disk, not for a backoff
+    }
+    if (err instanceof MailgateError && err.code === 'LEASE_LOST') {
+      // The coordinator stops this connector; until then it does nothing.
+      this.setState('backoff', err.message);
+      this.log.warn({ error: err.message }, 'this node no longer holds the account; stopping its work');
+      return LEASE_LOST_WAIT_MS;
     }
     if (err instanceof MailgateError && (err.code === 'OAUTH_REAUTH_REQUIRED' || err.code === 'OAUTH_MISSING_TOKEN')) {
       this.setState('error', err.message);

@@ -16,15 +16,33 @@ export class ConnectorManager implements Component {
   readonly #factory: ConnectorFactory;
   readonly #logger: Logger;
   #config: Config;
+  /** Driven by the cluster coordinator: only accounts it hands over (startAccount) run. */
+  readonly #driven: boolean;
 
-  constructor(deps: { config: Config; factory: ConnectorFactory; logger: Logger }) {
+  constructor(deps: { config: Config; factory: ConnectorFactory; logger: Logger; driven?: boolean }) {
     this.#config = deps.config;
+    this.#driven = deps.driven ?? false;
     this.#factory = deps.factory;
     this.#logger = deps.logger.child({ component: 'incoming' });
   }
 
   async start(): Promise<void> {
+    if (this.#driven) return;
     for (const account of this.#config.accounts) await this.#startOne(account);
+  }
+
+  /** Starts the account's connector (this node now holds it); false when it is not configured. */
+  async startAccount(name: string): Promise<boolean> {
+    if (this.#connectors.has(name)) return true;
+    const account = this.#config.accounts.find((a) => a.name === name);
+    if (!account) return false;
+    await this.#startOne(account);
+    return true;
+  }
+
+  /** Stops the account's connector and waits until its in-flight work has ended. */
+  stopAccount(name: string): Promise<void> {
+    return this.#stopOne(name);
   }
 
   async stop(): Promise<void> {
@@ -34,15 +52,18 @@ export class ConnectorManager implements Component {
   async reconfigure(config: Config): Promise<void> {
     this.#config = config;
     const wanted = new Map(config.accounts.map((a) => [a.name, a]));
+    const restartable = new Set<string>();
     for (const [name, running] of [...this.#connectors]) {
       const next = wanted.get(name);
+      if (next) restartable.add(name);
       if (!next || !isDeepStrictEqual(next, running.account)) {
         this.#logger.info({ account: name }, next ? 'account changed; restarting its connector' : 'account removed; stopping its connector');
         await this.#stopOne(name);
       }
     }
+    // Driven: new accounts start once the coordinator takes them; changed ones start again here if they ran.
     for (const account of config.accounts) {
-      if (!this.#connectors.has(account.name)) await this.#startOne(account);
+      if (!this.#connectors.has(account.name) && (!this.#driven || restartable.has(account.name))) await this.#startOne(account);
     }
   }
 

@@ -6,6 +6,7 @@ import { computeBackoff } from '../runtime/backoff.js';
 import { describeError, MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { FenceSource } from '../store/cluster.js';
 import type { TokenProvider } from '../oauth/token-provider.js';
 import type { OutboxRecord } from '../store/outbox.js';
 import type { Store } from '../store/store.js';
@@ -131,6 +132,12 @@ export interface OutboxWorkerDeps {
   logger: Logger;
   metrics: Metrics;
   random?: () => number;
+  /**
+   * The accounts this node holds (the cluster coordinator): only their
+   * messages are claimed, under their fences, and rows left `sending` are
+   * failed by the coordinator when it takes an account (not at start).
+   */
+  fences?: FenceSource;
 }
 
 /**
@@ -145,6 +152,8 @@ export class OutboxWorker implements Component {
   readonly #senders = new Map<string, { out: string; sender: SmtpSender }>();
   readonly #inFlight = new Map<string, number>();
   readonly #running = new Set<Promise<void>>();
+  /** In-flight sends per account (drain() waits for them before the account is handed over). */
+  readonly #runningFor = new Map<string, Set<Promise<void>>>();
   /** Whether the last pass claimed anything (settle then knows whether due rows wait for slots). */
   #claimedLast = false;
   readonly #pump: SerialPump = new SerialPump({
@@ -166,11 +175,19 @@ export class OutboxWorker implements Component {
   }
 
   async start(): Promise<void> {
-    const ids = await this.#deps.store.outbox.failInterrupted(INTERRUPTED_REASON, Date.now());
-    for (const id of ids) {
-      this.#deps.logger.warn({ component: 'outbox', outbox: id }, 'a message was being sent when mailgate stopped; marked failed (uncertain), not resent');
+    if (!this.#deps.fences) {
+      const ids = await this.#deps.store.outbox.failInterrupted(INTERRUPTED_REASON, Date.now());
+      for (const id of ids) {
+        this.#deps.logger.warn({ component: 'outbox', outbox: id }, 'a message was being sent when mailgate stopped; marked failed (uncertain), not resent');
+      }
     }
     this.#pump.start();
+  }
+
+  /** Resolves once no send of the account is in flight (its lease is about to be given up). */
+  async drain(account: string): Promise<void> {
+    const running = this.#runningFor.get(account);
+    if (running && running.size > 0) await Promise.allSettled([...running]);
   }
 
   async stop(): Promise<void> {
@@ -204,7 +221,9 @@ export class OutboxWorker implements Component {
     const total = [...this.#inFlight.values()].reduce((a, b) => a + b, 0);
     const free = TOTAL_IN_FLIGHT - total;
     if (free <= 0) return false;
-    const claimed = await this.#deps.store.outbox.claimDue(Date.now(), free, { perAccount: PER_ACCOUNT_IN_FLIGHT, inFlight: this.#inFlight });
+    const room = { perAccount: PER_ACCOUNT_IN_FLIGHT, inFlight: this.#inFlight };
+    const fences = this.#deps.fences?.owned();
+    const claimed = await this.#deps.store.outbox.claimDue(Date.now(), free, room, fences);
     for (const r of claimed) this.#launch(r);
     this.#claimedLast = claimed.length > 0;
     return claimed.length > 0;
@@ -219,9 +238,16 @@ export class OutboxWorker implements Component {
         if (n > 0) this.#inFlight.set(r.account, n);
         else this.#inFlight.delete(r.account);
         this.#running.delete(p);
+        this.#runningFor.get(r.account)?.delete(p);
         this.wake();
       });
     this.#running.add(p);
+    let forAccount = this.#runningFor.get(r.account);
+    if (!forAccount) {
+      forAccount = new Set();
+      this.#runningFor.set(r.account, forAccount);
+    }
+    forAccount.add(p);
   }
 
   #sender(account: AccountConfig, out: NonNullable<AccountConfig['outgoing']>): SmtpSender {

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ClusterView } from '../../cluster/coordinator.js';
 import type { Config } from '../../config/types.js';
 import { MailgateError } from '../../errors.js';
 import type { OAuthFlows } from '../../oauth/flows.js';
@@ -19,6 +20,8 @@ export interface AdminUiDeps {
   accounts: AccountRouteDeps;
   /** Wakes the delivery worker after a retry was queued. */
   wake: () => void;
+  /** The replicas and their accounts (the accounts page's cluster view). */
+  cluster?: () => Promise<ClusterView>;
 }
 
 const sessions = new WeakMap<FastifyRequest, Session>();

@@ -18,6 +18,8 @@ export interface AccountRouteDeps {
   token: (account: string) => Promise<TokenStatus>;
   testIncoming: (account: string) => Promise<SideResult>;
   testOutgoing: (account: string) => Promise<SideResult | null>;
+  /** Account → the node holding its lease (absent: none holds it). */
+  owners?: () => Promise<ReadonlyMap<string, string>>;
 }
 
 const iso = (t: number | Date | null | undefined): string | null =>
@@ -25,6 +27,7 @@ const iso = (t: number | Date | null | undefined): string | null =>
 
 export async function accountsView(deps: AccountRouteDeps) {
   const sides = await deps.sideStatus();
+  const owners = (await deps.owners?.()) ?? new Map<string, string>();
   const side = (account: string, s: 'incoming' | 'outgoing') => sides.find((r) => r.account === account && r.side === s);
   const accounts = [];
   for (const a of deps.config().accounts) {
@@ -45,6 +48,7 @@ export async function accountsView(deps: AccountRouteDeps) {
         lastError: outStored?.lastError ?? null,
       },
       token: await deps.token(a.name),
+      owner: owners.get(a.name) ?? null,
     });
   }
   return { accounts };
