@@ -5,7 +5,20 @@ import { whereOf } from './url.js';
 
 /** What runs a query: the pool (one statement, its own transaction) or a client inside tx(). */
 export interface Queryable {
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string | Named, values?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+/**
+ * A statement the server keeps prepared per connection (parsed and planned
+ * once): for the hot paths, whose CTEs cost more to plan than to run.
+ */
+export interface Named {
+  name: string;
+  text: string;
+}
+
+function asConfig(text: string | Named, values: unknown[] | undefined): pg.QueryConfig {
+  return typeof text === 'string' ? { text, values: values ?? [] } : { name: text.name, text: text.text, values: values ?? [] };
 }
 
 export interface PgDbOptions {
@@ -117,15 +130,15 @@ export class PgDb {
   readonly direct: Queryable = { query: (text, values) => this.run(text, values) } as Queryable;
 
   /** One statement on the pool: its own transaction. */
-  run<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+  run<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string | Named, values: unknown[] = []): Promise<pg.QueryResult<R>> {
     return this.#guard(async () => {
       this.roundTrips++;
-      return this.pool.query<R>(text, values);
+      return this.pool.query<R>(asConfig(text, values));
     });
   }
 
   /** Rows of one statement. */
-  async rows<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+  async rows<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string | Named, values: unknown[] = []): Promise<R[]> {
     return (await this.run<R>(text, values)).rows;
   }
 
@@ -138,9 +151,9 @@ export class PgDb {
       for (let attempt = 1; ; attempt++) {
         const client = await this.pool.connect();
         const counted: Queryable = {
-          query: (text: string, values?: unknown[]) => {
+          query: (text: string | Named, values?: unknown[]) => {
             this.roundTrips++;
-            return client.query(text, values);
+            return client.query(asConfig(text, values));
           },
         } as Queryable;
         let broken = false;

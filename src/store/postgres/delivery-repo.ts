@@ -86,10 +86,13 @@ export class PgDeliveryRepo implements DeliveryRepo {
   async markDelivered(id: string, o: AttemptOutcome, serverAck: 'due' | 'none'): Promise<void> {
     // One statement: the delivery and its message's server state commit together.
     await this.db.run(
-      `WITH d AS (
+      {
+        name: 'mailgate_mark_delivered',
+        text: `WITH d AS (
          UPDATE deliveries SET status = 'delivered', attempts = $2, last_status = $3, last_error = NULL,
            response_excerpt = $4, updated_at = $5, delivered_at = $5, claim_owner = NULL, claim_until = NULL WHERE id = $1 RETURNING message_ref)
        UPDATE messages SET server_ack = $6 WHERE id = (SELECT message_ref FROM d) AND server_ack = 'pending'`,
+      },
       [id, o.attempts, o.status, o.responseExcerpt, o.now, serverAck],
     );
   }

@@ -157,7 +157,7 @@ async function insertOne(c: Queryable, m: NewMessage, now: number): Promise<Inge
   const o = originColumns(m.origin);
   const size = m.size ?? m.raw.length;
   const recognise = m.origin.kind === 'imap' && m.messageId !== null;
-  const { rows } = await c.query<{ same_id: string | null; new_id: string | null }>(INSERT_ONE, [
+  const { rows } = await c.query<{ same_id: string | null; new_id: string | null }>({ name: 'mailgate_ingest_one', text: INSERT_ONE }, [
     id,
     m.account,
     o.mailbox,

@@ -74,8 +74,11 @@ export class PgMessageRepo implements MessageRepo {
 
   async getWithRaw(id: string): Promise<{ info: StoredMessageInfo; raw: Buffer } | null> {
     const [row] = await this.db.rows<MessageRow & { raw_length: number; raw: Buffer | null }>(
-      `SELECT ${INFO_COLUMNS_OF_M}, octet_length(r.raw) AS raw_length, CASE WHEN octet_length(r.raw) <= $2 THEN r.raw END AS raw
-       FROM messages m JOIN message_raw r ON r.id = m.id WHERE m.id = $1`,
+      {
+        name: 'mailgate_get_with_raw',
+        text: `SELECT ${INFO_COLUMNS_OF_M}, octet_length(r.raw) AS raw_length, CASE WHEN octet_length(r.raw) <= $2 THEN r.raw END AS raw
+               FROM messages m JOIN message_raw r ON r.id = m.id WHERE m.id = $1`,
+      },
       [id, RAW_CHUNK_BYTES],
     );
     if (!row) return null;
