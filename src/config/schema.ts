@@ -199,6 +199,18 @@ export const rawConfigSchema = z.strictObject({
     })
     .prefault({}),
   dataDir: z.string().min(1).default(DEFAULT_DATA_DIR),
+  /** The secret key (base64, 32 bytes) from a file (a container secret), instead of MAILGATE_SECRET_KEY or dataDir/secret.key. */
+  secretKeyFile: z.string().min(1).optional(),
+  /** Where state lives: SQLite in dataDir (default), or PostgreSQL shared by several replicas (url checked by buildConfig). */
+  store: allKeys(
+    z.strictObject({
+      kind: z.enum(['sqlite', 'postgres']).default('sqlite'),
+      url: z.string().min(1).optional(),
+      urlFile: z.string().optional(),
+      /** Connections each replica keeps to PostgreSQL. */
+      poolSize: z.number().int().min(1).max(100).default(5),
+    }),
+  ).prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   /** How long finished work is kept. */
   retention: z

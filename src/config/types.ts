@@ -60,10 +60,16 @@ export type WebhookConfig = Flat<Secret<Parsed['webhooks'][number], 'secret', st
 export type TokensConfig = Parsed['tokens'];
 export type RetentionConfig = Parsed['retention'];
 
+/** Where state lives; with kind postgres, url is the database's (read from urlFile when given). */
+export type StoreConfig =
+  | { kind: 'sqlite'; url: undefined; poolSize: number }
+  | { kind: 'postgres'; url: string; poolSize: number };
+
 export type Config = Flat<
-  Omit<Parsed, 'server' | 'credentials' | 'accounts' | 'webhooks'> & {
+  Omit<Parsed, 'server' | 'credentials' | 'accounts' | 'webhooks' | 'store'> & {
     configPath: string;
     configDir: string;
+    store: StoreConfig;
     server: ServerConfig;
     credentials: CredentialConfig[];
     accounts: AccountConfig[];

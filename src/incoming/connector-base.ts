@@ -237,7 +237,7 @@ export abstract class ConnectorBase implements IncomingConnector {
     const storage = this.deps.storage;
     if (!storage) return;
     this.setState('backoff', storage.reason ?? 'the database disk is full');
-    this.log.warn('the database disk is full: not fetching until space is freed');
+    this.log.warn({ reason: storage.reason }, 'the database takes no writes (disk full or unreachable): not fetching until it does');
     const unsubscribe = storage.onResume(() => this.poke());
     try {
       while (!this.#stopped && !storage.accepting) await this.sleep(STORAGE_RECHECK_MS);

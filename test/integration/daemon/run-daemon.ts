@@ -58,7 +58,14 @@ export interface Daemon {
  * Starts `serve` and waits until /readyz answers 200. `nodeArgs` go before
  * the script (e.g. `--cpu-prof`, which Node 20 refuses in NODE_OPTIONS).
  */
-export async function startDaemon(configPath: string, port: number, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Daemon> {
+export async function startDaemon(
+  configPath: string,
+  port: number,
+  env: Record<string, string> = {},
+  nodeArgs: string[] = [],
+  /** 'listening': any answer of /readyz will do (a daemon waiting for its database answers 503). */
+  until: 'ready' | 'listening' = 'ready',
+): Promise<Daemon> {
   assertBuilt();
   const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--config', configPath], {
     cwd: ROOT,
@@ -77,7 +84,7 @@ export async function startDaemon(configPath: string, port: number, env: Record<
     if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}:\n${out}`);
     try {
       const r = await fetch(`${url}/readyz`);
-      if (r.status === 200) break;
+      if (r.status === 200 || until === 'listening') break;
     } catch {
       // not listening yet
     }

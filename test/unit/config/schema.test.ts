@@ -29,7 +29,7 @@ describe('config schema', () => {
   });
 
   it('knows the keys at every level, through lists, the protocol union and transforms', () => {
-    expect(knownKeysAt([])).toEqual(['server', 'dataDir', 'logLevel', 'retention', 'tokens', 'credentials', 'accounts', 'webhooks', 'cluster']);
+    expect(knownKeysAt([])).toEqual(['server', 'dataDir', 'secretKeyFile', 'store', 'logLevel', 'retention', 'tokens', 'credentials', 'accounts', 'webhooks', 'cluster']);
     expect(knownKeysAt(['accounts', 0, 'incoming'])).toEqual([
       'protocol', 'host', 'port', 'tls', 'user', 'auth', 'mailboxes', 'requireTLS', 'mode', 'pollInterval', 'idleResync', 'afterDelivery', 'moveTo', 'maxMessageSize',
     ]);

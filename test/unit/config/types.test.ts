@@ -95,7 +95,7 @@ describe('resolved types', () => {
     expectTypeOf<T.RetentionConfig>().toEqualTypeOf<Before.RetentionConfig>();
     expectTypeOf<T.Config['logLevel']>().toEqualTypeOf<'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'>();
     expectTypeOf<keyof T.Config>().toEqualTypeOf<
-      'configPath' | 'configDir' | 'server' | 'dataDir' | 'logLevel' | 'credentials' | 'accounts' | 'webhooks' | 'tokens' | 'retention' | 'cluster'
+      'configPath' | 'configDir' | 'server' | 'dataDir' | 'logLevel' | 'credentials' | 'accounts' | 'webhooks' | 'tokens' | 'retention' | 'secretKeyFile' | 'store' | 'cluster'
     >();
     expectTypeOf<T.Config['cluster']>().toEqualTypeOf<{ nodeName?: string | undefined; leaseTtlMs: number } | undefined>();
     expectTypeOf<T.AccountConfig>().toEqualTypeOf<{ name: string; email: string; incoming: T.IncomingConfig; outgoing: T.OutgoingConfig | undefined; webhook: string }>();
