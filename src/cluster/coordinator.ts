@@ -238,7 +238,8 @@ export class ClusterCoordinator implements Component, FenceSource {
    */
   async #join(): Promise<void> {
     const id = this.#deps.identity;
-    const giveUpAt = this.#now() + this.#ttl + Math.ceil(this.#ttl / 3);
+    // Waited out in real time, whatever clock the leases use.
+    const giveUpAt = performance.now() + this.#ttl + Math.ceil(this.#ttl / 3);
     for (;;) {
       let ok: boolean;
       try {
@@ -249,7 +250,7 @@ export class ClusterCoordinator implements Component, FenceSource {
         return;
       }
       if (ok) return;
-      if (this.#now() >= giveUpAt) {
+      if (performance.now() >= giveUpAt) {
         throw new MailgateError(
           'CONFLICT',
           `another mailgate is running with cluster.nodeName "${id.name}" (it sent a heartbeat within the last ${Math.round(this.#ttl / 1000)} s); give every replica its own nodeName`,
@@ -360,6 +361,8 @@ export class ClusterCoordinator implements Component, FenceSource {
     const taken = new Set<string>();
     for (const l of leases) {
       if (!wanted.has(l.account)) continue;
+      // A lease under this node's name it does not work (an earlier incarnation, or revoked here): free for it to take again.
+      if (l.owner === identity.name && !this.#held.has(l.account)) continue;
       taken.add(l.account);
       if (counts.has(l.owner)) counts.set(l.owner, (counts.get(l.owner) ?? 0) + 1);
     }
