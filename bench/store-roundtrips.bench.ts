@@ -47,7 +47,7 @@ interface Phase {
 }
 
 async function lifecycle(store: Store, batch: number, tag: string): Promise<Record<string, Phase>> {
-  const trips = () => (store as Partial<PostgresStore>).db?.roundTrips ?? 0;
+  const trips = () => (store as unknown as Partial<PostgresStore>).db?.roundTrips ?? 0;
   const out: Record<string, Phase> = {};
   const phase = async (name: string, fn: () => Promise<void>) => {
     const t0 = performance.now();

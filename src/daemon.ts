@@ -22,6 +22,7 @@ import { testSmtp } from './outgoing/smtp.js';
 import { TokenService } from './oauth/token-service.js';
 import { inspectMessage } from './parse/auto-submitted.js';
 import { ParsePool, parseDeadline, parseThreadCount } from './parse/parse-pool.js';
+import { RelayComponent } from './relay/component.js';
 import { RefreshScheduler } from './scheduler/refresh-scheduler.js';
 import { RetentionJob } from './scheduler/retention.js';
 
@@ -117,6 +118,9 @@ export function buildDaemon(app: App) {
     store.bus.subscribe('account_authorized', (account) => void manager.restart(account));
   }
 
+  // After the outbox worker, so it stops first: no new relayed message arrives while the worker winds down.
+  const relay = new RelayComponent({ config, outbox, meta: store.meta, logger, metrics });
+
   app
     .add(parser)
     .add(worker)
@@ -124,6 +128,7 @@ export function buildDaemon(app: App) {
     .add(sender)
     .add(new RetentionJob({ store, config, logger, ...(node ? { node } : {}) }))
     .add(manager)
+    .add(relay)
     // Last: it starts the accounts it takes, and on SIGTERM (stopped first) stops them and hands them over.
     .add(cluster);
 
@@ -156,8 +161,18 @@ export function buildDaemon(app: App) {
     registerClusterRoute(api, () => cluster.view());
     registerAuthorizeRoute(api, flows);
   });
-  const adminUi = { config, adminToken: app.ctx.adminToken, store, flows, tokens, accounts: accountDeps, wake, cluster: () => cluster.view() };
+  const adminUi = {
+    config,
+    adminToken: app.ctx.adminToken,
+    store,
+    flows,
+    tokens,
+    accounts: accountDeps,
+    wake,
+    cluster: () => cluster.view(),
+    relay: () => relay.status(),
+  };
   registerOAuthCallback(http, flows, { https: app.config.server.publicUrl.startsWith('https:'), returns: [returnToAccounts(adminUi)] });
   registerAdminUi(http, adminUi);
-  return { ingest, worker, tokens, flows, scheduler, incoming: manager, events, outbox, sender, cluster };
+  return { ingest, worker, tokens, flows, scheduler, incoming: manager, events, outbox, sender, cluster, relay };
 }

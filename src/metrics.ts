@@ -92,6 +92,18 @@ export function createMetrics() {
       help: 'Lease renewal rounds that failed (the database did not answer); leases held run out after leaseTtl',
       registers: [registry],
     }),
+    relayLoginFailures: new Counter({
+      name: 'mailgate_relay_login_failures_total',
+      help: 'Refused SMTP relay logins, by relay client ("(unknown)" for a username no client has)',
+      labelNames: ['client'],
+      registers: [registry],
+    }),
+    relayMessages: new Counter({
+      name: 'mailgate_relay_messages_total',
+      help: 'SMTP relay transactions by client and outcome (relayed, or the refusal code: 550, 552, 421, 451)',
+      labelNames: ['client', 'outcome'],
+      registers: [registry],
+    }),
   };
 }
 

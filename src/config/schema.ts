@@ -47,17 +47,16 @@ export function parseListen(text: string): { host: string; port: number } | null
   return { host: m[1], port };
 }
 
-const listen = z
-  .string()
-  .transform((text, ctx) => {
+const listenAt = (key: string, example: string) =>
+  z.string().transform((text, ctx) => {
     const parsed = parseListen(text);
     if (parsed) return parsed;
     // The message names its key itself, so it is reported as it stands (see load.ts).
-    const message = `server.listen must be host:port (e.g. 127.0.0.1:8025 or [::1]:8025), got "${text}"`;
+    const message = `${key} must be host:port (e.g. ${example} or [::1]:${example.split(':')[1] ?? ''}), got "${text}"`;
     ctx.addIssue({ code: 'custom', message, params: { standalone: true } });
     return z.NEVER;
-  })
-  .prefault(DEFAULT_LISTEN);
+  });
+const listen = listenAt('server.listen', DEFAULT_LISTEN).prefault(DEFAULT_LISTEN);
 
 /**
  * The object with every key of its shape present in the output, undefined
@@ -104,6 +103,8 @@ const imapObject = z.strictObject({
   moveTo: z.string().min(1).optional(),
   /** A larger message is not downloaded; it is reported as message.failed (reason too_large) and left on the server. */
   maxMessageSize: size.prefault('50MB'),
+  /** What a mailbox without a cursor yet gives: default (buildConfig) unseen for imap, all for pop3 (which refuses unseen). */
+  initialSync: z.enum(['unseen', 'all', 'new']).optional(),
 });
 
 /**
@@ -165,6 +166,12 @@ const webhook = z
     url: httpUrl,
     secret: z.string().min(1).optional(),
     secretFile: z.string().optional(),
+    /** mailgate (v1 X-Mailgate-Signature) or standard (Standard Webhooks v1); secrets checked by buildConfig (delivery/signing.ts). */
+    signature: z.enum(['mailgate', 'standard']).default('mailgate'),
+    /** Instead of secret, during a rotation: every secret signs, newest first. */
+    secrets: z.array(z.string()).optional(),
+    /** Issue keys in the subject; absent: Jira keys, null: off. Checked by buildConfig (parse/issue-keys.ts). */
+    issueKeyPattern: z.string().nullable().optional(),
     /** Then the delivery is parked as failed, replayable. */
     maxAttempts: z.number().int().min(1).max(1000).default(15),
     /** Exponential with jitter between these. */
@@ -180,6 +187,32 @@ const webhook = z
     concurrency: z.number().int().min(1).max(256).default(8),
   })
   .transform(({ timeout, ...w }) => ({ ...w, timeoutMs: timeout }));
+
+export const DEFAULT_RELAY_LISTEN = '127.0.0.1:2525';
+
+/** SMTP submission for applications that cannot do OAuth2 (product.md, "Legacy applications: SMTP relay"); checked further by buildConfig. */
+const relay = z
+  .strictObject({
+    listen: listenAt('relay.listen', DEFAULT_RELAY_LISTEN).prefault(DEFAULT_RELAY_LISTEN),
+    /** STARTTLS; optional on a loopback listener only (buildConfig). */
+    tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+    maxMessageSize: size.prefault('25MB'),
+    clients: z
+      .array(
+        z.strictObject({
+          name,
+          username: z.string().min(1),
+          password: z.string().min(1).optional(),
+          passwordFile: z.string().optional(),
+          /** Relays through this account's outgoing server and token. */
+          account: z.string().min(1),
+          /** Default (buildConfig): the account's email. */
+          allowedFrom: z.array(email).min(1).optional(),
+        }),
+      )
+      .default(() => []),
+  })
+  .transform(({ maxMessageSize, ...r }) => ({ ...r, maxMessageSizeBytes: maxMessageSize }));
 
 export const rawConfigSchema = z.strictObject({
   server: z
@@ -237,6 +270,8 @@ export const rawConfigSchema = z.strictObject({
       z.strictObject({
         name,
         email,
+        /** false: paused (not connected; state and tokens kept). */
+        enabled: z.boolean().default(true),
         incoming,
         outgoing: outgoing.optional(),
         webhook: z.string().min(1),
@@ -257,6 +292,7 @@ export const rawConfigSchema = z.strictObject({
     })
     .transform(({ leaseTtl, ...c }) => ({ ...c, leaseTtlMs: leaseTtl }))
     .optional(),
+  relay: relay.optional(),
 });
 
 /** The YAML as admins write it. */

@@ -1,3 +1,4 @@
+import type { RelayConfig } from '../relay/types.js';
 import type { ParsedConfig } from './schema.js';
 
 /**
@@ -41,10 +42,13 @@ interface Endpoint {
 }
 type WithEndpoint<T> = Flat<Omit<T, keyof Endpoint> & Endpoint>;
 
-export type ImapIncomingConfig = WithEndpoint<Extract<ParsedIncoming, { protocol: 'imap' }>>;
+/** Settled by buildConfig: imap unseen, pop3 all. */
+type InitialSync = { initialSync: NonNullable<ParsedIncoming['initialSync']> };
+export type ImapIncomingConfig = Flat<Omit<WithEndpoint<Extract<ParsedIncoming, { protocol: 'imap' }>>, 'initialSync'> & InitialSync>;
 /** pop3 has one mailbox and always polls; the imap-only keys keep fixed values so any account can be read alike. */
 export type Pop3IncomingConfig = Flat<
-  Omit<WithEndpoint<Extract<ParsedIncoming, { protocol: 'pop3' }>>, 'mailboxes' | 'mode' | 'moveTo'> & {
+  Omit<WithEndpoint<Extract<ParsedIncoming, { protocol: 'pop3' }>>, 'mailboxes' | 'mode' | 'moveTo' | 'initialSync'> & {
+    initialSync: 'all' | 'new';
     mailboxes: string[];
     mode: 'poll';
     moveTo: undefined;
@@ -56,7 +60,14 @@ export type OutgoingConfig = Flat<WithEndpoint<Omit<ParsedOutgoing, 'from'>> & {
 
 export type AccountConfig = Flat<Omit<ParsedAccount, 'incoming' | 'outgoing'> & { incoming: IncomingConfig; outgoing: OutgoingConfig | undefined }>;
 
-export type WebhookConfig = Flat<Secret<Parsed['webhooks'][number], 'secret', string>>;
+/**
+ * `secret` is the newest secret (secrets[0]); `secrets` every one, newest
+ * first (`secret: x` reads as `secrets: [x]`); `issueKeyPattern` the pattern
+ * in force (the default when absent), null when off.
+ */
+export type WebhookConfig = Flat<
+  Omit<Secret<Parsed['webhooks'][number], 'secret', string>, 'secrets' | 'issueKeyPattern'> & { secrets: string[]; issueKeyPattern: string | null }
+>;
 export type TokensConfig = Parsed['tokens'];
 export type RetentionConfig = Parsed['retention'];
 
@@ -66,7 +77,7 @@ export type StoreConfig =
   | { kind: 'postgres'; url: string; poolSize: number };
 
 export type Config = Flat<
-  Omit<Parsed, 'server' | 'credentials' | 'accounts' | 'webhooks' | 'store'> & {
+  Omit<Parsed, 'server' | 'credentials' | 'accounts' | 'webhooks' | 'store' | 'relay'> & {
     configPath: string;
     configDir: string;
     store: StoreConfig;
@@ -74,6 +85,8 @@ export type Config = Flat<
     credentials: CredentialConfig[];
     accounts: AccountConfig[];
     webhooks: WebhookConfig[];
+    /** The SMTP relay, only when the file has a `relay` section: passwords, certificate and key read, allowedFrom defaulted. */
+    relay?: RelayConfig | undefined;
   }
 >;
 

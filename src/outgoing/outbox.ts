@@ -4,13 +4,15 @@ import type { Component } from '../runtime/component.js';
 import type { AccountConfig, Config } from '../config/types.js';
 import { computeBackoff } from '../runtime/backoff.js';
 import { describeError, MailgateError } from '../errors.js';
+import { messageIdKey, resolveConversation } from '../parse/conversation.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { FenceSource } from '../store/cluster.js';
 import type { TokenProvider } from '../oauth/token-provider.js';
-import type { OutboxRecord } from '../store/outbox.js';
+import type { OutboxEnvelope, OutboxRecord } from '../store/outbox.js';
 import type { Store } from '../store/store.js';
 import { bareAddress, parseSendRequest, recipientAddresses, type SendRequest } from './send-request.js';
+import { headerValue } from './raw-headers.js';
 import { classifySmtpError, SmtpSender } from './smtp.js';
 import { SerialPump } from '../runtime/serial-pump.js';
 
@@ -51,6 +53,17 @@ function outgoingOf(config: Config, name: string): { account: AccountConfig; out
   return { account, out: account.outgoing };
 }
 
+/** A message given as bytes (the SMTP relay): sent as it is, with its envelope. */
+export interface RawOutboxInput {
+  /** The account whose outgoing server sends it. */
+  account: string;
+  /** The relay client that gave it, kept with the row (requestJson) for the admin. */
+  client: string;
+  envelope: OutboxEnvelope;
+  raw: Buffer;
+  now: number;
+}
+
 export interface OutboxServiceDeps {
   store: Store;
   config: () => Config;
@@ -79,12 +92,21 @@ export class OutboxService {
     await this.#loopGuard(account, out.from, req);
     const requestJson = JSON.stringify(req);
     const domain = bareAddress(req.from ?? out.from).split('@')[1] ?? 'mailgate.invalid';
+    const id = `out_${randomBytes(12).toString('hex')}`;
+    const messageId = `<${randomUUID()}@${domain}>`;
+    // A reply sent through the API joins the conversation it answers; a reply to it (Outlook: In-Reply-To alone) finds it by its Message-ID.
+    const { conversationId } = await resolveConversation(
+      { messageId, inReplyTo: req.inReplyTo ?? null, references: req.references, id },
+      (key) => this.#deps.store.messages.conversationOf(key),
+    );
     const result = await this.#deps.store.outbox.enqueue({
-      id: `out_${randomBytes(12).toString('hex')}`,
+      id,
       account: account.name,
       idempotencyKey,
       requestJson,
-      messageId: `<${randomUUID()}@${domain}>`,
+      messageId,
+      messageIdKey: messageIdKey(messageId),
+      conversationId,
       now: Date.now(),
     });
     if (!result.created && result.record.requestJson !== requestJson) {
@@ -92,6 +114,27 @@ export class OutboxService {
     }
     if (result.created) this.#deps.onQueued();
     return result;
+  }
+
+  /**
+   * Queues a message given as bytes (the SMTP relay's RelayOutbox). The row
+   * and the bytes are committed before this resolves; the worker sends the
+   * bytes unchanged with `envelope`. No loop guard: the bytes come from an
+   * application on the admin's network, not from an answer to fetched mail.
+   */
+  async enqueueRaw(input: RawOutboxInput): Promise<{ id: string }> {
+    outgoingOf(this.#deps.config(), input.account);
+    const result = await this.#deps.store.outbox.enqueue({
+      id: `out_${randomBytes(12).toString('hex')}`,
+      account: input.account,
+      idempotencyKey: null,
+      requestJson: JSON.stringify({ relay: { client: input.client } }),
+      messageId: headerValue(input.raw, 'message-id') ?? '',
+      now: input.now,
+      raw: { envelope: { from: input.envelope.from, to: [...input.envelope.to] }, message: input.raw },
+    });
+    this.#deps.onQueued();
+    return { id: result.record.id };
   }
 
   async #loopGuard(account: AccountConfig, from: string, req: SendRequest): Promise<void> {
@@ -272,9 +315,21 @@ export class OutboxWorker implements Component {
       metrics.outbox.inc({ account: r.account, outcome: 'failed' });
       return;
     }
-    const req = JSON.parse(r.requestJson) as SendRequest;
+    let mail: SendMailOptions;
+    if (r.envelope) {
+      const raw = await store.outbox.getRaw(r.id);
+      if (!raw) {
+        await store.outbox.markFailed(r.id, 'the stored message bytes are missing, so there is nothing to send', now());
+        metrics.outbox.inc({ account: r.account, outcome: 'failed' });
+        return;
+      }
+      // Sent as the application wrote it: nodemailer adds nothing to `raw`, and the envelope carries every recipient (Bcc too).
+      mail = { envelope: { from: r.envelope.from, to: r.envelope.to }, raw };
+    } else {
+      mail = mailOptions(r, JSON.parse(r.requestJson) as SendRequest, target.out.from);
+    }
     try {
-      const reply = await this.#sender(target.account, target.out).send(mailOptions(r, req, target.out.from));
+      const reply = await this.#sender(target.account, target.out).send(mail);
       await store.outbox.markSent(r.id, now());
       metrics.outbox.inc({ account: r.account, outcome: 'sent' });
       await store.accountStatus.update(r.account, 'outgoing', { state: 'ok', lastSuccessAt: now(), lastError: null }, now());

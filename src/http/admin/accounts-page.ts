@@ -25,7 +25,7 @@ async function providerOf(deps: AdminUiDeps, credential: string | null): Promise
 }
 
 const TOKEN_CLASS: Record<string, string> = { ok: 'state-ok', expiring: 'state-warn', reauth_required: 'state-bad', missing: 'state-bad' };
-const INCOMING_CLASS: Record<string, string> = { idle: 'state-ok', polling: 'state-ok', error: 'state-bad', backoff: 'state-warn' };
+const INCOMING_CLASS: Record<string, string> = { idle: 'state-ok', polling: 'state-ok', error: 'state-bad', backoff: 'state-warn', paused: 'state-warn' };
 
 function tokenCell(a: AccountView, usesOAuth: boolean, now: number): SafeHtml {
   if (!usesOAuth) return html`password login`;

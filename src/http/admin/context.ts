@@ -3,6 +3,7 @@ import type { ClusterView } from '../../cluster/coordinator.js';
 import type { Config } from '../../config/types.js';
 import { MailgateError } from '../../errors.js';
 import type { OAuthFlows } from '../../oauth/flows.js';
+import type { RelayStatusView } from '../../relay/status.js';
 import type { TokenService } from '../../oauth/token-service.js';
 import type { Store } from '../../store/store.js';
 import type { AccountRouteDeps } from '../routes/accounts.js';
@@ -22,6 +23,8 @@ export interface AdminUiDeps {
   wake: () => void;
   /** The replicas and their accounts (the accounts page's cluster view). */
   cluster?: () => Promise<ClusterView>;
+  /** The SMTP relay's clients and counts (null without a relay section); absent when the relay is not wired. */
+  relay?: () => RelayStatusView | null;
 }
 
 const sessions = new WeakMap<FastifyRequest, Session>();

@@ -25,9 +25,9 @@ WITH same AS (
   WHERE id = (SELECT id FROM same) AND (uid IS DISTINCT FROM $4 OR uid_validity IS DISTINCT FROM $5)
 ), ins AS (
   INSERT INTO messages (id, account, mailbox, uid, uid_validity, uidl, message_id, size, internal_date, received_at,
-    auto_submitted, not_downloaded, server_ack)
+    auto_submitted, not_downloaded, server_ack, message_id_key, conversation_id)
   SELECT $1::text, $2::text, $3::text, $4::bigint, $5::bigint, $6::text, $7::text, $8::bigint, $9::bigint, $10::bigint,
-    $11::boolean, $12::text, CASE WHEN $12::text IS NULL THEN 'pending' ELSE 'none' END
+    $11::boolean, $12::text, CASE WHEN $12::text IS NULL THEN 'pending' ELSE 'none' END, $17::text, $18::text
   WHERE NOT EXISTS (SELECT 1 FROM same)
   ON CONFLICT (id) DO NOTHING
   RETURNING id
@@ -82,14 +82,22 @@ export class PgIngestRepo implements IngestRepo {
     return row ? { uidValidity: row.uid_validity, lastUid: row.last_uid } : null;
   }
 
-  async resetCursor(account: string, mailbox: string, uidValidity: number, now: number, fence?: Fence): Promise<void> {
+  async resetCursor(account: string, mailbox: string, uidValidity: number, now: number, lastUid = 0, fence?: Fence): Promise<void> {
     checkFenceAccount(fence, account);
     await this.#fenced(fence, (c) =>
       c.query(
-        `INSERT INTO cursors (account, mailbox, uid_validity, last_uid, updated_at) VALUES ($1, $2, $3, 0, $4)
-         ON CONFLICT (account, mailbox) DO UPDATE SET uid_validity = excluded.uid_validity, last_uid = 0, updated_at = excluded.updated_at`,
-        [account, mailbox, uidValidity, now],
+        `INSERT INTO cursors (account, mailbox, uid_validity, last_uid, updated_at) VALUES ($1, $2, $3, $5, $4)
+         ON CONFLICT (account, mailbox) DO UPDATE SET uid_validity = excluded.uid_validity, last_uid = excluded.last_uid, updated_at = excluded.updated_at`,
+        [account, mailbox, uidValidity, now, lastUid],
       ),
+    );
+  }
+
+  async skipUidls(account: string, uidls: string[], now: number): Promise<void> {
+    if (uidls.length === 0) return;
+    await this.db.run(
+      `INSERT INTO pop3_uidls (account, uidl, message_ref, seen_at) SELECT $1, u, NULL, $3 FROM unnest($2::text[]) AS u ON CONFLICT DO NOTHING`,
+      [account, uidls, now],
     );
   }
 
@@ -174,6 +182,8 @@ async function insertOne(c: Queryable, m: NewMessage, now: number): Promise<Inge
     deliveryIdForMessage(id),
     recognise,
     m.webhook,
+    m.messageIdKey ?? null,
+    m.conversationId ?? null,
   ]);
   const r = rows[0];
   if (r?.same_id) return { id: r.same_id, duplicate: true };

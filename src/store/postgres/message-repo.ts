@@ -10,9 +10,10 @@ interface MessageRow extends OriginRow {
   received_at: number;
   auto_submitted: boolean;
   not_downloaded: string | null;
+  conversation_id: string | null;
 }
 
-export const INFO_COLUMNS = 'id, account, mailbox, uid, uid_validity, uidl, message_id, size, received_at, auto_submitted, not_downloaded';
+export const INFO_COLUMNS = 'id, account, mailbox, uid, uid_validity, uidl, message_id, size, received_at, auto_submitted, not_downloaded, conversation_id';
 const INFO_COLUMNS_OF_M = INFO_COLUMNS.split(', ').map((c) => `m.${c}`).join(', ');
 
 /**
@@ -33,15 +34,16 @@ function toInfo(r: MessageRow): StoredMessageInfo {
     receivedAt: r.received_at,
     autoSubmitted: r.auto_submitted,
     notDownloaded: r.not_downloaded,
+    conversationId: r.conversation_id,
   };
 }
 
-/** A raw message of `length` bytes, read in slices (one snapshot: inside a read-only transaction). */
-async function readRawChunked(c: Queryable, id: string, length: number): Promise<Buffer | null> {
+/** Raw bytes of `length` from `table` (message_raw, outbox_raw), read in slices into one buffer. */
+export async function readRawChunked(c: Queryable, id: string, length: number, table: 'message_raw' | 'outbox_raw' = 'message_raw'): Promise<Buffer | null> {
   const out = Buffer.allocUnsafe(length);
   for (let at = 0; at < length; at += RAW_CHUNK_BYTES) {
     // substring on bytea counts from 1.
-    const { rows } = await c.query<{ part: Buffer | null }>('SELECT substring(raw FROM $2 FOR $3) AS part FROM message_raw WHERE id = $1', [
+    const { rows } = await c.query<{ part: Buffer | null }>(`SELECT substring(raw FROM $2 FOR $3) AS part FROM ${table} WHERE id = $1`, [
       id,
       at + 1,
       RAW_CHUNK_BYTES,
@@ -103,6 +105,17 @@ export class PgMessageRepo implements MessageRepo {
       [before],
     );
     return r.rowCount ?? 0;
+  }
+
+  async conversationOf(messageIdKey: string): Promise<string | null> {
+    // Received first, then sent; both served by partial indexes on message_id_key.
+    const [row] = await this.db.rows<{ c: string | null }>(
+      `SELECT COALESCE(
+         (SELECT conversation_id FROM messages WHERE message_id_key = $1 AND conversation_id IS NOT NULL ORDER BY received_at, id LIMIT 1),
+         (SELECT conversation_id FROM outbox WHERE message_id_key = $1 AND conversation_id IS NOT NULL ORDER BY created_at, id LIMIT 1)) AS c`,
+      [messageIdKey],
+    );
+    return row?.c ?? null;
   }
 
   async lastReceivedAt(account: string): Promise<number | null> {

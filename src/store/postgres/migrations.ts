@@ -192,6 +192,25 @@ ALTER TABLE tokens ADD COLUMN refresh_owner text;
 ALTER TABLE tokens ADD COLUMN refresh_until bigint;
 `,
   },
+  {
+    // Messages given as bytes (the SMTP relay) and conversations: SQLite's 0006 and 0007.
+    name: '0003-outbox-raw-and-conversations',
+    sql: `
+ALTER TABLE outbox ADD COLUMN envelope_json text;
+ALTER TABLE outbox ADD COLUMN raw_bytes bigint;
+CREATE TABLE outbox_raw (
+  id  text PRIMARY KEY REFERENCES outbox (id) ON DELETE CASCADE,
+  raw bytea NOT NULL
+);
+ALTER TABLE outbox_raw ALTER COLUMN raw SET STORAGE EXTERNAL;
+ALTER TABLE messages ADD COLUMN conversation_id text;
+ALTER TABLE messages ADD COLUMN message_id_key text;
+CREATE INDEX messages_message_id_key ON messages (message_id_key) WHERE message_id_key IS NOT NULL;
+ALTER TABLE outbox ADD COLUMN conversation_id text;
+ALTER TABLE outbox ADD COLUMN message_id_key text;
+CREATE INDEX outbox_message_id_key ON outbox (message_id_key) WHERE message_id_key IS NOT NULL;
+`,
+  },
 ];
 
 /** Every table mailgate keeps, in an order that satisfies the foreign keys (store copy writes in it). */
@@ -207,6 +226,7 @@ export const PG_TABLES = [
   'deliveries',
   'pop3_uidls',
   'outbox',
+  'outbox_raw',
   'admin_sessions',
   'leases',
   'nodes',

@@ -1,13 +1,16 @@
 import type { Fence } from '../cluster.js';
-import type { ClaimRoom, NewOutboxItem, OutboxRecord, OutboxRepo, OutboxStatus } from '../outbox.js';
+import type { ClaimRoom, NewOutboxItem, OutboxEnvelope, OutboxRecord, OutboxRepo, OutboxStatus } from '../outbox.js';
 import { assertFence } from './cluster-repos.js';
 import type { PgDb, Queryable } from './db.js';
+import { RAW_CHUNK_BYTES, readRawChunked } from './message-repo.js';
 
 interface OutboxRow {
   id: string;
   account: string;
   idempotency_key: string | null;
   request_json: string;
+  envelope_json: string | null;
+  raw_bytes: number | null;
   status: OutboxStatus;
   attempts: number;
   next_attempt_at: number;
@@ -24,6 +27,8 @@ function toRecord(r: OutboxRow): OutboxRecord {
     account: r.account,
     idempotencyKey: r.idempotency_key,
     requestJson: r.request_json,
+    envelope: r.envelope_json === null ? null : (JSON.parse(r.envelope_json) as OutboxEnvelope),
+    rawBytes: r.raw_bytes,
     status: r.status,
     attempts: r.attempts,
     nextAttemptAt: r.next_attempt_at,
@@ -48,17 +53,42 @@ export class PgOutboxRepo implements OutboxRepo {
     return this.db.tx(async (c) => {
       // A second enqueue of the same key waits for the first's commit, inserts nothing and then reads the first's row.
       const ins = await c.query<OutboxRow>(
-        `INSERT INTO outbox (id, account, idempotency_key, request_json, status, attempts, next_attempt_at, message_id, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $5, $5)
+        `INSERT INTO outbox (id, account, idempotency_key, request_json, envelope_json, raw_bytes, status, attempts, next_attempt_at, message_id,
+           created_at, updated_at, message_id_key, conversation_id)
+         VALUES ($1, $2, $3, $4, $7, $8, 'queued', 0, $5, $6, $5, $5, $9, $10)
          ON CONFLICT (account, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING *`,
-        [item.id, item.account, item.idempotencyKey, item.requestJson, item.now, item.messageId],
+        [
+          item.id,
+          item.account,
+          item.idempotencyKey,
+          item.requestJson,
+          item.now,
+          item.messageId,
+          item.raw ? JSON.stringify({ from: item.raw.envelope.from, to: item.raw.envelope.to }) : null,
+          item.raw ? item.raw.message.length : null,
+          item.messageIdKey ?? null,
+          item.conversationId ?? null,
+        ],
       );
-      if (ins.rows[0]) return { record: toRecord(ins.rows[0]), created: true };
+      if (ins.rows[0]) {
+        // The bytes in the same transaction as the row: once enqueue resolved, both are durable.
+        if (item.raw) await c.query('INSERT INTO outbox_raw (id, raw) VALUES ($1, $2)', [item.id, item.raw.message]);
+        return { record: toRecord(ins.rows[0]), created: true };
+      }
       const { rows } = await c.query<OutboxRow>('SELECT * FROM outbox WHERE account = $1 AND idempotency_key = $2', [item.account, item.idempotencyKey]);
       if (!rows[0]) throw new Error(`outbox row for idempotency key ${item.idempotencyKey} vanished`);
       return { record: toRecord(rows[0]), created: false };
     });
+  }
+
+  async getRaw(id: string): Promise<Buffer | null> {
+    const [row] = await this.db.rows<{ n: number; raw: Buffer | null }>(
+      'SELECT octet_length(raw) AS n, CASE WHEN octet_length(raw) <= $2 THEN raw END AS raw FROM outbox_raw WHERE id = $1',
+      [id, RAW_CHUNK_BYTES],
+    );
+    if (!row) return null;
+    return row.raw ?? this.db.tx((c) => readRawChunked(c, id, row.n, 'outbox_raw'));
   }
 
   async get(id: string): Promise<OutboxRecord | null> {

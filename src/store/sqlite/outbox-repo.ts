@@ -1,6 +1,6 @@
 import type { Fence } from '../cluster.js';
 import { assertFence } from './cluster-repo.js';
-import type { ClaimRoom, NewOutboxItem, OutboxRecord, OutboxRepo, OutboxStatus } from '../outbox.js';
+import type { ClaimRoom, NewOutboxItem, OutboxEnvelope, OutboxRecord, OutboxRepo, OutboxStatus } from '../outbox.js';
 import type { Db } from './db.js';
 
 interface OutboxRow {
@@ -8,6 +8,8 @@ interface OutboxRow {
   account: string;
   idempotency_key: string | null;
   request_json: string;
+  envelope_json: string | null;
+  raw_bytes: number | null;
   status: OutboxStatus;
   attempts: number;
   next_attempt_at: number;
@@ -24,6 +26,8 @@ function toRecord(r: OutboxRow): OutboxRecord {
     account: r.account,
     idempotencyKey: r.idempotency_key,
     requestJson: r.request_json,
+    envelope: r.envelope_json === null ? null : (JSON.parse(r.envelope_json) as OutboxEnvelope),
+    rawBytes: r.raw_bytes,
     status: r.status,
     attempts: r.attempts,
     nextAttemptAt: r.next_attempt_at,
@@ -48,10 +52,23 @@ export class SqliteOutboxRepo implements OutboxRepo {
       }
       this.db
         .prepare(
-          `INSERT INTO outbox (id, account, idempotency_key, request_json, status, attempts, next_attempt_at, message_id, created_at, updated_at)
-           VALUES (@id, @account, @idempotencyKey, @requestJson, 'queued', 0, @now, @messageId, @now, @now)`,
+          `INSERT INTO outbox (id, account, idempotency_key, request_json, envelope_json, raw_bytes, status, attempts, next_attempt_at, message_id, created_at, updated_at,
+             message_id_key, conversation_id)
+           VALUES (@id, @account, @idempotencyKey, @requestJson, @envelopeJson, @rawBytes, 'queued', 0, @now, @messageId, @now, @now, @messageIdKey, @conversationId)`,
         )
-        .run(item);
+        .run({
+          id: item.id,
+          account: item.account,
+          idempotencyKey: item.idempotencyKey,
+          requestJson: item.requestJson,
+          envelopeJson: item.raw ? JSON.stringify({ from: item.raw.envelope.from, to: item.raw.envelope.to }) : null,
+          rawBytes: item.raw ? item.raw.message.length : null,
+          messageId: item.messageId,
+          now: item.now,
+          messageIdKey: item.messageIdKey ?? null,
+          conversationId: item.conversationId ?? null,
+        });
+      if (item.raw) this.db.prepare('INSERT INTO outbox_raw (id, raw) VALUES (?, ?)').run(item.id, item.raw.message);
       const row = this.db.prepare('SELECT * FROM outbox WHERE id = ?').get(item.id) as OutboxRow;
       return { record: toRecord(row), created: true };
     });
@@ -61,6 +78,11 @@ export class SqliteOutboxRepo implements OutboxRepo {
   async get(id: string): Promise<OutboxRecord | null> {
     const row = this.db.prepare('SELECT * FROM outbox WHERE id = ?').get(id) as OutboxRow | undefined;
     return row ? toRecord(row) : null;
+  }
+
+  async getRaw(id: string): Promise<Buffer | null> {
+    const row = this.db.prepare('SELECT raw FROM outbox_raw WHERE id = ?').get(id) as { raw: Buffer } | undefined;
+    return row?.raw ?? null;
   }
 
   async claimDue(now: number, limit: number, room?: ClaimRoom, fences?: readonly Fence[]): Promise<OutboxRecord[]> {
@@ -156,6 +178,7 @@ export class SqliteOutboxRepo implements OutboxRepo {
   }
 
   async prune(before: number): Promise<number> {
+    // outbox_raw rows go with theirs (ON DELETE CASCADE).
     return this.db.prepare("DELETE FROM outbox WHERE status IN ('sent', 'failed') AND updated_at < ?").run(before).changes;
   }
 }

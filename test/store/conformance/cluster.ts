@@ -112,9 +112,9 @@ export function defineClusterConformance(factory: StoreFactory): void {
     it('refuses a cursor reset under a lost fence, leaving the cursor', async () => {
       const { stale, current } = await takenOver();
       await ctx.store.ingest.insertMessages([imapMessage(5)], 40_000, current);
-      expect(leaseLost(await settle(() => ctx.store.ingest.resetCursor(ACCOUNT, 'INBOX', 8, 40_001, stale)))).toBe(true);
+      expect(leaseLost(await settle(() => ctx.store.ingest.resetCursor(ACCOUNT, 'INBOX', 8, 40_001, undefined, stale)))).toBe(true);
       expect(await ctx.store.ingest.getCursor(ACCOUNT, 'INBOX')).toEqual({ uidValidity: 7, lastUid: 5 });
-      await ctx.store.ingest.resetCursor(ACCOUNT, 'INBOX', 8, 40_002, current);
+      await ctx.store.ingest.resetCursor(ACCOUNT, 'INBOX', 8, 40_002, undefined, current);
       expect(await ctx.store.ingest.getCursor(ACCOUNT, 'INBOX')).toEqual({ uidValidity: 8, lastUid: 0 });
     });
 

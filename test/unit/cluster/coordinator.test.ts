@@ -168,7 +168,7 @@ describe('ClusterCoordinator', () => {
     expect([...b.work.running].sort()).toEqual(['a1', 'a2']);
     expect(b.c.fence('a1')?.epoch).toBe((stale?.epoch ?? 0) + 1);
     // Whatever node-a still tries with its old fence is refused by the store.
-    const refused = await a.store.ingest.resetCursor('a1', 'INBOX', 9, clock.t, stale ?? undefined).catch((e: unknown) => e);
+    const refused = await a.store.ingest.resetCursor('a1', 'INBOX', 9, clock.t, undefined, stale ?? undefined).catch((e: unknown) => e);
     expect(refused instanceof MailgateError && refused.code === 'LEASE_LOST').toBe(true);
 
     // node-a wakes up: its renewal finds the leases gone and stops the connectors, fence revoked first.

@@ -47,6 +47,8 @@ namespace Before {
     afterDelivery: AfterDelivery;
     moveTo: string | undefined;
     maxMessageSizeBytes: number;
+    /** Issue 16. */
+    initialSync: 'unseen' | 'all' | 'new';
   }
   export interface ImapIncomingConfig extends Omit<IncomingConfig, 'protocol'> {
     protocol: 'imap';
@@ -70,6 +72,10 @@ namespace Before {
     maxInlineAttachmentBytes: number;
     maxBodyBytes: number;
     concurrency: number;
+    /** Issue 16. */
+    signature: 'mailgate' | 'standard';
+    secrets: string[];
+    issueKeyPattern: string | null;
   }
   export interface TokensConfig {
     refreshBeforeMs: number;
@@ -95,10 +101,10 @@ describe('resolved types', () => {
     expectTypeOf<T.RetentionConfig>().toEqualTypeOf<Before.RetentionConfig>();
     expectTypeOf<T.Config['logLevel']>().toEqualTypeOf<'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'>();
     expectTypeOf<keyof T.Config>().toEqualTypeOf<
-      'configPath' | 'configDir' | 'server' | 'dataDir' | 'logLevel' | 'credentials' | 'accounts' | 'webhooks' | 'tokens' | 'retention' | 'secretKeyFile' | 'store' | 'cluster'
+      'configPath' | 'configDir' | 'server' | 'dataDir' | 'logLevel' | 'credentials' | 'accounts' | 'webhooks' | 'tokens' | 'retention' | 'secretKeyFile' | 'store' | 'cluster' | 'relay'
     >();
     expectTypeOf<T.Config['cluster']>().toEqualTypeOf<{ nodeName?: string | undefined; leaseTtlMs: number } | undefined>();
-    expectTypeOf<T.AccountConfig>().toEqualTypeOf<{ name: string; email: string; incoming: T.IncomingConfig; outgoing: T.OutgoingConfig | undefined; webhook: string }>();
+    expectTypeOf<T.AccountConfig>().toEqualTypeOf<{ name: string; email: string; enabled: boolean; incoming: T.IncomingConfig; outgoing: T.OutgoingConfig | undefined; webhook: string }>();
   });
 
   it('narrow incoming by protocol, with every field the old type had on either branch', () => {
@@ -108,5 +114,6 @@ describe('resolved types', () => {
     expectTypeOf<T.ImapIncomingConfig>().toEqualTypeOf<Before.ImapIncomingConfig>();
     expectTypeOf<T.Pop3IncomingConfig['mode']>().toEqualTypeOf<'poll'>();
     expectTypeOf<T.Pop3IncomingConfig['moveTo']>().toEqualTypeOf<undefined>();
+    expectTypeOf<T.Pop3IncomingConfig['initialSync']>().toEqualTypeOf<'all' | 'new'>();
   });
 });
