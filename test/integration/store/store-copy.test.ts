@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { appendMessages, getHarness, listMessages, makeMessage, startPostgres, uniqueUser, type Postgres } from '../../harness/index.js';
 import { until } from '../../harness/until.js';
 import { runCli } from '../daemon/run-daemon.js';
@@ -27,6 +27,13 @@ afterAll(async () => {
   await pg?.stop();
 });
 
+/** A failing test shows what the daemon said (the tail of its log). */
+function onFailure(output: () => string): void {
+  onTestFailed(() => {
+    console.error(output().split('\n').slice(-40).join('\n'));
+  });
+}
+
 function messageIdOf(json: unknown): string {
   return (json as { messageId: string }).messageId;
 }
@@ -44,10 +51,13 @@ describe('mailgate store copy (SQLite dataDir → empty PostgreSQL), then the da
     // The third message's webhook fails while the daemon runs on SQLite: its delivery is still pending at the copy.
     sink.setBehaviour(({ raw }) => ({ status: raw.includes('copy-pending@') ? 503 : 200 }));
     const cfg = await writeE2EConfig(h, { user, clientId: CLIENT, webhookUrl: sink.url, mode: 'poll', pollInterval: '1s' });
+    // The webhook (the file's last item) keeps retrying: the failing delivery must still be pending at the copy, not parked.
+    appendFileSync(cfg.path, '    maxAttempts: 1000\n');
     const target = await pg.createDatabase();
 
     const onSqlite = await startDaemon(cfg.path, cfg.port, ENV);
     e2eDaemons.push(onSqlite);
+    onFailure(() => onSqlite.output());
     await authorizeThroughDaemon(onSqlite);
     await appendMessages(h, user, [
       makeMessage(1, { messageId: '<copy-1@example.com>' }),
@@ -85,6 +95,7 @@ describe('mailgate store copy (SQLite dataDir → empty PostgreSQL), then the da
     const before = sink.requests.length;
     const onPg = await startDaemon(cfg.path, cfg.port, ENV);
     e2eDaemons.push(onPg);
+    onFailure(() => onPg.output());
     expect(onPg.output()).toContain('"store":"postgres"');
     await appendMessages(h, user, [makeMessage(4, { messageId: '<copy-4@example.com>' }), makeMessage(5, { messageId: '<copy-5@example.com>' })]);
     await sink.waitFor((s) => ['<copy-pending@example.com>', '<copy-4@example.com>', '<copy-5@example.com>'].every((id) => s.acknowledged.some((r) => messageIdOf(r.json) === id)), 30_000);
@@ -115,6 +126,7 @@ describe('the daemon on a PostgreSQL that is not there', () => {
     await pg.halt();
     const d = await startDaemon(cfg.path, cfg.port, ENV, [], 'listening');
     e2eDaemons.push(d);
+    onFailure(() => d.output());
     const down = await readyz(d.url);
     expect(down.status).toBe(503);
     expect(down.reason).toMatch(new RegExp(`PostgreSQL database at 127\\.0\\.0\\.1:${url.port}/\\w+ cannot be reached`));
