@@ -53,9 +53,13 @@ export interface DeliveryWorkerDeps {
   claimOwner?: string;
 }
 
-/** A claim lasts a post's longest time (its timeout) twice over, plus a minute for building the body. */
-export function claimDurationMs(webhookTimeoutMs: number): number {
-  return 2 * webhookTimeoutMs + 60_000;
+/**
+ * A claim lasts as long as one attempt can: building the body (the parse
+ * deadline, 30 s by default) and the post (the webhook's timeout), plus
+ * 10 s. A node that died mid-attempt holds its deliveries that long at most.
+ */
+export function claimDurationMs(webhookTimeoutMs: number, parseDeadlineMs = 30_000): number {
+  return parseDeadlineMs + webhookTimeoutMs + 10_000;
 }
 
 /** While idle, look for due retries at least this often (timers may be coarse). */

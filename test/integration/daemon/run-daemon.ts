@@ -65,6 +65,8 @@ export async function startDaemon(
   nodeArgs: string[] = [],
   /** 'listening': any answer of /readyz will do (a daemon waiting for its database answers 503). */
   until: 'ready' | 'listening' = 'ready',
+  /** A busy machine (several replicas starting together) may need longer. */
+  readyTimeoutMs = 20_000,
 ): Promise<Daemon> {
   assertBuilt();
   const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--config', configPath], {
@@ -79,7 +81,7 @@ export async function startDaemon(
     child.once('exit', (code, signal) => r({ code, signal, stdout: out, stderr: '' })),
   );
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}:\n${out}`);
     try {
@@ -90,7 +92,7 @@ export async function startDaemon(
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`daemon not ready within 20 s:\n${out}`);
+      throw new Error(`daemon not ready within ${readyTimeoutMs / 1000} s:\n${out}`);
     }
     await sleep(50);
   }
