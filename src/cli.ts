@@ -6,6 +6,7 @@ import { configPathFrom, EXIT_BAD_INPUT, EXIT_OK } from './cli/common.js';
 import { registerCredentialsCommands } from './cli/credentials.js';
 import { registerOperationCommands } from './cli/operations.js';
 import { serveCommand } from './cli/serve.js';
+import { registerSetupCommands } from './cli/setup.js';
 
 const program = new Command();
 program
@@ -65,5 +66,6 @@ store
 
 registerCredentialsCommands(program, configOption);
 registerOperationCommands(program, configOption);
+registerSetupCommands(program, configOption);
 
 await program.parseAsync(process.argv);

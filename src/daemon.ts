@@ -24,6 +24,7 @@ import { inspectMessage } from './parse/auto-submitted.js';
 import { ParsePool, parseDeadline, parseThreadCount } from './parse/parse-pool.js';
 import { RelayComponent } from './relay/component.js';
 import { RefreshScheduler } from './scheduler/refresh-scheduler.js';
+import { CredentialHealth } from './oauth/credential-health.js';
 import { RetentionJob } from './scheduler/retention.js';
 
 /**
@@ -92,7 +93,8 @@ export function buildDaemon(app: App) {
       else void store.bus.publish('account_authorized', account).catch(() => undefined);
     },
   });
-  const scheduler = new RefreshScheduler({ store, tokens, config, logger, ...(node ? { node } : {}) });
+  const health = new CredentialHealth({ store, tokens, config, events, metrics, logger });
+  const scheduler = new RefreshScheduler({ store, tokens, config, logger, health, ...(node ? { node } : {}) });
   const sender = new OutboxWorker({ store, config, tokens, logger, metrics, fences });
   const outbox = new OutboxService({ store, config, onQueued: () => sender.wake() });
 

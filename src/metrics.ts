@@ -53,6 +53,12 @@ export function createMetrics() {
       labelNames: ['account'],
       registers: [registry],
     }),
+    clientSecretExpires: new Gauge({
+      name: 'mailgate_client_secret_expires_timestamp_seconds',
+      help: 'When a credential\'s client secret or certificate expires (clientSecretExpiresAt, or the certificate\'s notAfter), Unix seconds',
+      labelNames: ['credential'],
+      registers: [registry],
+    }),
     refreshTokenAge: new Gauge({
       name: 'mailgate_refresh_token_age_seconds',
       help: 'Age of the refresh token in use (providers expire idle ones)',

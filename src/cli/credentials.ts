@@ -45,15 +45,18 @@ export function registerCredentialsCommands(program: Command, configOption: () =
     .description('add or replace a credential in the database')
     .requiredOption('--name <name>')
     .addOption(new Option('--provider <provider>').choices(PROVIDERS).makeOptionMandatory())
-    .requiredOption('--client-id <id>')
+    .option('--client-id <id>', 'the OAuth client ID (not needed with --service-account-key-file: the key has it)')
     .option('--client-secret-file <file>', 'read the client secret from this file')
+    .option('--service-account-key-file <file>', 'grant service_account: the Google service-account JSON key (stored encrypted)')
+    .option('--client-secret-expires-at <date>', 'when the client secret expires, e.g. 2027-06-30 (warnings 30 and 7 days before)')
+    .option('--testing-app', 'Google: the OAuth app is in "Testing" status (refresh tokens die after 7 days)')
     .option('--client-secret-stdin', 'read the client secret from standard input')
     .option('--tenant <tenant>', 'Microsoft tenant (default common)')
     .option('--authorization-endpoint <url>')
     .option('--token-endpoint <url>')
     .option('--device-authorization-endpoint <url>')
     .option('--scopes <scopes>', 'space-separated scopes (custom providers)')
-    .addOption(new Option('--grant <grant>').choices(['authorization_code', 'client_credentials']))
+    .addOption(new Option('--grant <grant>').choices(['authorization_code', 'client_credentials', 'service_account']))
     .addOption(configOption())
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       process.exitCode = await withContext(configPathFrom(opts.config as string | undefined, process.env), async (ctx) => {
@@ -63,19 +66,38 @@ export function registerCredentialsCommands(program: Command, configOption: () =
         if (opts.clientSecretFile) secret = readFileSync(String(opts.clientSecretFile), 'utf8').replace(/\r?\n$/, '');
         else if (opts.clientSecretStdin) secret = await readStdin();
         const str = (k: string) => (typeof opts[k] === 'string' ? opts[k] : undefined);
+        const keyFile = str('serviceAccountKeyFile');
+        let serviceAccountKeyJson: string | undefined;
+        if (keyFile !== undefined) {
+          try {
+            serviceAccountKeyJson = readFileSync(keyFile, 'utf8');
+          } catch (err) {
+            throw new MailgateError('BAD_REQUEST', `cannot read --service-account-key-file ${keyFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+          }
+          if (secret !== null) throw new MailgateError('BAD_REQUEST', 'a service account signs with its key; give no client secret');
+        }
+        const grant = str('grant') ?? (keyFile !== undefined ? 'service_account' : undefined);
         // The same validation (and save path) as the admin UI and the YAML check.
-        await saveCredential(ctx.store, ctx.config, {
+        const saved = await saveCredential(ctx.store, ctx.config, {
           name,
           provider: String(opts.provider),
-          clientId: String(opts.clientId),
+          clientId: str('clientId') ?? '',
           clientSecret: secret,
+          ...(serviceAccountKeyJson !== undefined ? { serviceAccountKeyJson } : {}),
+          ...(str('clientSecretExpiresAt') !== undefined ? { clientSecretExpiresAt: str('clientSecretExpiresAt') } : {}),
+          ...(opts.testingApp ? { testingApp: true } : {}),
           tenant: str('tenant'),
           authorizationEndpoint: str('authorizationEndpoint'),
           tokenEndpoint: str('tokenEndpoint'),
           deviceAuthorizationEndpoint: str('deviceAuthorizationEndpoint'),
-          grant: str('grant'),
+          grant,
           scopes: str('scopes')?.split(/\s+/).filter(Boolean),
         });
+        if (serviceAccountKeyJson !== undefined) {
+          console.log(`credential ${name} saved (service-account key encrypted; client ID ${saved.clientId})`);
+          console.log(`Grant domain-wide delegation next: mailgate setup google-service-account --credential ${name}`);
+          return;
+        }
         console.log(`credential ${name} saved${secret ? ' (secret encrypted)' : ' (no secret)'}`);
         console.log(`Redirect URL to register with the provider: ${redirectUriFor(ctx.config.server.publicUrl)}`);
       }, CREDENTIAL_COMMANDS);

@@ -6,6 +6,8 @@ import { isCleartextRemote, isLoopbackHost } from './hosts.js';
 import { dotted, relayConfigProblems } from '../relay/check.js';
 import type { RelayConfig } from '../relay/types.js';
 import { MIN_TOKEN_CHARS, type ParsedConfig } from './schema.js';
+import { CertificateCredentialError, loadCertificateCredential, type CertificateCredential } from '../oauth/client-assertion.js';
+import { parseServiceAccountKey, ServiceAccountKeyError, type ServiceAccountKey } from '../oauth/service-account-key.js';
 import type { AccountConfig, AuthConfig, Config, CredentialConfig, IncomingConfig, WebhookConfig } from './types.js';
 
 type Path = (string | number)[];
@@ -115,10 +117,49 @@ export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise
       const url = c[key];
       if (url && isCleartextRemote(url)) ctx.warn([...base, key], `${key} is http:// to another host: the client secret and tokens would cross the network unencrypted; use https`);
     }
+    const clientSecret = await secret(c, base, 'clientSecret', false);
+    if (c.clientSecretExpiresAt !== undefined && c.clientSecretExpiresAt <= Date.now()) {
+      // A warning, never a refusal: the provider decides (and the date may be a typo of a working secret).
+      ctx.warn([...base, 'clientSecretExpiresAt'], `clientSecretExpiresAt ${new Date(c.clientSecretExpiresAt).toISOString().slice(0, 10)} is in the past: the provider refuses an expired secret (Microsoft: AADSTS7000222); create a new one and update clientSecret and clientSecretExpiresAt`);
+    }
+    if (c.testingApp && c.provider !== 'google') at([...base, 'testingApp'], 'testingApp applies to Google credentials only');
+    let serviceAccountKey: ServiceAccountKey | undefined;
+    if (c.grant === 'service_account') {
+      if (c.serviceAccountKeyFile === undefined) at(base, `credential "${c.name}": grant service_account needs serviceAccountKeyFile (the JSON key from Google Cloud)`);
+      else serviceAccountKey = await readServiceAccountKey(abs(c.serviceAccountKeyFile), c.serviceAccountKeyFile, [...base, 'serviceAccountKeyFile'], ctx.atKey, () => (failed = true));
+      if (clientSecret !== undefined) at([...base, 'clientSecret'], 'a service account signs assertions with its key; it takes no clientSecret');
+      if (c.clientAssertion !== undefined) at([...base, 'clientAssertion'], 'a service account signs assertions with its key; it takes no clientAssertion');
+      if (c.provider === 'microsoft' || c.provider === 'microsoft-gcc-high') at([...base, 'grant'], 'grant service_account is Google domain-wide delegation; Microsoft app-only is grant client_credentials');
+      if (serviceAccountKey && c.clientId !== undefined && c.clientId !== serviceAccountKey.clientId) {
+        at([...base, 'clientId'], `clientId ${c.clientId} is not the key's client_id ${serviceAccountKey.clientId}; leave clientId out`);
+      }
+    } else {
+      if (c.serviceAccountKeyFile !== undefined) at([...base, 'serviceAccountKeyFile'], 'serviceAccountKeyFile applies only with grant: service_account');
+      if (c.clientId === undefined) at(base, `missing required key "clientId" in credentials.${i}`);
+    }
+    let clientCertificate: CertificateCredential | undefined;
+    if (c.clientAssertion !== undefined && c.grant !== 'service_account') {
+      if (clientSecret !== undefined) at([...base, 'clientAssertion'], 'set either clientSecret or clientAssertion, not both');
+      const ca = c.clientAssertion;
+      const passphrase = await secret(ca, [...base, 'clientAssertion'], 'passphrase', false);
+      try {
+        const [certificatePem, privateKeyPem] = await Promise.all([readFile(abs(ca.certificateFile)), readFile(abs(ca.privateKeyFile))]);
+        clientCertificate = loadCertificateCredential({ certificatePem, privateKeyPem, ...(passphrase !== undefined ? { passphrase } : {}) });
+      } catch (err) {
+        const field = err instanceof CertificateCredentialError ? (err.field === 'certificate' ? 'certificateFile' : 'privateKeyFile') : null;
+        const what = (err as NodeJS.ErrnoException).code ? `cannot read ${(err as NodeJS.ErrnoException).path ?? 'the file'}: ${(err as NodeJS.ErrnoException).code}` : (err as Error).message;
+        at([...base, 'clientAssertion', ...(field ? [field] : [])], `clientAssertion: ${what}`);
+      }
+    }
     credentials.push({
-      ...omit(c, 'clientSecretFile'),
-      clientSecret: await secret(c, base, 'clientSecret', false),
+      ...omit(c, 'clientSecretFile', 'clientAssertion', 'serviceAccountKeyFile'),
+      clientId: c.clientId ?? serviceAccountKey?.clientId ?? '',
+      clientSecret,
       tenant: c.tenant ?? 'common',
+      serviceAccountKey,
+      serviceAccountKeyFile: c.serviceAccountKeyFile,
+      clientCertificate,
+      clientAssertionAlg: c.clientAssertion?.alg,
     });
   }
 
@@ -296,6 +337,30 @@ async function buildStore(
     at(['store', key], `store.${key} must be a postgres:// (or postgresql://) URL, e.g. postgres://mailgate:secret@db.internal:5432/mailgate`);
   }
   return { kind: 'postgres', url: url ?? '', poolSize: s.poolSize };
+}
+
+/**
+ * Reads and checks a service-account key file; every problem is reported at
+ * the `serviceAccountKeyFile` key, naming the file and the field. The file's
+ * content is never quoted (it is a secret).
+ */
+async function readServiceAccountKey(path: string, asWritten: string, at: Path, report: (p: Path, m: string) => void, failed: () => void): Promise<ServiceAccountKey | undefined> {
+  let content: Buffer;
+  try {
+    content = await readFile(path);
+  } catch (err) {
+    failed();
+    report(at, `cannot read serviceAccountKeyFile ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return undefined;
+  }
+  try {
+    return parseServiceAccountKey(content, `serviceAccountKeyFile ${asWritten}`);
+  } catch (err) {
+    if (!(err instanceof ServiceAccountKeyError)) throw err;
+    failed();
+    for (const p of err.problems) report(at, `serviceAccountKeyFile ${asWritten}: ${p.message}`);
+    return undefined;
+  }
 }
 
 /** `obj` without `keys` (the `*File` keys, once their secret is read). */

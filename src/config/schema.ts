@@ -143,20 +143,49 @@ const outgoing = z.strictObject({
   auth,
 });
 
+/** `2027-06-30` or an ISO date-time, as epoch ms. */
+const dateMs = z.union([z.string(), z.date()]).transform((v, ctx) => {
+  const s = v instanceof Date ? v.toISOString() : v.trim();
+  const t = /^\d{4}-\d{2}-\d{2}$/.test(s) ? Date.parse(`${s}T00:00:00Z`) : /^\d{4}-\d{2}-\d{2}T/.test(s) ? Date.parse(s) : NaN;
+  if (Number.isFinite(t)) return t;
+  ctx.addIssue({ code: 'custom', message: `expected a date like 2027-06-30 (or an ISO date-time), got "${s}"` });
+  return z.NEVER;
+});
+
+/** Entra certificate credentials: a signed client assertion instead of a client secret. */
+const clientAssertion = z.strictObject({
+  /** PEM certificate as uploaded to the app registration (Certificates & secrets). */
+  certificateFile: z.string().min(1),
+  /** Its PEM private key (PKCS#8 or PKCS#1). */
+  privateKeyFile: z.string().min(1),
+  passphrase: z.string().optional(),
+  passphraseFile: z.string().optional(),
+  /** PS256 is what Microsoft documents now; RS256 for tenants set up against the older page. */
+  alg: z.enum(['PS256', 'RS256']).default('PS256'),
+});
+
 const credential = allKeys(
   z.strictObject({
     name,
     provider: z.enum(['google', 'microsoft', 'microsoft-gcc-high', 'custom']),
-    clientId: z.string().min(1),
+    /** Required (buildConfig) except for service_account, where it comes from the key file. */
+    clientId: z.string().min(1).optional(),
     clientSecret: z.string().optional(),
     clientSecretFile: z.string().optional(),
+    /** When the client secret (or certificate) expires: warnings 30 and 7 days before. */
+    clientSecretExpiresAt: dateMs.optional(),
+    clientAssertion: clientAssertion.optional(),
+    /** grant: service_account: the Google service-account JSON key (a secret). */
+    serviceAccountKeyFile: z.string().min(1).optional(),
+    /** Google: the OAuth app is in "Testing" status (refresh tokens die after 7 days). */
+    testingApp: z.boolean().default(false),
     authorizationEndpoint: httpUrl.optional(),
     tokenEndpoint: httpUrl.optional(),
     deviceAuthorizationEndpoint: httpUrl.optional(),
     scopes: z.array(z.string().min(1)).min(1).optional(),
     /** Microsoft providers only; default (buildConfig, which refuses it elsewhere): common. */
     tenant: z.string().min(1).optional(),
-    grant: z.enum(['authorization_code', 'client_credentials']).default('authorization_code'),
+    grant: z.enum(['authorization_code', 'client_credentials', 'service_account']).default('authorization_code'),
   }),
 );
 

@@ -1,4 +1,6 @@
 import type { RelayConfig } from '../relay/types.js';
+import type { CertificateCredential } from '../oauth/client-assertion.js';
+import type { ServiceAccountKey } from '../oauth/service-account-key.js';
 import type { ParsedConfig } from './schema.js';
 
 /**
@@ -31,7 +33,24 @@ export type AuthConfig = { method: Exclude<Method, 'password'>; credential: stri
 
 export type ServerConfig = Flat<Secret<Secret<Omit<Parsed['server'], 'publicUrl'>, 'adminToken'>, 'metricsToken'> & { publicUrl: string }>;
 
-export type CredentialConfig = Flat<Secret<Omit<ParsedCredential, 'tenant'>, 'clientSecret'> & { tenant: string }>;
+export type CredentialConfig = Flat<
+  Secret<Omit<ParsedCredential, 'tenant' | 'clientId' | 'clientAssertion' | 'serviceAccountKeyFile' | 'clientSecretExpiresAt' | 'testingApp'>, 'clientSecret'> & {
+    tenant: string;
+    /** Epoch ms: when the client secret (or certificate) expires. */
+    clientSecretExpiresAt?: number | undefined;
+    /** Google: the admin marked the OAuth app as in "Testing" status. */
+    testingApp?: boolean | undefined;
+    /** For service_account: the key file's client_id. */
+    clientId: string;
+    /** grant: service_account: the key, read once (its private key is not an own property: never serialised). */
+    serviceAccountKey?: ServiceAccountKey | undefined;
+    /** Where the key came from, for messages (never its content). */
+    serviceAccountKeyFile?: string | undefined;
+    /** Entra certificate credentials (the key is not an own property). */
+    clientCertificate?: CertificateCredential | undefined;
+    clientAssertionAlg?: 'PS256' | 'RS256' | undefined;
+  }
+>;
 
 /** What buildConfig settles on either side of an account. */
 interface Endpoint {

@@ -4,7 +4,7 @@ import type { Component } from '../runtime/component.js';
 import type { AccountConfig, Config } from '../config/types.js';
 import { computeBackoff } from '../runtime/backoff.js';
 import { describeError, MailgateError } from '../errors.js';
-import { messageIdKey, resolveConversation } from '../parse/conversation.js';
+import { messageIdKey, msgIdsOf, resolveConversation } from '../parse/conversation.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { FenceSource } from '../store/cluster.js';
@@ -22,6 +22,12 @@ export const SEND_BACKOFF = { initialMs: 5_000, maxMs: 15 * 60_000 };
 /** Messages in flight per account (the pool has 3 connections; a few more keep them busy). */
 const PER_ACCOUNT_IN_FLIGHT = 6;
 const TOTAL_IN_FLIGHT = 32;
+/**
+ * Bytes of relayed messages being sent at once (each is read whole from the
+ * store for its SMTP transaction); one larger than this is sent alone. Keeps
+ * the worker's memory near this, not 32 × relay.maxMessageSize.
+ */
+export const RAW_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
 const IDLE_RECHECK_MS = 5_000;
 /**
  * stop() waits this long for messages already in an SMTP transaction; with
@@ -52,6 +58,9 @@ function outgoingOf(config: Config, name: string): { account: AccountConfig; out
   if (!account.outgoing) throw new MailgateError('CONFLICT', `account ${name} has no outgoing server configured`);
   return { account, out: account.outgoing };
 }
+
+/** How much of a relayed message's References header is read for its conversation. */
+const RELAY_REFERENCES_CHARS = 64 * 1024;
 
 /** A message given as bytes (the SMTP relay): sent as it is, with its envelope. */
 export interface RawOutboxInput {
@@ -124,12 +133,23 @@ export class OutboxService {
    */
   async enqueueRaw(input: RawOutboxInput): Promise<{ id: string }> {
     outgoingOf(this.#deps.config(), input.account);
+    const id = `out_${randomBytes(12).toString('hex')}`;
+    const messageId = headerValue(input.raw, 'message-id') ?? '';
+    const inReplyTo = headerValue(input.raw, 'in-reply-to');
+    const references = headerValue(input.raw, 'references', RELAY_REFERENCES_CHARS);
+    // Like an API reply: a relayed answer (a ticket system's) joins the conversation it answers.
+    const { conversationId } = await resolveConversation(
+      { messageId: messageId || null, inReplyTo: inReplyTo ? (msgIdsOf(inReplyTo)[0] ?? null) : null, references: references ? msgIdsOf(references) : [], id },
+      (key) => this.#deps.store.messages.conversationOf(key),
+    );
     const result = await this.#deps.store.outbox.enqueue({
-      id: `out_${randomBytes(12).toString('hex')}`,
+      id,
       account: input.account,
       idempotencyKey: null,
       requestJson: JSON.stringify({ relay: { client: input.client } }),
-      messageId: headerValue(input.raw, 'message-id') ?? '',
+      messageId,
+      messageIdKey: messageIdKey(messageId),
+      conversationId,
       now: input.now,
       raw: { envelope: { from: input.envelope.from, to: [...input.envelope.to] }, message: input.raw },
     });
@@ -194,6 +214,7 @@ export class OutboxWorker implements Component {
   readonly #deps: OutboxWorkerDeps;
   readonly #senders = new Map<string, { out: string; sender: SmtpSender }>();
   readonly #inFlight = new Map<string, number>();
+  #rawInFlight = 0;
   readonly #running = new Set<Promise<void>>();
   /** In-flight sends per account (drain() waits for them before the account is handed over). */
   readonly #runningFor = new Map<string, Set<Promise<void>>>();
@@ -264,7 +285,11 @@ export class OutboxWorker implements Component {
     const total = [...this.#inFlight.values()].reduce((a, b) => a + b, 0);
     const free = TOTAL_IN_FLIGHT - total;
     if (free <= 0) return false;
-    const room = { perAccount: PER_ACCOUNT_IN_FLIGHT, inFlight: this.#inFlight };
+    const room = {
+      perAccount: PER_ACCOUNT_IN_FLIGHT,
+      inFlight: this.#inFlight,
+      rawBytes: { budget: RAW_IN_FLIGHT_BYTES, inFlight: this.#rawInFlight },
+    };
     const fences = this.#deps.fences?.owned();
     const claimed = await this.#deps.store.outbox.claimDue(Date.now(), free, room, fences);
     for (const r of claimed) this.#launch(r);
@@ -274,12 +299,14 @@ export class OutboxWorker implements Component {
 
   #launch(r: OutboxRecord): void {
     this.#inFlight.set(r.account, (this.#inFlight.get(r.account) ?? 0) + 1);
+    this.#rawInFlight += r.rawBytes ?? 0;
     const p = this.#send(r)
       .catch((err: unknown) => this.#deps.logger.error({ err, outbox: r.id, component: 'outbox' }, 'send attempt crashed'))
       .finally(() => {
         const n = (this.#inFlight.get(r.account) ?? 1) - 1;
         if (n > 0) this.#inFlight.set(r.account, n);
         else this.#inFlight.delete(r.account);
+        this.#rawInFlight -= r.rawBytes ?? 0;
         this.#running.delete(p);
         this.#runningFor.get(r.account)?.delete(p);
         this.wake();

@@ -7,10 +7,11 @@
 
 /** A header section longer than this is not searched further (a header field line is at most 998 bytes). */
 const MAX_HEADER_SCAN = 256 * 1024;
+/** A header field line is at most 998 characters (RFC 5322 §2.1.1); a folded one (References) may be longer. */
 const MAX_VALUE_CHARS = 998;
 
-/** The unfolded, trimmed value of the first field called `name` (case-insensitive), or null. */
-export function headerValue(raw: Buffer, name: string): string | null {
+/** The unfolded, trimmed value of the first field called `name` (case-insensitive), at most `maxChars` long, or null. */
+export function headerValue(raw: Buffer, name: string, maxChars = MAX_VALUE_CHARS): string | null {
   const head = raw.subarray(0, Math.min(raw.length, MAX_HEADER_SCAN)).toString('latin1');
   const want = name.toLowerCase();
   const lines = head.split(/\r?\n/);
@@ -24,7 +25,7 @@ export function headerValue(raw: Buffer, name: string): string | null {
     let value = line.slice(colon + 1);
     for (let j = i + 1; j < lines.length && /^[ \t]/.test(lines[j] ?? ''); j++) value += lines[j];
     const v = value.replace(/\s+/g, ' ').trim();
-    return v === '' ? null : v.slice(0, MAX_VALUE_CHARS);
+    return v === '' ? null : v.slice(0, maxChars);
   }
   return null;
 }

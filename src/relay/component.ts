@@ -1,4 +1,5 @@
 import type { Config } from '../config/types.js';
+import { describeError, MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Component } from '../runtime/component.js';
@@ -103,7 +104,14 @@ export class RelayComponent implements Component {
 
   async #open(config: NonNullable<Config['relay']>): Promise<void> {
     const server = new RelayServer({ ...this.#deps.server, config, outbox: this.#deps.outbox, logger: this.#deps.logger, events: this.#events });
-    await server.start();
+    try {
+      await server.start();
+    } catch (err) {
+      if (err instanceof MailgateError) throw err;
+      // A taken port or an address this machine does not have: say which key to look at.
+      const { host, port } = config.listen;
+      throw new MailgateError('INTERNAL', `the SMTP relay cannot listen on ${host}:${port} (relay.listen): ${describeError(err)}`, { cause: err });
+    }
     this.#server = server;
   }
 

@@ -77,7 +77,7 @@ export interface MessageRepo {
    * The conversationId of a stored message whose normalised Message-ID
    * (NewMessage.messageIdKey, NewOutboxItem.messageIdKey) is `messageIdKey`:
    * a received message of any account, else a message queued through the
-   * send API; the earliest stored when several. Null when none is known
+   * send API or the SMTP relay; the earliest stored when several. Null when none is known
    * (or it was stored without a conversation).
    */
   conversationOf(messageIdKey: string): Promise<string | null>;

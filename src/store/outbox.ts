@@ -65,6 +65,14 @@ export interface NewOutboxItem {
 export interface ClaimRoom {
   perAccount: number;
   inFlight: ReadonlyMap<string, number>;
+  /**
+   * Memory for messages given as bytes (each is read whole to be sent): a
+   * row whose rawBytes would take the claimed and in-flight total past
+   * `budget` is left for a later claim, unless none is in flight or claimed
+   * yet (a message larger than the budget goes alone). Send requests do not
+   * count.
+   */
+  rawBytes?: { budget: number; inFlight: number };
 }
 
 export interface OutboxRepo {
@@ -79,7 +87,8 @@ export interface OutboxRepo {
   /**
    * Moves up to `limit` due queued rows to `sending` (attempts + 1) and
    * returns them, in due order. With `room`, an account gets at most
-   * `perAccount` minus its `inFlight` count of them (its send slots).
+   * `perAccount` minus its `inFlight` count of them (its send slots), and
+   * messages given as bytes stay within `room.rawBytes`.
    *
    * With `fences`, only rows of those accounts whose lease is still exactly
    * that fence are claimed (checked in the same transaction): a node sends

@@ -132,17 +132,24 @@ export class PgOutboxRepo implements OutboxRepo {
     // Accounts without a free slot are left out in SQL; the others are
     // capped here. Rows passed over (an account filling up mid-list, or a
     // row another store took meanwhile) are taken by a later claim.
-    const { rows: candidates } = await c.query<{ id: string; account: string }>(
-      `SELECT id, account FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1 AND NOT (account = ANY($2::text[]))
+    const { rows: candidates } = await c.query<{ id: string; account: string; raw_bytes: number | null }>(
+      `SELECT id, account, raw_bytes FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1 AND NOT (account = ANY($2::text[]))
          AND ($4::text[] IS NULL OR account = ANY($4::text[]))
        ORDER BY next_attempt_at, created_at, id LIMIT $3`,
       [now, full, limit * 2, owned],
     );
     const ids: string[] = [];
+    // Messages given as bytes are read whole to be sent: their total stays within the budget (one alone may exceed it).
+    const raw = room?.rawBytes;
+    let rawUsed = raw?.inFlight ?? 0;
     for (const cand of candidates) {
       if (ids.length >= limit) break;
       const n = used.get(cand.account) ?? 0;
       if (n >= perAccount) continue;
+      if (raw && cand.raw_bytes !== null) {
+        if (rawUsed > 0 && rawUsed + cand.raw_bytes > raw.budget) continue;
+        rawUsed += cand.raw_bytes;
+      }
       used.set(cand.account, n + 1);
       ids.push(cand.id);
     }

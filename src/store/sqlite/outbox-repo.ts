@@ -108,20 +108,27 @@ export class SqliteOutboxRepo implements OutboxRepo {
       // Only ids here: a row's request body is read only if it is taken.
       const candidates = this.db
         .prepare(
-          `SELECT id, account FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?
+          `SELECT id, account, raw_bytes FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?
              AND account NOT IN (SELECT value FROM json_each(?))${owned ? ' AND account IN (SELECT value FROM json_each(?))' : ''}
            ORDER BY next_attempt_at, created_at LIMIT ?`,
         )
         .all(...(owned ? [now, JSON.stringify(full), JSON.stringify([...owned]), limit * 2] : [now, JSON.stringify(full), limit * 2])) as {
         id: string;
         account: string;
+        raw_bytes: number | null;
       }[];
       const byId = this.db.prepare('SELECT * FROM outbox WHERE id = ?');
       const rows: OutboxRow[] = [];
+      const raw = room?.rawBytes;
+      let rawUsed = raw?.inFlight ?? 0;
       for (const c of candidates) {
         if (rows.length >= limit) break;
         const n = used.get(c.account) ?? 0;
         if (n >= perAccount) continue;
+        if (raw && c.raw_bytes !== null) {
+          if (rawUsed > 0 && rawUsed + c.raw_bytes > raw.budget) continue;
+          rawUsed += c.raw_bytes;
+        }
         used.set(c.account, n + 1);
         rows.push(byId.get(c.id) as OutboxRow);
       }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatIssue, loadConfig } from '../../../src/config/load.js';
@@ -7,6 +8,7 @@ import type { Config } from '../../../src/config/types.js';
 import { silentLogger } from '../../../src/log.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { OutboxService } from '../../../src/outgoing/outbox.js';
+import { messageIdKey } from '../../../src/parse/conversation.js';
 import { RelayComponent } from '../../../src/relay/component.js';
 import { readRelayStats } from '../../../src/relay/status.js';
 import { SecretCipher } from '../../../src/secrets/cipher.js';
@@ -100,6 +102,28 @@ describe('relay component', () => {
     expect(r.woken()).toBe(1);
   });
 
+  it('a relayed answer joins the conversation of the message it answers, like an API reply', async () => {
+    const port = await freePort();
+    const r = await rig(relayYaml(port));
+    await r.component.start();
+    const send = async (raw: string) => {
+      const app = legacyApp(port, { user: 'scanner', pass: PW });
+      try {
+        await app.sendMail({ envelope: { from: 'support@example.com', to: ['desk@example.org'] }, raw: Buffer.from(raw) });
+      } finally {
+        app.close();
+      }
+    };
+    await send('Message-ID: <ticket-1@helpdesk.example>\r\nDate: Tue, 01 Dec 2026 09:00:00 +0000\r\nSubject: Ticket 1\r\n\r\nopened\r\n');
+    await send('Message-ID: <ticket-1-reply@helpdesk.example>\r\nIn-Reply-To: <ticket-1@helpdesk.example>\r\nReferences:\r\n <ticket-1@helpdesk.example>\r\nSubject: Re: Ticket 1\r\n\r\nanswered\r\n');
+    await send('Message-ID: <other@helpdesk.example>\r\nSubject: Other\r\n\r\nunrelated\r\n');
+    const of = (id: string) => r.store.messages.conversationOf(messageIdKey(id) ?? '');
+    const first = await of('<ticket-1@helpdesk.example>');
+    expect(first).toMatch(/\S/);
+    expect(await of('<ticket-1-reply@helpdesk.example>')).toBe(first);
+    expect(await of('<other@helpdesk.example>')).not.toBe(first);
+  });
+
   it('follows reloads: a section removed stops the listener, added starts it, a new listen moves it', async () => {
     const [p1, p2] = [await freePort(), await freePort()];
     const r = await rig(relayYaml(p1));
@@ -115,6 +139,15 @@ describe('relay component', () => {
     const { talk, greeting: g2 } = await SmtpTalk.open(p2);
     expect(g2.code).toBe(220);
     talk.close();
+  });
+
+  it('refuses to start on a taken port, naming relay.listen', async () => {
+    const port = await freePort();
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(port, '127.0.0.1', () => r()));
+    cleanup.push(() => new Promise<void>((r) => taken.close(() => r())));
+    const r = await rig(relayYaml(port));
+    await expect(r.component.start()).rejects.toThrow(new RegExp(`the SMTP relay cannot listen on 127\\.0\\.0\\.1:${port} \\(relay\\.listen\\): .*EADDRINUSE`));
   });
 
   it('keeps the counts in the store at stop and continues from them at the next start', async () => {

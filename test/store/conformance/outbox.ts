@@ -258,6 +258,24 @@ export function defineOutboxConformance(factory: StoreFactory): void {
       expect((await ctx.store.outbox.getRaw('out_raw'))?.length).toBe(bytes.length);
     });
 
+    it('claimDue keeps messages given as bytes within room.rawBytes; one over the budget goes alone; send requests do not count', async () => {
+      const sized = (id: string, n: number, now: number) => outboxItem(id, { now, raw: { envelope, message: Buffer.alloc(n, 0x61) } });
+      await ctx.store.outbox.enqueue(sized('out_a', 40, 100));
+      await ctx.store.outbox.enqueue(outboxItem('out_req', { now: 110 }));
+      await ctx.store.outbox.enqueue(sized('out_b', 40, 120));
+      await ctx.store.outbox.enqueue(sized('out_c', 40, 130));
+      await ctx.store.outbox.enqueue(sized('out_d', 10, 140));
+      const room = (inFlight: number) => ({ perAccount: 10, inFlight: new Map<string, number>(), rawBytes: { budget: 100, inFlight } });
+      // 40 + 40 fit, the third 40 would make 120, the 10 after it fits (90).
+      expect(ids(await ctx.store.outbox.claimDue(1_000, 10, room(0)))).toEqual(['out_a', 'out_req', 'out_b', 'out_d']);
+      // With 95 in flight nothing more of bytes fits.
+      expect(await ctx.store.outbox.claimDue(1_000, 10, room(95))).toEqual([]);
+      expect(ids(await ctx.store.outbox.claimDue(1_000, 10, room(60)))).toEqual(['out_c']);
+      await ctx.store.outbox.enqueue(sized('out_huge', 500, 150));
+      expect(await ctx.store.outbox.claimDue(1_000, 10, room(1))).toEqual([]);
+      expect(ids(await ctx.store.outbox.claimDue(1_000, 10, room(0)))).toEqual(['out_huge']);
+    });
+
     it('keeps a message of several megabytes whole', async () => {
       const big = Buffer.alloc(6 * 1024 * 1024 + 3, 0x61);
       big.write('\r\n.\r\n', big.length - 5);

@@ -1,5 +1,7 @@
 import { describe, expectTypeOf, it } from 'vitest';
 import type * as T from '../../../src/config/types.js';
+import type { CertificateCredential } from '../../../src/oauth/client-assertion.js';
+import type { ServiceAccountKey } from '../../../src/oauth/service-account-key.js';
 
 /**
  * The resolved types are derived from the schema now; these are the
@@ -9,7 +11,7 @@ import type * as T from '../../../src/config/types.js';
 // eslint-disable-next-line @typescript-eslint/no-namespace -- one name per old type, as it was spelled
 namespace Before {
   export type Provider = 'google' | 'microsoft' | 'microsoft-gcc-high' | 'custom';
-  export type Grant = 'authorization_code' | 'client_credentials';
+  export type Grant = 'authorization_code' | 'client_credentials' | 'service_account';
   export interface ServerConfig {
     listen: { host: string; port: number };
     publicUrl: string;
@@ -29,6 +31,12 @@ namespace Before {
     scopes: string[] | undefined;
     tenant: string;
     grant: Grant;
+    clientSecretExpiresAt?: number | undefined;
+    testingApp?: boolean | undefined;
+    serviceAccountKey?: ServiceAccountKey | undefined;
+    serviceAccountKeyFile?: string | undefined;
+    clientCertificate?: CertificateCredential | undefined;
+    clientAssertionAlg?: 'PS256' | 'RS256' | undefined;
   }
   export type AuthConfig = { method: 'xoauth2' | 'oauthbearer'; credential: string } | { method: 'password'; password: string };
   export type AfterDelivery = 'seen' | 'move' | 'delete' | 'none';
