@@ -40,6 +40,10 @@ export class App {
   #started: Component[] = [];
   #stopping: Promise<void> | null = null;
   #starting = false;
+  #late: Promise<void> | null = null;
+  #lateStarting = false;
+  #fatal: unknown = undefined;
+  readonly #fatalListeners: ((err: unknown) => void)[] = [];
 
   private constructor(ctx: AppContext) {
     this.ctx = ctx;
@@ -63,7 +67,7 @@ export class App {
 
     const tightened = prepareDataDir(config.dataDir);
     if (tightened.length > 0) logger.warn({ paths: tightened }, 'dataDir or files in it were readable by others; made them private (0700/0600)');
-    const key = loadSecretKey(config.dataDir, env);
+    const key = loadSecretKey(config.dataDir, env, { secretKeyFile: config.secretKeyFile, shared: config.store.kind === 'postgres' });
     if (key.source === 'generated') logger.warn({ path: key.path }, 'generated a new secret key; back it up with the database');
     const store = await openStore(config, { cipher: key.cipher, logger, daemon: true });
     const admin = resolveAdminToken(config.server.adminToken, config.dataDir);
@@ -88,8 +92,14 @@ export class App {
         if (full) logger.error({ event: 'storage.full', reason }, 'the database disk is full: no new mail is taken until space is freed');
         else logger.warn({ event: 'storage.resumed' }, 'the database takes writes again; resuming');
       },
+      reachable: (reason) => {
+        if (reason) logger.error({ event: 'store.unreachable', reason }, 'the database cannot be reached: no new mail is taken until it answers');
+        else logger.warn({ event: 'store.reachable' }, 'the database answers again; resuming');
+      },
     });
     metrics.storageFull.set(0);
+    // A database on a server (PostgreSQL) may be out of reach, at start or later: the same pause as a full disk.
+    store.watch?.((reason) => storage.setUnreachable(reason));
     const ctx: AppContext = { config, env, logger, store, metrics, http, adminToken: admin.token, storage };
     const created = new App(ctx);
     current.app = created;
@@ -115,33 +125,74 @@ export class App {
   /**
    * Listens first, then starts the components in order: the API and
    * /healthz answer while thousands of connectors begin their paced logins
-   * (/readyz says "starting" until every component runs).
+   * (/readyz says "starting" until every component runs). A store still
+   * waiting for its database (Store.opened: PostgreSQL not reachable at
+   * start) starts the components once the database is open, /readyz
+   * answering 503 with the reason meanwhile; a database that turns out to
+   * refuse this mailgate (another key, a newer schema) is fatal (onFatal).
    */
   async start(): Promise<{ url: string }> {
-    const { host, port } = this.ctx.config.server.listen;
-    const address = await this.ctx.http.listen({ host, port });
-    this.#starting = true;
+    const address = await this.#listen();
+    const opened = this.ctx.store.opened;
+    if (opened) {
+      this.#late = opened
+        .then(() => {
+          this.#lateStarting = true;
+          return this.#startComponents();
+        })
+        .catch((err: unknown) => {
+          if (!this.#stopping) this.#fail(err);
+        });
+      return { url: address };
+    }
     try {
-      for (const c of this.#components) {
-        await c.start();
-        this.#started.push(c);
-      }
+      await this.#startComponents();
     } catch (err) {
       await this.stop().catch(() => undefined);
       throw err;
+    }
+    return { url: address };
+  }
+
+  /** Called once when the App cannot go on (a database that refuses it after all); the caller stops it and exits. */
+  onFatal(listener: (err: unknown) => void): void {
+    this.#fatalListeners.push(listener);
+    if (this.#fatal !== undefined) listener(this.#fatal);
+  }
+
+  #fail(err: unknown): void {
+    if (this.#fatal !== undefined) return;
+    this.#fatal = err;
+    for (const l of this.#fatalListeners) l(err);
+  }
+
+  async #startComponents(): Promise<void> {
+    this.#starting = true;
+    try {
+      for (const c of this.#components) {
+        if (this.#stopping) return;
+        await c.start();
+        this.#started.push(c);
+      }
     } finally {
       this.#starting = false;
     }
+  }
+
+  async #listen(): Promise<string> {
+    const { host, port } = this.ctx.config.server.listen;
+    const address = await this.ctx.http.listen({ host, port });
     this.ctx.logger.info(
       {
         listen: address,
         publicUrl: this.ctx.config.server.publicUrl,
         accounts: this.ctx.config.accounts.length <= 50 ? this.ctx.config.accounts.map((a) => a.name) : undefined,
         dataDir: this.ctx.config.dataDir,
+        store: this.ctx.config.store.kind,
       },
       `mailgate listening on ${address} with ${this.ctx.config.accounts.length} account(s)`,
     );
-    return { url: address };
+    return address;
   }
 
   /**
@@ -174,6 +225,8 @@ export class App {
     } catch (err) {
       log.warn({ err }, 'error while closing the HTTP server');
     }
+    // Components starting late (the database just opened) finish their start first, so each is stopped.
+    if (this.#late && this.#lateStarting) await this.#late.catch(() => undefined);
     for (const c of [...this.#started].reverse()) {
       try {
         await c.stop();

@@ -47,6 +47,23 @@ config
     }
   });
 
+const store = program.command('store').description('the database');
+store
+  .command('copy')
+  .description('copy a stopped SQLite dataDir into an empty PostgreSQL database (secrets stay encrypted)')
+  .requiredOption('--to <url>', 'the PostgreSQL database: postgres://user:password@host:5432/db')
+  .addOption(configOption())
+  .action(async (opts: { config?: string; to: string }) => {
+    const { storeCopy } = await import('./cli/store-copy.js');
+    const { reportFailure } = await import('./cli/common.js');
+    try {
+      await storeCopy({ configPath: configPathFrom(opts.config, process.env), to: opts.to });
+      process.exitCode = EXIT_OK;
+    } catch (err) {
+      process.exitCode = reportFailure(err);
+    }
+  });
+
 registerCredentialsCommands(program, configOption);
 registerOperationCommands(program, configOption);
 registerSetupCommands(program, configOption);

@@ -53,6 +53,7 @@ export const ERRORS = {
   SEND_FAILED: { message: 'the message could not be sent yet', failure: 'transient', status: 503 },
   LOOP_GUARD: { message: 'refused to send: it would create a mail loop', failure: 'permanent', status: 409 },
   STORAGE_FULL: { message: 'the database disk is full; no new mail is taken until space is freed', failure: 'transient', status: 507 },
+  LEASE_LOST: { message: 'this node no longer holds the account\'s lease; another replica works it now', failure: 'transient', status: 409 },
   INTERNAL: { message: 'internal error', failure: 'transient', status: 500 },
 } as const satisfies Record<string, { message: string; failure: FailureClass; status: number }>;
 

@@ -40,6 +40,11 @@ export const REDACT_PATHS = [
   '*.adminToken',
   'auth.pass',
   'auth.accessToken',
+  // A PostgreSQL URL may carry a password (store.url); it is shown only through redactUrl.
+  'store.url',
+  '*.store.url',
+  'connectionString',
+  '*.connectionString',
 ];
 
 export interface LogOptions {

@@ -88,6 +88,16 @@ export function createMetrics() {
       labelNames: ['account', 'outcome'],
       registers: [registry],
     }),
+    accountsOwned: new Gauge({
+      name: 'mailgate_cluster_accounts_owned',
+      help: 'Accounts whose lease this node holds (every account on a single SQLite node)',
+      registers: [registry],
+    }),
+    leaseRenewalsFailed: new Counter({
+      name: 'mailgate_cluster_lease_renewals_failed_total',
+      help: 'Lease renewal rounds that failed (the database did not answer); leases held run out after leaseTtl',
+      registers: [registry],
+    }),
     relayLoginFailures: new Counter({
       name: 'mailgate_relay_login_failures_total',
       help: 'Refused SMTP relay logins, by relay client ("(unknown)" for a username no client has)',

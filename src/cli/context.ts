@@ -33,7 +33,7 @@ export async function openContext(
   if (!result.ok) throw new ConfigError(result.errors);
   const config = result.config;
   prepareDataDir(config.dataDir);
-  const key = loadSecretKey(config.dataDir, env);
+  const key = loadSecretKey(config.dataDir, env, { secretKeyFile: config.secretKeyFile, shared: config.store.kind === 'postgres' });
   const logger = silentLogger();
   const store = await openStore(config, { cipher: key.cipher, logger });
   // Events raised here (reauth_required) are queued; the daemon's worker posts them.

@@ -91,9 +91,10 @@ export function registerOperationCommands(program: Command, configOption: () => 
     .option('--state <states>', 'only accounts whose incoming state is one of these (comma-separated), e.g. error,backoff')
     .action(async (opts: { config?: string; json?: boolean; state?: string }) => {
       process.exitCode = await withContext(configPathFrom(opts.config, process.env), async (ctx) => {
-        // Two reads of the store however many accounts there are (thousands print in well under a second).
-        const [sides, tokens] = await Promise.all([ctx.store.accountStatus.list(), ctx.tokens.statusAll()]);
+        // Three reads of the store however many accounts there are (thousands print in well under a second).
+        const [sides, tokens, leases] = await Promise.all([ctx.store.accountStatus.list(), ctx.tokens.statusAll(), ctx.store.leases.list(Date.now())]);
         const incoming = new Map(sides.filter((s) => s.side === 'incoming').map((s) => [s.account, s]));
+        const owners = new Map(leases.map((l) => [l.account, l.owner]));
         const states = opts.state === undefined ? null : parseAccountsQuery({ state: opts.state }).states ?? null;
         const accounts = [];
         for (const a of ctx.config.accounts) {
@@ -108,6 +109,7 @@ export function registerOperationCommands(program: Command, configOption: () => 
             lastSuccessAt: inc?.lastSuccessAt ? new Date(inc.lastSuccessAt).toISOString() : null,
             lastError: inc?.lastError ?? null,
             token: tokens.get(a.name) ?? { state: 'missing', expiresAt: null, lastRefreshAt: null, refreshTokenIssuedAt: null, lastError: null },
+            owner: owners.get(a.name) ?? null,
           });
         }
         const queue = await ctx.store.deliveries.countByStatus();
@@ -121,6 +123,7 @@ export function registerOperationCommands(program: Command, configOption: () => 
         for (const a of accounts) {
           console.log(`${a.name} <${a.email}> ${a.protocol}: ${a.incoming}, last success ${a.lastSuccessAt ?? 'never'}`);
           console.log(`  token: ${a.token.state}, expires ${a.token.expiresAt ?? '-'}, refreshed ${a.token.lastRefreshAt ?? '-'}`);
+          console.log(`  owner: ${a.owner ?? 'none (no replica holds its lease)'}`);
           if (a.lastError) console.log(`  incoming error: ${a.lastError}`);
           if (a.token.lastError) console.log(`  token error: ${a.token.lastError}`);
         }

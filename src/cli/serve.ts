@@ -32,6 +32,11 @@ export async function serveCommand(configPath: string): Promise<number> {
         },
       );
     };
+    // A database reached only after the start that then refuses this mailgate (another key, a newer schema).
+    app.onFatal((err) => {
+      reportFailure(err);
+      void app.stop().finally(() => resolveExit(EXIT_RUNTIME));
+    });
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
     process.on('SIGHUP', () => {

@@ -99,6 +99,9 @@ export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise
     metricsToken: await token('metricsToken'),
   };
 
+  // ---- store ----
+  const store = await buildStore(raw, secret, at);
+
   // ---- credentials ----
   duplicates(raw.credentials, 'credentials');
   const credentials: CredentialConfig[] = [];
@@ -255,6 +258,11 @@ export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise
     });
   }
 
+  if (raw.cluster && raw.store.kind !== 'postgres') {
+    failed = true;
+    ctx.atKey(['cluster'], 'cluster needs store.kind: postgres (several replicas share one PostgreSQL database; SQLite runs one replica and needs no cluster section)');
+  }
+
   // ---- relay ----
   let relay: RelayConfig | undefined;
   if (raw.relay) {
@@ -296,7 +304,39 @@ export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise
 
   if (failed) return null;
   const { relay: _rawRelay, ...rest } = raw;
-  return { configPath: ctx.configPath, configDir: ctx.configDir, ...rest, server, dataDir: abs(raw.dataDir), credentials, accounts, webhooks, ...(relay ? { relay } : {}) };
+  return {
+    configPath: ctx.configPath,
+    configDir: ctx.configDir,
+    ...rest,
+    server,
+    dataDir: abs(raw.dataDir),
+    secretKeyFile: raw.secretKeyFile === undefined ? undefined : abs(raw.secretKeyFile),
+    store,
+    credentials,
+    accounts,
+    webhooks,
+    ...(relay ? { relay } : {}),
+  };
+}
+
+/** `store:` with url read from urlFile; kind postgres needs a postgres:// URL, kind sqlite takes none. */
+async function buildStore(
+  raw: ParsedConfig,
+  secret: (obj: Record<string, unknown>, base: Path, key: string, required: boolean) => Promise<string | undefined>,
+  at: (p: Path, m: string) => void,
+): Promise<Config['store']> {
+  const s = raw.store;
+  const url = await secret(s, ['store'], 'url', s.kind === 'postgres');
+  const key = s.urlFile !== undefined ? 'urlFile' : 'url';
+  if (s.kind === 'sqlite') {
+    if (s.url !== undefined || s.urlFile !== undefined) at(['store', key], `store.${key} is only used with kind: postgres (SQLite lives in dataDir)`);
+    return { kind: 'sqlite', url: undefined, poolSize: s.poolSize };
+  }
+  // The URL itself is never echoed: it may hold a password.
+  if (url !== undefined && !/^postgres(ql)?:\/\/./i.test(url)) {
+    at(['store', key], `store.${key} must be a postgres:// (or postgresql://) URL, e.g. postgres://mailgate:secret@db.internal:5432/mailgate`);
+  }
+  return { kind: 'postgres', url: url ?? '', poolSize: s.poolSize };
 }
 
 /**

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { MailgateError } from '../errors.js';
+import { SECRET_KEY_ENV } from '../secrets/keyring.js';
 import { issuesBesides, knownKeysAt, rawConfigSchema } from './schema.js';
 import type { Config, ConfigIssue } from './types.js';
 import { buildConfig } from './build.js';
@@ -62,7 +63,7 @@ export interface LoadOptions {
    * Which credentials the database of `dataDir` holds, for accounts naming a
    * credential the YAML does not define. Without it such a name is an error.
    */
-  databaseCredentials?: (dataDir: string) => Promise<{ has(name: string): boolean }>;
+  databaseCredentials?: (dataDir: string, store?: Config['store']) => Promise<{ has(name: string): boolean }>;
 }
 
 export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<LoadResult> {
@@ -160,9 +161,15 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
     warn: (p, message) => warnings.push({ file: path, ...positions.of(p), message: `warning: ${message}` }),
     unresolvedCredential: (p, name) => unresolvedCredentials.push({ path: p, name }),
   });
+  if (config?.store.kind === 'postgres' && !env[SECRET_KEY_ENV] && config.secretKeyFile === undefined) {
+    at(
+      positions.of(['store', 'kind']),
+      `kind: postgres needs the secret key from ${SECRET_KEY_ENV} or secretKeyFile: every replica must seal and open secrets with the same key, so a key generated into dataDir would not do`,
+    );
+  }
   if (unresolvedCredentials.length > 0) {
     const dataDir = config?.dataDir ?? resolve(dirname(resolve(path)), parsed.data.dataDir);
-    const known = opts.databaseCredentials ? await opts.databaseCredentials(dataDir) : new Set<string>();
+    const known = opts.databaseCredentials ? await opts.databaseCredentials(dataDir, config?.store) : new Set<string>();
     for (const u of unresolvedCredentials) {
       if (!known.has(u.name)) {
         at(positions.of(u.path), `credential "${u.name}" is not defined in credentials, nor in the database (mailgate credentials add)`);

@@ -261,6 +261,18 @@ export const rawConfigSchema = z.strictObject({
     })
     .prefault({}),
   dataDir: z.string().min(1).default(DEFAULT_DATA_DIR),
+  /** The secret key (base64, 32 bytes) from a file (a container secret), instead of MAILGATE_SECRET_KEY or dataDir/secret.key. */
+  secretKeyFile: z.string().min(1).optional(),
+  /** Where state lives: SQLite in dataDir (default), or PostgreSQL shared by several replicas (url checked by buildConfig). */
+  store: allKeys(
+    z.strictObject({
+      kind: z.enum(['sqlite', 'postgres']).default('sqlite'),
+      url: z.string().min(1).optional(),
+      urlFile: z.string().optional(),
+      /** Connections each replica keeps to PostgreSQL. */
+      poolSize: z.number().int().min(1).max(100).default(5),
+    }),
+  ).prefault({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   /** How long finished work is kept. */
   retention: z
@@ -309,6 +321,19 @@ export const rawConfigSchema = z.strictObject({
     )
     .default(() => []),
   webhooks: z.array(webhook).default(() => []),
+  /** Several replicas sharing one PostgreSQL database (needs store.kind: postgres; see buildConfig). */
+  cluster: z
+    .strictObject({
+      /** Unique per replica; default hostname-pid. */
+      nodeName: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}$/, 'expected a name of letters, digits and . _ : @ - (at most 100 characters)')
+        .optional(),
+      /** An account's lease, renewed every leaseTtl/3. */
+      leaseTtl: duration.refine((ms) => ms >= 1_000 && ms <= 600_000, 'leaseTtl must be between 1s and 10m').prefault('30s'),
+    })
+    .transform(({ leaseTtl, ...c }) => ({ ...c, leaseTtlMs: leaseTtl }))
+    .optional(),
   relay: relay.optional(),
 });
 

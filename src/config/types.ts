@@ -90,10 +90,16 @@ export type WebhookConfig = Flat<
 export type TokensConfig = Parsed['tokens'];
 export type RetentionConfig = Parsed['retention'];
 
+/** Where state lives; with kind postgres, url is the database's (read from urlFile when given). */
+export type StoreConfig =
+  | { kind: 'sqlite'; url: undefined; poolSize: number }
+  | { kind: 'postgres'; url: string; poolSize: number };
+
 export type Config = Flat<
-  Omit<Parsed, 'server' | 'credentials' | 'accounts' | 'webhooks' | 'relay'> & {
+  Omit<Parsed, 'server' | 'credentials' | 'accounts' | 'webhooks' | 'store' | 'relay'> & {
     configPath: string;
     configDir: string;
+    store: StoreConfig;
     server: ServerConfig;
     credentials: CredentialConfig[];
     accounts: AccountConfig[];

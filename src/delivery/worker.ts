@@ -44,6 +44,22 @@ export interface DeliveryWorkerDeps {
   accepting?: () => boolean;
   post?: typeof postWebhook;
   random?: () => number;
+  /**
+   * Several replicas work one queue: deliveries are claimed in the store
+   * for this node (DeliveryRepo.claimDue with a claim), so each is posted
+   * by one node, and only as many as there are free slots (nothing claimed
+   * waits in memory while another node could post it). Unset: one node.
+   */
+  claimOwner?: string;
+}
+
+/**
+ * A claim lasts as long as one attempt can: building the body (the parse
+ * deadline, 30 s by default) and the post (the webhook's timeout), plus
+ * 10 s. A node that died mid-attempt holds its deliveries that long at most.
+ */
+export function claimDurationMs(webhookTimeoutMs: number, parseDeadlineMs = 30_000): number {
+  return parseDeadlineMs + webhookTimeoutMs + 10_000;
 }
 
 /** While idle, look for due retries at least this often (timers may be coarse). */
@@ -160,7 +176,10 @@ export class DeliveryWorker implements Component {
           if (until > now) exclude.add(id);
           else this.#cooldown.delete(id);
         }
-        const claimed = await this.#deps.store.deliveries.claimDue(wh.name, now, Math.max(CLAIM_BATCH, free), exclude);
+        const owner = this.#deps.claimOwner;
+        const claimed = owner
+          ? await this.#deps.store.deliveries.claimDue(wh.name, now, free - ready.length, exclude, { owner, until: now + claimDurationMs(wh.timeoutMs) })
+          : await this.#deps.store.deliveries.claimDue(wh.name, now, Math.max(CLAIM_BATCH, free), exclude);
         if (claimed.length > 0) this.#claimedNew = true;
         ready = ready.concat(claimed);
         this.#queried = true;

@@ -20,6 +20,8 @@ export const AUTH_FAILURE_RETRY_MS = 5 * 60_000;
  * stored by another process (`mailgate authorize --device`, `tokens import`).
  */
 export const NEEDS_AUTHORIZATION_RETRY_MS = 30_000;
+/** After LEASE_LOST the coordinator stops the connector; this long it waits meanwhile. */
+const LEASE_LOST_WAIT_MS = 60_000;
 /** While the database is full, look again this often (a resume also wakes the loop at once). */
 const STORAGE_RECHECK_MS = 5_000;
 const STATES: ConnectorState[] = ['connecting', 'idle', 'polling', 'backoff', 'error', 'stopped'];
@@ -278,7 +280,7 @@ export abstract class ConnectorBase implements IncomingConnector {
     const storage = this.deps.storage;
     if (!storage) return;
     this.setState('backoff', storage.reason ?? 'the database disk is full');
-    this.log.warn('the database disk is full: not fetching until space is freed');
+    this.log.warn({ reason: storage.reason }, 'the database takes no writes (disk full or unreachable): not fetching until it does');
     const unsubscribe = storage.onResume(() => this.poke());
     try {
       while (!this.#stopped && !storage.accepting) await this.sleep(STORAGE_RECHECK_MS);
@@ -318,6 +320,12 @@ export abstract class ConnectorBase implements IncomingConnector {
     if (err instanceof MailgateError && err.code === 'STORAGE_FULL') {
       this.setState('backoff', err.message);
       return 0; // the loop waits for the disk, not for a backoff
+    }
+    if (err instanceof MailgateError && err.code === 'LEASE_LOST') {
+      // The coordinator stops this connector; until then it does nothing.
+      this.setState('backoff', err.message);
+      this.log.warn({ error: err.message }, 'this node no longer holds the account; stopping its work');
+      return LEASE_LOST_WAIT_MS;
     }
     if (err instanceof MailgateError && (err.code === 'OAUTH_REAUTH_REQUIRED' || err.code === 'OAUTH_MISSING_TOKEN')) {
       this.setState('error', err.message);

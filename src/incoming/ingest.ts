@@ -4,6 +4,7 @@ import type { RawHandoff } from '../delivery/handoff.js';
 import type { Metrics } from '../metrics.js';
 import { messageIdKey, resolveConversation } from '../parse/conversation.js';
 import { PIPELINE_FIELDS } from '../parse/parse-message.js';
+import type { Fence, FenceSource } from '../store/cluster.js';
 import { messageIdFor } from '../store/origin.js';
 import type { Store } from '../store/store.js';
 import type { DueAck, ImapCursor, IngestResult, NewMessage } from '../store/messages.js';
@@ -29,6 +30,12 @@ export interface IngestDeps {
   handoff?: RawHandoff;
   /** Told about a failed commit; true when it was a full disk (then STORAGE_FULL is thrown). */
   storageFull?: (err: unknown) => boolean;
+  /**
+   * The accounts this node holds (the cluster coordinator): every write for
+   * an account carries its fence, and nothing is done for an account not
+   * held. Without, writes are unfenced (tools, tests).
+   */
+  fences?: FenceSource;
 }
 
 /** The meta key that records a POP3 account's first session (its "cursor" for initialSync). */
@@ -57,6 +64,25 @@ export class IngestService implements Ingestor, AckQueue {
     const acc = this.#deps.config().accounts.find((a) => a.name === account);
     if (!acc) throw new MailgateError('NOT_FOUND', `account ${account} is not configured`);
     return acc.webhook;
+  }
+
+  /** The account's fence, or LEASE_LOST when this node does not hold it (undefined: unfenced). */
+  #fence(account: string): Fence | undefined {
+    const source = this.#deps.fences;
+    if (!source) return undefined;
+    const f = source.fence(account);
+    if (!f) throw new MailgateError('LEASE_LOST', `this node does not hold the lease of account ${account}; nothing was written`);
+    return f;
+  }
+
+  /** Runs a fenced write; a refusal tells the fence source at once. */
+  async #fenced<T>(account: string, write: (fence: Fence | undefined) => Promise<T>): Promise<T> {
+    try {
+      return await write(this.#fence(account));
+    } catch (err) {
+      if (err instanceof MailgateError && err.code === 'LEASE_LOST') this.#deps.fences?.lost(account);
+      throw err;
+    }
   }
 
   async ingest(msg: FetchedMessage): Promise<IngestResult> {
@@ -94,9 +120,10 @@ export class IngestService implements Ingestor, AckQueue {
       });
     }
     const now = Date.now();
+    const account = msgs[0]?.account ?? '';
     let results: IngestResult[];
     try {
-      results = await this.#deps.store.ingest.insertMessages(rows, now);
+      results = await this.#fenced(account, (fence) => this.#deps.store.ingest.insertMessages(rows, now, fence));
     } catch (err) {
       if (this.#deps.storageFull?.(err)) throw new MailgateError('STORAGE_FULL', undefined, { cause: err });
       throw err;
@@ -122,7 +149,7 @@ export class IngestService implements Ingestor, AckQueue {
   }
 
   resetCursor(account: string, mailbox: string, uidValidity: number, lastUid?: number): Promise<void> {
-    return this.#deps.store.ingest.resetCursor(account, mailbox, uidValidity, Date.now(), lastUid);
+    return this.#fenced(account, (fence) => this.#deps.store.ingest.resetCursor(account, mailbox, uidValidity, Date.now(), lastUid, fence));
   }
 
   async isFirstPop3Session(account: string, present: string[]): Promise<boolean> {
@@ -142,21 +169,27 @@ export class IngestService implements Ingestor, AckQueue {
   }
 
   forgetUidlsExcept(account: string, present: string[]): Promise<number> {
-    return this.#deps.store.ingest.forgetUidlsExcept(account, present);
+    return this.#fenced(account, (fence) => this.#deps.store.ingest.forgetUidlsExcept(account, present, fence));
   }
 
   // ---- AckQueue ----
 
+  /** Nothing is due on the server for an account this node does not hold: it must not flag, move or delete there. */
   due(account: string, limit: number): Promise<DueAck[]> {
+    if (this.#deps.fences && !this.#deps.fences.fence(account)) return Promise.resolve([]);
     return this.#deps.store.ingest.dueAcks(account, limit, Date.now());
   }
 
-  markDone(ids: string[]): Promise<void> {
-    return this.#deps.store.ingest.markAcks(ids, 'done', null, null);
+  mayAct(account: string): boolean {
+    return !this.#deps.fences || this.#deps.fences.fence(account) !== null;
+  }
+
+  markDone(account: string, ids: string[]): Promise<void> {
+    return this.#fenced(account, (fence) => this.#deps.store.ingest.markAcks(ids, 'done', null, null, fence));
   }
 
   async markFailed(account: string, ids: string[], error: string): Promise<void> {
-    await this.#deps.store.ingest.markAcks(ids, 'due', error, Date.now() + ACK_RETRY_DELAY_MS);
+    await this.#fenced(account, (fence) => this.#deps.store.ingest.markAcks(ids, 'due', error, Date.now() + ACK_RETRY_DELAY_MS, fence));
     // Nothing else would wake an idle connection when the retry is due (it would wait for idleResync).
     if (this.#retryTimers.has(account)) return;
     const timer = setTimeout(() => {

@@ -36,9 +36,12 @@ export class ConnectorManager implements Component {
   readonly #logger: Logger;
   #config: Config;
   readonly pacer: LoginPacer;
+  /** Driven by the cluster coordinator: only accounts it hands over (startAccount) run. */
+  readonly #driven: boolean;
 
-  constructor(deps: { config: Config; factory: ConnectorFactory; logger: Logger; pacer?: LoginPacer }) {
+  constructor(deps: { config: Config; factory: ConnectorFactory; logger: Logger; pacer?: LoginPacer; driven?: boolean }) {
     this.#config = deps.config;
+    this.#driven = deps.driven ?? false;
     this.#factory = deps.factory;
     this.#logger = deps.logger.child({ component: 'incoming' });
     this.pacer = deps.pacer ?? new LoginPacer(pacerLimits(deps.config));
@@ -46,10 +49,25 @@ export class ConnectorManager implements Component {
 
   async start(): Promise<void> {
     this.pacer.setAccountCount(this.#config.accounts.length);
+    if (this.#driven) return;
     for (const account of this.#config.accounts) await this.#startOne(account);
     const { loginsPerSecond } = this.#config.limits;
     const n = this.#config.accounts.length;
     if (n > 1) this.#logger.info({ accounts: n, loginsPerSecond, windowS: Math.ceil(n / loginsPerSecond) }, 'starting incoming connectors; first logins are spread over the pacing window');
+  }
+
+  /** Starts the account's connector (this node now holds it; its logins queue in the pacer like every other); false when it is not configured. */
+  async startAccount(name: string): Promise<boolean> {
+    if (this.#connectors.has(name)) return true;
+    const account = this.#config.accounts.find((a) => a.name === name);
+    if (!account) return false;
+    await this.#startOne(account);
+    return true;
+  }
+
+  /** Stops the account's connector (lease lost) and waits until its in-flight work has ended; a login it was waiting for gives its place up. */
+  stopAccount(name: string): Promise<void> {
+    return this.#stopOne(name);
   }
 
   async stop(): Promise<void> {
@@ -57,31 +75,23 @@ export class ConnectorManager implements Component {
     await Promise.allSettled([...this.#connectors.keys()].map((name) => this.#stopOne(name)));
   }
 
-  /** Starts one account's connector (a reload, a lease won); its logins queue in the pacer like every other. */
-  async startAccount(account: AccountConfig): Promise<void> {
-    if (this.#connectors.has(account.name)) return;
-    await this.#startOne(account);
-  }
-
-  /** Stops one account's connector (removed, lease lost); a login it was waiting for gives its place up. */
-  async stopAccount(name: string): Promise<void> {
-    await this.#stopOne(name);
-  }
-
   async reconfigure(config: Config): Promise<void> {
     this.#config = config;
     this.pacer.setLimits(pacerLimits(config));
     this.pacer.setAccountCount(config.accounts.length);
     const wanted = new Map(config.accounts.map((a) => [a.name, a]));
+    const restartable = new Set<string>();
     for (const [name, running] of [...this.#connectors]) {
       const next = wanted.get(name);
+      if (next) restartable.add(name);
       if (!next || !isDeepStrictEqual(next, running.account)) {
         this.#logger.info({ account: name }, next ? 'account changed; restarting its connector' : 'account removed; stopping its connector');
         await this.#stopOne(name);
       }
     }
+    // Driven: new accounts start once the coordinator takes them; changed ones start again here if they ran.
     for (const account of config.accounts) {
-      if (!this.#connectors.has(account.name)) await this.#startOne(account);
+      if (!this.#connectors.has(account.name) && (!this.#driven || restartable.has(account.name))) await this.#startOne(account);
     }
   }
 

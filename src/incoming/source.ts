@@ -56,7 +56,14 @@ export interface Ingestor {
 export interface AckQueue {
   /** Messages of this account whose webhook acknowledged them and whose afterDelivery is not yet applied. */
   due(account: string, limit: number): Promise<DueAck[]>;
-  markDone(ids: string[]): Promise<void>;
+  /**
+   * Whether this node may act on the server for the account right now (it
+   * holds the account's lease and it has not run out): checked just before
+   * a command that flags, moves or deletes.
+   */
+  mayAct(account: string): boolean;
+  /** Applied on the server; refused (LEASE_LOST) when this node no longer holds the account. */
+  markDone(account: string, ids: string[]): Promise<void>;
   /** Applying failed (server unreachable…); it stays due and the account is woken again when the retry is due. */
   markFailed(account: string, ids: string[], error: string): Promise<void>;
   /** Called (synchronously, cheap) when an account has new due acks. Returns an unsubscribe. */

@@ -91,7 +91,19 @@ export interface TokenServiceDeps {
   metrics: Metrics;
   events: EventSink;
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * Several replicas: this node's name. A refresh then takes the token row
+   * first (TokenRepo.takeForRefresh), so one node refreshes a token at a
+   * time and the others use its result. Unset: one node.
+   */
+  node?: string;
 }
+
+/** How long one node may hold a token row for a refresh (its tries and their backoff fit in it). */
+export const REFRESH_HOLD_MS = 60_000;
+/** A node waiting for another's refresh looks at the row this often, at most this long. */
+const HOLD_POLL_MS = 200;
+const HOLD_WAIT_MS = REFRESH_HOLD_MS + 10_000;
 
 /**
  * The one source of access tokens. Reuses a valid cached token, runs at most
@@ -204,11 +216,51 @@ export class TokenService implements TokenProvider {
     const credName = this.credentialNameOf(acc);
     if (!credName) throw new MailgateError('BAD_REQUEST', `account ${account} does not use OAuth2`);
     const cred = await this.resolveCredential(credName);
-    const rec = await this.#deps.store.tokens.get(account);
+    const node = this.#deps.node;
+    if (node) return this.#refreshHeld(account, cred, rejected, force, node);
+    return this.#refreshNow(account, cred, rejected, force, await this.#deps.store.tokens.get(account));
+  }
+
+  /**
+   * Across replicas: take the token row, look again (another node may just
+   * have refreshed it; then its token is used, even for a scheduled
+   * refresh), refresh, let go. While another node holds it, wait for its result.
+   */
+  async #refreshHeld(account: string, cred: ResolvedCredential, rejected: string | undefined, force: boolean, node: string): Promise<AccessToken> {
+    const { store } = this.#deps;
+    const deadline = Date.now() + HOLD_WAIT_MS;
+    const fresh = (rec: TokenRecord | null): rec is TokenRecord & { accessToken: string } =>
+      !!rec?.accessToken &&
+      rec.accessToken !== rejected &&
+      (force ? tokenTiming(rec, this.#deps.config().tokens.refreshBeforeMs, Date.now()) === 'fresh' : this.#usable(rec));
+    for (;;) {
+      const taken = await store.tokens.takeForRefresh(account, node, Date.now(), REFRESH_HOLD_MS);
+      if (taken.held) {
+        try {
+          if (fresh(taken.record)) return { token: taken.record.accessToken, expiresAt: taken.record.accessExpiresAt };
+          return await this.#refreshNow(account, cred, rejected, true, taken.record);
+        } finally {
+          await store.tokens.releaseRefresh(account, node).catch(() => undefined);
+        }
+      }
+      await (this.#deps.sleep ?? sleep)(HOLD_POLL_MS);
+      const rec = await store.tokens.get(account);
+      if (rec?.state === 'reauth_required') {
+        throw new MailgateError('OAUTH_REAUTH_REQUIRED', `account ${account} must be authorized again: ${rec.lastError ?? 'refresh token rejected'}`);
+      }
+      if (fresh(rec)) return { token: rec.accessToken, expiresAt: rec.accessExpiresAt };
+      if (Date.now() > deadline) {
+        throw new MailgateError('OAUTH_TRANSIENT', `another replica has been refreshing the token of ${account} for over ${HOLD_WAIT_MS / 1000} s; trying again later`);
+      }
+    }
+  }
+
+  async #refreshNow(account: string, cred: ResolvedCredential, rejected: string | undefined, force: boolean, rec: TokenRecord | null): Promise<AccessToken> {
     // Another caller (or replica) may have refreshed while we waited for the store.
     if (!force && rec?.accessToken && rec.accessToken !== rejected && this.#usable(rec)) {
       return { token: rec.accessToken, expiresAt: rec.accessExpiresAt };
     }
+    const acc = this.account(account);
     const log = this.#deps.logger.child({ component: 'token', account });
     const hold = this.#holds.get(account);
     if (hold && hold.config === this.#deps.config() && Date.now() < hold.until) throw hold.error;

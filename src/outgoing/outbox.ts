@@ -7,6 +7,7 @@ import { describeError, MailgateError } from '../errors.js';
 import { messageIdKey, msgIdsOf, resolveConversation } from '../parse/conversation.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { FenceSource } from '../store/cluster.js';
 import type { TokenProvider } from '../oauth/token-provider.js';
 import type { OutboxEnvelope, OutboxRecord } from '../store/outbox.js';
 import type { Store } from '../store/store.js';
@@ -194,6 +195,12 @@ export interface OutboxWorkerDeps {
   logger: Logger;
   metrics: Metrics;
   random?: () => number;
+  /**
+   * The accounts this node holds (the cluster coordinator): only their
+   * messages are claimed, under their fences, and rows left `sending` are
+   * failed by the coordinator when it takes an account (not at start).
+   */
+  fences?: FenceSource;
 }
 
 /**
@@ -209,6 +216,8 @@ export class OutboxWorker implements Component {
   readonly #inFlight = new Map<string, number>();
   #rawInFlight = 0;
   readonly #running = new Set<Promise<void>>();
+  /** In-flight sends per account (drain() waits for them before the account is handed over). */
+  readonly #runningFor = new Map<string, Set<Promise<void>>>();
   /** Whether the last pass claimed anything (settle then knows whether due rows wait for slots). */
   #claimedLast = false;
   readonly #pump: SerialPump = new SerialPump({
@@ -230,11 +239,19 @@ export class OutboxWorker implements Component {
   }
 
   async start(): Promise<void> {
-    const ids = await this.#deps.store.outbox.failInterrupted(INTERRUPTED_REASON, Date.now());
-    for (const id of ids) {
-      this.#deps.logger.warn({ component: 'outbox', outbox: id }, 'a message was being sent when mailgate stopped; marked failed (uncertain), not resent');
+    if (!this.#deps.fences) {
+      const ids = await this.#deps.store.outbox.failInterrupted(INTERRUPTED_REASON, Date.now());
+      for (const id of ids) {
+        this.#deps.logger.warn({ component: 'outbox', outbox: id }, 'a message was being sent when mailgate stopped; marked failed (uncertain), not resent');
+      }
     }
     this.#pump.start();
+  }
+
+  /** Resolves once no send of the account is in flight (its lease is about to be given up). */
+  async drain(account: string): Promise<void> {
+    const running = this.#runningFor.get(account);
+    if (running && running.size > 0) await Promise.allSettled([...running]);
   }
 
   async stop(): Promise<void> {
@@ -268,11 +285,13 @@ export class OutboxWorker implements Component {
     const total = [...this.#inFlight.values()].reduce((a, b) => a + b, 0);
     const free = TOTAL_IN_FLIGHT - total;
     if (free <= 0) return false;
-    const claimed = await this.#deps.store.outbox.claimDue(Date.now(), free, {
+    const room = {
       perAccount: PER_ACCOUNT_IN_FLIGHT,
       inFlight: this.#inFlight,
       rawBytes: { budget: RAW_IN_FLIGHT_BYTES, inFlight: this.#rawInFlight },
-    });
+    };
+    const fences = this.#deps.fences?.owned();
+    const claimed = await this.#deps.store.outbox.claimDue(Date.now(), free, room, fences);
     for (const r of claimed) this.#launch(r);
     this.#claimedLast = claimed.length > 0;
     return claimed.length > 0;
@@ -289,9 +308,16 @@ export class OutboxWorker implements Component {
         else this.#inFlight.delete(r.account);
         this.#rawInFlight -= r.rawBytes ?? 0;
         this.#running.delete(p);
+        this.#runningFor.get(r.account)?.delete(p);
         this.wake();
       });
     this.#running.add(p);
+    let forAccount = this.#runningFor.get(r.account);
+    if (!forAccount) {
+      forAccount = new Set();
+      this.#runningFor.set(r.account, forAccount);
+    }
+    forAccount.add(p);
   }
 
   #sender(account: AccountConfig, out: NonNullable<AccountConfig['outgoing']>): SmtpSender {

@@ -43,8 +43,21 @@ export class RefreshScheduler implements Component {
   /** When each account was last looked at for a refresh-token cliff. */
   #cliffCheckedAt = new Map<string, number>();
 
+  /**
+   * `node`: several replicas; the passes run on the one node holding the
+   * named lock `refresh-scheduler` (taken for SCHEDULER_LOCK_MS, extended at
+   * each pass; another node takes over once its holder is gone).
+   */
   constructor(
-    private readonly deps: { store: Store; tokens: TokenService; config: () => Config; logger: Logger; random?: () => number; health?: CredentialHealth },
+    private readonly deps: {
+      store: Store;
+      tokens: TokenService;
+      config: () => Config;
+      logger: Logger;
+      random?: () => number;
+      node?: string;
+      health?: CredentialHealth;
+    },
   ) {}
 
   async start(): Promise<void> {
@@ -65,6 +78,8 @@ export class RefreshScheduler implements Component {
 
   /** One pass: returns when every refresh it started has settled. */
   async tick(now = Date.now()): Promise<{ due: number; refreshed: number; failed: number }> {
+    const node = this.deps.node;
+    if (node && !(await this.deps.store.locks.tryLock(SCHEDULER_LOCK, node, now, SCHEDULER_LOCK_MS))) return { due: 0, refreshed: 0, failed: 0 };
     const cfg = this.deps.config();
     const accounts = new Set(cfg.accounts.map((a) => a.name));
     // Tokens without a refresh token are renewed ahead too when their grant needs none (app-only, service accounts).
@@ -146,3 +161,6 @@ export class RefreshScheduler implements Component {
 }
 
 const WARN_EVERY_MS = 86_400_000;
+export const SCHEDULER_LOCK = 'refresh-scheduler';
+/** Four ticks: a holder that died is replaced within a minute. */
+export const SCHEDULER_LOCK_MS = 60_000;

@@ -5,6 +5,8 @@ import type { Store } from '../store/store.js';
 
 /** How often finished work older than the retention periods is removed. */
 export const RETENTION_INTERVAL_MS = 60 * 60_000;
+export const RETENTION_LOCK = 'retention';
+const RETENTION_LOCK_MS = RETENTION_INTERVAL_MS - 5 * 60_000;
 /** The first pass waits this long after start, away from the start-up rush. */
 const FIRST_RUN_DELAY_MS = 60_000;
 
@@ -25,11 +27,12 @@ export interface RetentionResult {
  */
 export class RetentionJob implements Component {
   readonly name = 'retention';
-  readonly #deps: { store: Store; config: () => Config; logger: Logger };
+  readonly #deps: { store: Store; config: () => Config; logger: Logger; node?: string };
   #timer: NodeJS.Timeout | null = null;
   #first: NodeJS.Timeout | null = null;
 
-  constructor(deps: { store: Store; config: () => Config; logger: Logger }) {
+  /** `node`: several replicas; a pass runs on the node that takes the named lock `retention` for the hour, the others skip. */
+  constructor(deps: { store: Store; config: () => Config; logger: Logger; node?: string }) {
     this.#deps = deps;
   }
 
@@ -49,8 +52,10 @@ export class RetentionJob implements Component {
   }
 
   /** One pass; `now` for tests. */
-  async run(now = Date.now()): Promise<RetentionResult> {
-    const { store, config, logger } = this.#deps;
+  async run(now = Date.now()): Promise<RetentionResult | null> {
+    const { store, config, logger, node } = this.#deps;
+    // Not unlocked after the pass: the other nodes' timers of this hour find it held.
+    if (node && !(await store.locks.tryLock(RETENTION_LOCK, node, now, RETENTION_LOCK_MS))) return null;
     const { messagesMs, outboxMs } = config().retention;
     const result = {
       rawMessages: await store.messages.pruneRaw(now - messagesMs),

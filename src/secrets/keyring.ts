@@ -30,14 +30,32 @@ function decodeKey(text: string, where: string): Buffer {
 }
 
 /**
- * The key comes from MAILGATE_SECRET_KEY (base64, 32 bytes) or from
- * dataDir/secret.key, generated on first start with mode 0600.
+ * The key comes from MAILGATE_SECRET_KEY (base64, 32 bytes), from
+ * secretKeyFile, or from dataDir/secret.key, generated on first start with
+ * mode 0600 (never for a `shared` store: PostgreSQL, several replicas).
  * `env` is passed in: nothing reads process.env after boot.
  */
-export function loadSecretKey(dataDir: string, env: Record<string, string | undefined>): KeySource {
+export function loadSecretKey(
+  dataDir: string,
+  env: Record<string, string | undefined>,
+  opts: { secretKeyFile?: string | undefined; shared?: boolean } = {},
+): KeySource {
   const fromEnv = env[SECRET_KEY_ENV];
   if (fromEnv !== undefined && fromEnv !== '') {
     return { cipher: new SecretCipher(decodeKey(fromEnv, SECRET_KEY_ENV)), source: 'env', path: null };
+  }
+  if (opts.secretKeyFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(opts.secretKeyFile, 'utf8');
+    } catch (err) {
+      throw new MailgateError('SECRET_KEY_INVALID', `cannot read secretKeyFile ${opts.secretKeyFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    return { cipher: new SecretCipher(decodeKey(text, opts.secretKeyFile)), source: 'file', path: opts.secretKeyFile };
+  }
+  if (opts.shared) {
+    // Every replica must hold the same key: one made up here would seal secrets no other replica can open.
+    throw new MailgateError('SECRET_KEY_INVALID', `a store shared by several replicas needs the secret key from ${SECRET_KEY_ENV} or secretKeyFile`);
   }
   const path = join(dataDir, SECRET_KEY_FILE);
   if (existsSync(path)) {

@@ -1,3 +1,5 @@
+import type { DeliveryClaim } from './cluster.js';
+
 /** The events mailgate posts to webhooks (contract: "Webhook message.received" and "Other events"). */
 export type EventName = 'message.received' | 'message.failed' | 'account.reauth_required' | 'account.recovered' | 'credential.expiring';
 
@@ -44,10 +46,17 @@ export interface DeliveryRepo {
   /**
    * Due pending deliveries of one webhook (next attempt at or before `now`),
    * ordered by next attempt, then creation, then id, at most `limit`,
-   * skipping the ids in `exclude` (the caller's in-flight ones). A read: the
-   * rows stay pending with their attempts.
+   * skipping the ids in `exclude` (the caller's in-flight ones). The rows
+   * stay pending with their attempts.
+   *
+   * Without `claim` it is a read (one node works the queue). With a claim,
+   * rows another owner claimed until after `now` are skipped and the rows
+   * returned are claimed for `claim.owner` until `claim.until`, atomically
+   * across every store on the storage: two nodes never get the same row
+   * while a claim lasts. markDelivered, markRetry, markFailed,
+   * markRenderFailed and retry end the claim.
    */
-  claimDue(webhook: string, now: number, limit: number, exclude: ReadonlySet<string>): Promise<DeliveryRecord[]>;
+  claimDue(webhook: string, now: number, limit: number, exclude: ReadonlySet<string>, claim?: DeliveryClaim): Promise<DeliveryRecord[]>;
   /** Earliest next attempt among pending deliveries of any webhook, or null. */
   nextDueAt(): Promise<number | null>;
   /**

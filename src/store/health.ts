@@ -4,8 +4,8 @@ import type { MetaRepo } from './meta.js';
 export const STORAGE_PROBE_INTERVAL_MS = 10_000;
 const PROBE_KEY = 'storage_probe';
 
-/** SQLite's answers for a disk (or a database size limit) that is full. */
-const FULL_CODES = new Set(['SQLITE_FULL', 'SQLITE_IOERR_WRITE', 'SQLITE_IOERR_FSYNC', 'SQLITE_IOERR_SHMSIZE']);
+/** SQLite's answers for a disk (or a database size limit) that is full; PostgreSQL's disk_full (53100). */
+const FULL_CODES = new Set(['SQLITE_FULL', 'SQLITE_IOERR_WRITE', 'SQLITE_IOERR_FSYNC', 'SQLITE_IOERR_SHMSIZE', '53100']);
 
 export function isStorageFull(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown; cause?: unknown };
@@ -17,6 +17,8 @@ export function isStorageFull(err: unknown): boolean {
 export interface StorageHealthEvents {
   /** The database became full (`full: true`, with the reason) or writable again. */
   changed: (full: boolean, reason: string | null) => void;
+  /** A database on a server became unreachable (the reason) or answers again (null). */
+  reachable?: (reason: string | null) => void;
 }
 
 /**
@@ -30,6 +32,7 @@ export interface StorageHealthEvents {
 export class StorageHealth {
   #full = false;
   #reason: string | null = null;
+  #unreachable: string | null = null;
   #timer: NodeJS.Timeout | null = null;
   readonly #listeners = new Set<() => void>();
 
@@ -39,14 +42,27 @@ export class StorageHealth {
     private readonly probeIntervalMs = STORAGE_PROBE_INTERVAL_MS,
   ) {}
 
-  /** False while the database is full. */
+  /** False while the database is full or cannot be reached. */
   get accepting(): boolean {
-    return !this.#full;
+    return !this.#full && this.#unreachable === null;
   }
 
   /** Why writes are refused, in an admin's words, or null. */
   get reason(): string | null {
-    return this.#reason;
+    return this.#reason ?? this.#unreachable;
+  }
+
+  /**
+   * The store (Store.watch) says its server cannot be reached (a reason) or
+   * answers again (null). Meanwhile the same pause as a full disk: no fetch,
+   * nothing done on the servers, no claims; the store itself probes.
+   */
+  setUnreachable(reason: string | null): void {
+    const was = this.#unreachable;
+    this.#unreachable = reason;
+    if ((was === null) === (reason === null)) return;
+    this.events.reachable?.(reason);
+    if (reason === null && !this.#full) for (const l of [...this.#listeners]) l();
   }
 
   /**
@@ -79,7 +95,7 @@ export class StorageHealth {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
     this.events.changed(false, null);
-    for (const l of [...this.#listeners]) l();
+    if (this.#unreachable === null) for (const l of [...this.#listeners]) l();
     return true;
   }
 

@@ -1,3 +1,4 @@
+import type { Fence } from './cluster.js';
 import type { MessageOrigin } from './origin.js';
 
 /** A message to store, with what its delivery and the send loop guard need to know. */
@@ -98,6 +99,11 @@ export interface MessageRepo {
  * (DeliveryRepo.markDelivered with serverAck 'due') → `done` (markAcks);
  * or `none` when nothing is to be done on the server (serverAck 'none', or
  * a message that was not downloaded).
+ *
+ * The writes that act for an account take an optional `fence`
+ * (./cluster.ts): with one, the write is refused with LEASE_LOST, changing
+ * nothing, unless the account's lease is exactly that fence, checked in the
+ * same transaction. The daemon always passes one; tools and tests may not.
  */
 export interface IngestRepo {
   /**
@@ -114,8 +120,11 @@ export interface IngestRepo {
    * of the same account and mailbox with the same Message-ID and size, under
    * another UIDVALIDITY, is that message. It then takes the new origin (so
    * its afterDelivery is applied where the message is now) and keeps its id.
+   *
+   * With a fence, every message must be of the fence's account (else
+   * BAD_REQUEST) and the whole batch is refused when the lease is lost.
    */
-  insertMessages(msgs: NewMessage[], now: number): Promise<IngestResult[]>;
+  insertMessages(msgs: NewMessage[], now: number, fence?: Fence): Promise<IngestResult[]>;
   getCursor(account: string, mailbox: string): Promise<ImapCursor | null>;
   /**
    * The mailbox's UIDVALIDITY changed: its cursor starts over at UID 0
@@ -123,7 +132,7 @@ export interface IngestRepo {
    * first sync of a mailbox (`initialSync: new | unseen`) records how far
    * the mail that is left alone goes.
    */
-  resetCursor(account: string, mailbox: string, uidValidity: number, now: number, lastUid?: number): Promise<void>;
+  resetCursor(account: string, mailbox: string, uidValidity: number, now: number, lastUid?: number, fence?: Fence): Promise<void>;
   /** POP3: which of these UIDLs were already taken (any length of list). */
   knownUidls(account: string, uidls: string[]): Promise<Set<string>>;
   /**
@@ -138,13 +147,14 @@ export interface IngestRepo {
    * state `done` or `none`): a UIDL that vanished before its ack was applied
    * must not be taken again if it reappears. Returns how many were forgotten.
    */
-  forgetUidlsExcept(account: string, present: string[]): Promise<number>;
+  forgetUidlsExcept(account: string, present: string[], fence?: Fence): Promise<number>;
   /** Due acks of one account whose retry time (markAcks) has come, oldest received first (then by id), at most `limit`. */
   dueAcks(account: string, limit: number, now: number): Promise<DueAck[]>;
   /**
    * 'done': applied on the server (or nothing left to do there); 'due': it
    * failed, stays due with `error`, and is listed again from `nextAt` (at
-   * once when null). Unknown ids are ignored.
+   * once when null). Unknown ids are ignored. With a fence, only ids of the
+   * fence's account are touched, and nothing when the lease is lost.
    */
-  markAcks(ids: string[], state: 'done' | 'due', error: string | null, nextAt: number | null): Promise<void>;
+  markAcks(ids: string[], state: 'done' | 'due', error: string | null, nextAt: number | null, fence?: Fence): Promise<void>;
 }

@@ -46,6 +46,17 @@ export interface TokenRepo {
    */
   save(rec: Omit<TokenRecord, 'updatedAt'>, now: number): Promise<void>;
   delete(account: string): Promise<boolean>;
+  /**
+   * Takes the account's token row for one refresh across every store on the
+   * storage: when nobody holds it (or their hold ended at `now`), holds it
+   * for `owner` until `now + ttlMs` and returns the record as it is now, so
+   * the caller re-checks freshness (another node may just have refreshed)
+   * before calling the token endpoint. `{ held: false }` while another owner
+   * holds it; `{ held: true, record: null }` when the account has no row.
+   */
+  takeForRefresh(account: string, owner: string, now: number, ttlMs: number): Promise<{ held: false } | { held: true; record: TokenRecord | null }>;
+  /** Ends this owner's hold (after save, or when the refresh failed). */
+  releaseRefresh(account: string, owner: string): Promise<void>;
 }
 
 export interface OAuthStateRecord {

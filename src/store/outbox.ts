@@ -1,3 +1,5 @@
+import type { Fence } from './cluster.js';
+
 /**
  * The durable send queue. A row is written before the API answers 202, moves
  * queued → sending (recorded before the SMTP transaction starts) → sent or
@@ -87,14 +89,22 @@ export interface OutboxRepo {
    * returns them, in due order. With `room`, an account gets at most
    * `perAccount` minus its `inFlight` count of them (its send slots), and
    * messages given as bytes stay within `room.rawBytes`.
+   *
+   * With `fences`, only rows of those accounts whose lease is still exactly
+   * that fence are claimed (checked in the same transaction): a node sends
+   * only for the accounts it owns.
    */
-  claimDue(now: number, limit: number, room?: ClaimRoom): Promise<OutboxRecord[]>;
+  claimDue(now: number, limit: number, room?: ClaimRoom, fences?: readonly Fence[]): Promise<OutboxRecord[]>;
   markSent(id: string, now: number): Promise<void>;
   /** Back to queued, to be tried again at `nextAttemptAt`. */
   markRetry(id: string, error: string, nextAttemptAt: number, now: number): Promise<void>;
   markFailed(id: string, error: string, now: number): Promise<void>;
-  /** Rows left `sending` by a stopped daemon become failed with `reason`; returns their ids. */
-  failInterrupted(reason: string, now: number): Promise<string[]>;
+  /**
+   * Rows left `sending` by a stopped daemon become failed with `reason`;
+   * returns their ids. With a fence (a node that just took the account
+   * over), only that account's rows, and nothing when the lease is lost (LEASE_LOST).
+   */
+  failInterrupted(reason: string, now: number, fence?: Fence): Promise<string[]>;
   /** A failed row goes back to the queue (admin retry); false when it is not failed. */
   requeue(id: string, now: number): Promise<boolean>;
   /** Earliest next_attempt_at among queued rows, or null. */

@@ -1,4 +1,5 @@
 import type { AdminSessionRepo } from './admin-sessions.js';
+import type { LeaseRepo, LockRepo, NodeRepo, WakeBus } from './cluster.js';
 import type { DeliveryRepo } from './deliveries.js';
 import type { AccountStatusRepo, MetaRepo } from './meta.js';
 import type { IngestRepo, MessageRepo } from './messages.js';
@@ -41,8 +42,27 @@ export interface Store {
   readonly deliveries: DeliveryRepo;
   readonly outbox: OutboxRepo;
   readonly adminSessions: AdminSessionRepo;
+  /** Several replicas (./cluster.ts): account leases, membership, named locks, wake-ups. */
+  readonly leases: LeaseRepo;
+  readonly nodes: NodeRepo;
+  readonly locks: LockRepo;
+  readonly bus: WakeBus;
   /** Cheap liveness probe for /readyz. */
   ping(): Promise<boolean>;
+  /**
+   * A backend on a server (PostgreSQL) that openStore returned before the
+   * server could be reached (the daemon starts anyway): resolves once it was
+   * reached, migrated and its key checked; rejects when it never can be (a
+   * newer schema, another key) or the store was closed first. Meanwhile every
+   * method rejects with a transient error. Absent: ready when returned.
+   */
+  readonly opened?: Promise<void>;
+  /**
+   * Reports when the storage cannot be reached (with the reason, at once when
+   * that is already so) and when it answers again (null). Absent: embedded
+   * storage, reachable as long as the process runs. Returns an unsubscribe.
+   */
+  watch?(listener: (reason: string | null) => void): () => void;
   /** Commits what was accepted, stops background work and releases the storage. Idempotent. */
   close(): Promise<void>;
 }

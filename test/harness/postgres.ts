@@ -52,6 +52,10 @@ export interface Postgres {
   pid: number;
   /** Creates a database (default name: a fresh random one) and returns its url. */
   createDatabase(name?: string): Promise<string>;
+  /** Stops the server (fast shutdown) and keeps its data: the database is gone until resume(). */
+  halt(): Promise<void>;
+  /** Starts a halted server again on the same port and socket, with the same data. */
+  resume(): Promise<void>;
   /** Stops the server and removes its dir (kept with MAILGATE_KEEP_TEST_TMP=1): it cannot start again. */
   stop(): Promise<void>;
 }
@@ -109,6 +113,7 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
 
     let port = 0;
     let child: ChildProcess | null = null;
+    let args: string[] = [];
     for (let attempt = 1; !child; attempt++) {
       port = await freePort();
       const socketPath = join(socketDir, `.s.PGSQL.${port}`);
@@ -131,7 +136,7 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
         timezone: 'UTC',
         ...opts.settings,
       };
-      const args = ['-D', dataDir, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${typeof v === 'boolean' ? (v ? 'on' : 'off') : v}`])];
+      args = ['-D', dataDir, ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${typeof v === 'boolean' ? (v ? 'on' : 'off') : v}`])];
       const logFrom = existsSync(logPath) ? statSync(logPath).size : 0;
       const started = await startPostmaster(join(bin, 'postgres'), args, spawnOpts, logPath, port, dataDir);
       if (started.ok) {
@@ -142,15 +147,31 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
         throw new Error(`postgres ${started.why}${tail(logPath)}`);
       }
     }
-    return handle({ port, socketDir, dataDir, baseDir, logPath, child, graceMs: opts.stopGraceMs ?? POSTMASTER_GRACE_MS });
+    const startAgain = async (): Promise<ChildProcess> => {
+      const again = await startPostmaster(join(bin, 'postgres'), args, spawnOpts, logPath, port, dataDir);
+      if (!again.ok) throw new Error(`postgres ${again.why}${tail(logPath)}`);
+      return again.child;
+    };
+    return handle({ port, socketDir, dataDir, baseDir, logPath, child, graceMs: opts.stopGraceMs ?? POSTMASTER_GRACE_MS, startAgain });
   } catch (err) {
     removeTestTmp(baseDir);
     throw err;
   }
 }
 
-function handle(s: { port: number; socketDir: string; dataDir: string; baseDir: string; logPath: string; child: ChildProcess; graceMs: number }): Postgres {
-  const pid = s.child.pid ?? 0;
+function handle(s: {
+  port: number;
+  socketDir: string;
+  dataDir: string;
+  baseDir: string;
+  logPath: string;
+  child: ChildProcess;
+  graceMs: number;
+  startAgain: () => Promise<ChildProcess>;
+}): Postgres {
+  let child = s.child;
+  let halted = false;
+  const running = () => child.exitCode === null && child.signalCode === null && isPostmasterOf(child.pid ?? 0, s.dataDir);
   const urlOf = (db: string) => `postgres://${SUPERUSER}@${HOST}:${s.port}/${db}`;
   let stopping: Promise<void> | null = null;
   return {
@@ -160,7 +181,20 @@ function handle(s: { port: number; socketDir: string; dataDir: string; baseDir: 
     socketDir: s.socketDir,
     dataDir: s.dataDir,
     logPath: s.logPath,
-    pid,
+    get pid() {
+      return child.pid ?? 0;
+    },
+    halt: async () => {
+      if (stopping) throw new Error('the server was stopped for good');
+      halted = true;
+      if (running()) await stopPostmaster(child.pid ?? 0, s.dataDir, s.graceMs);
+    },
+    resume: async () => {
+      if (stopping) throw new Error('the server was stopped for good');
+      if (!halted) return;
+      child = await s.startAgain();
+      halted = false;
+    },
     createDatabase: async (name = `db_${randomBytes(6).toString('hex')}`) => {
       // Quoted below, so only a plain identifier: a test's typo must not become SQL.
       if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`not a plain database name: ${JSON.stringify(name)}`);
@@ -181,9 +215,7 @@ function handle(s: { port: number; socketDir: string; dataDir: string; baseDir: 
     stop: () =>
       (stopping ??= (async () => {
         // Until it is reaped its pid cannot be reused, so exitCode null means it is ours.
-        if (s.child.exitCode === null && s.child.signalCode === null && isPostmasterOf(pid, s.dataDir)) {
-          await stopPostmaster(pid, s.dataDir, s.graceMs);
-        }
+        if (running()) await stopPostmaster(child.pid ?? 0, s.dataDir, s.graceMs);
         // Only once it has exited: it writes its log until then.
         removeTestTmp(s.baseDir);
       })()),

@@ -57,9 +57,26 @@ function row(a: AccountView, cfg: AccountConfig, extra: { credential: string | n
 <td>${usesOAuth && issued ? duration(now - Date.parse(issued)) : '—'}</td>
 <td>${when(iso(extra.lastMessage), now)}</td>
 <td>${problem ?? '—'}</td>
+<td>${a.owner ?? html`<span class="state-warn">none</span>`}</td>
 <td>${usesOAuth ? postForm(`/admin/accounts/${encodeURIComponent(a.name)}/authorize`, session, html`<button type="submit" class="primary"${label('Authorize')}>Authorize</button>`) : null}
 ${postForm(`/admin/accounts/${encodeURIComponent(a.name)}/test`, session, html`<button type="submit"${label('Test connection of')}>Test connection</button>`)}</td>
 </tr>`;
+}
+
+/** The replicas and what each works (one row on a single node). */
+async function clusterTable(deps: AdminUiDeps, now: number): Promise<SafeHtml | null> {
+  if (!deps.cluster) return null;
+  const { nodes } = await deps.cluster();
+  if (nodes.length === 0) return null;
+  const iso = (t: number) => new Date(t).toISOString();
+  const rows = nodes.map(
+    (n) => html`<tr><th scope="row">${n.name}</th><td>${when(iso(n.startedAt), now)}</td><td>${when(iso(n.lastSeenAt), now)}</td><td>${n.accounts.length ? [...n.accounts].sort().join(', ') : '—'}</td></tr>`,
+  );
+  return html`<table>
+<caption>Replicas</caption>
+<thead><tr><th scope="col">Replica</th><th scope="col">Started</th><th scope="col">Last heartbeat</th><th scope="col">Accounts</th></tr></thead>
+<tbody>${rows}</tbody>
+</table>`;
 }
 
 export function registerAccountPages(admin: FastifyInstance, deps: AdminUiDeps): void {
@@ -126,9 +143,10 @@ ${pageNo > 1 ? html` <a href="${link(pageNo - 1)}" rel="prev">Previous page</a>`
 ${filter}
 <table>
 <caption>Accounts and their connections</caption>
-<thead><tr><th scope="col">Account</th><th scope="col">Incoming</th><th scope="col">Outgoing</th><th scope="col">Token</th><th scope="col">Refresh token age</th><th scope="col">Last message</th><th scope="col">Problem</th><th scope="col">Actions</th></tr></thead>
+<thead><tr><th scope="col">Account</th><th scope="col">Incoming</th><th scope="col">Outgoing</th><th scope="col">Token</th><th scope="col">Refresh token age</th><th scope="col">Last message</th><th scope="col">Problem</th><th scope="col">Replica</th><th scope="col">Actions</th></tr></thead>
 <tbody>${rows.filter((r): r is SafeHtml => r !== null)}</tbody>
-</table>`
+</table>
+${await clusterTable(deps, now)}`
       : html`<p>No accounts yet. Add them to the config file and reload.</p>`;
     return sendPage(reply, page({ title: 'Accounts', section: 'accounts', session, flash, body }));
   });

@@ -1,5 +1,6 @@
 import type { RenderFn } from '../../parse/parse-pool.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ClusterView } from '../../cluster/coordinator.js';
 import type { Config } from '../../config/types.js';
 import { MailgateError } from '../../errors.js';
 import type { OAuthFlows } from '../../oauth/flows.js';
@@ -21,6 +22,8 @@ export interface AdminUiDeps {
   accounts: AccountRouteDeps;
   /** Wakes the delivery worker after a retry was queued. */
   wake: () => void;
+  /** The replicas and their accounts (the accounts page's cluster view). */
+  cluster?: () => Promise<ClusterView>;
   /** The SMTP relay's clients and counts (null without a relay section); absent when the relay is not wired. */
   relay?: () => RelayStatusView | null;
   /** Builds a message's webhook body (the parse threads), for the delivery view; without it the view shows the stored fields only. */

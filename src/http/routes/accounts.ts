@@ -19,6 +19,8 @@ export interface AccountRouteDeps {
   tokens: () => Promise<Map<string, TokenStatus>>;
   testIncoming: (account: string) => Promise<SideResult>;
   testOutgoing: (account: string) => Promise<SideResult | null>;
+  /** Account → the node holding its lease (absent: none holds it). */
+  owners?: () => Promise<ReadonlyMap<string, string>>;
 }
 
 const iso = (t: number | Date | null | undefined): string | null =>
@@ -65,14 +67,14 @@ export function parseAccountsQuery(q: Record<string, unknown>): AccountsQuery {
 }
 
 /**
- * GET /v1/accounts: O(accounts) with two reads of the store (the status
- * rows and the token rows, together), however many accounts there are; no
+ * GET /v1/accounts: O(accounts) with three reads of the store (the status
+ * rows, the token rows and the leases, together), however many accounts there are; no
  * store query per account. `total` counts the accounts that match the
  * filter, before paging; `nextOffset` is where the next page starts, or
  * null on the last one.
  */
 export async function accountsView(deps: AccountRouteDeps, query: AccountsQuery = {}) {
-  const [sides, tokens] = await Promise.all([deps.sideStatus(), deps.tokens()]);
+  const [sides, tokens, owners] = await Promise.all([deps.sideStatus(), deps.tokens(), deps.owners?.() ?? new Map<string, string>()]);
   const stored = new Map<string, AccountStatusRecord>();
   for (const r of sides) stored.set(`${r.side}\0${r.account}`, r);
   const wanted = query.states ? new Set(query.states) : null;
@@ -105,6 +107,7 @@ export async function accountsView(deps: AccountRouteDeps, query: AccountsQuery 
         lastError: outStored?.lastError ?? null,
       },
       token: tokens.get(a.name) ?? MISSING_TOKEN,
+      owner: owners.get(a.name) ?? null,
     });
   }
   const nextOffset = offset + accounts.length < total ? offset + accounts.length : null;

@@ -346,7 +346,7 @@ export class ImapConnector extends ConnectorBase {
       if (due.length === 0) return;
       // An ack of a message fetched over POP3 (the account changed protocol) names nothing here: done.
       const foreign = due.filter((d) => d.origin.kind !== 'imap');
-      if (foreign.length > 0) await this.deps.acks.markDone(foreign.map((d) => d.id));
+      if (foreign.length > 0) await this.deps.acks.markDone(this.account, foreign.map((d) => d.id));
       const byMailbox = new Map<string, { id: string; origin: ImapOrigin }[]>();
       for (const d of due) {
         if (d.origin.kind !== 'imap') continue;
@@ -360,11 +360,13 @@ export class ImapConnector extends ConnectorBase {
           const stale = items.filter((i) => i.origin.uidValidity !== uidValidity);
           if (stale.length > 0) {
             this.log.warn({ mailbox, count: stale.length }, 'UIDVALIDITY changed before afterDelivery; those UIDs no longer name the messages, skipping');
-            await this.deps.acks.markDone(stale.map((s) => s.id));
+            await this.deps.acks.markDone(this.account, stale.map((s) => s.id));
           }
           const live = items.filter((i) => !stale.includes(i));
           if (live.length === 0) continue;
           const uids = live.map((i) => i.origin.uid).join(',');
+          // The lease may have run out while this connection waited (a paused node): never act then.
+          if (!this.deps.acks.mayAct(this.account)) throw leaseGone(this.account);
           try {
             // imapflow answers a failed STORE, MOVE or EXPUNGE with false, not an exception.
             let applied: unknown = true;
@@ -390,7 +392,7 @@ export class ImapConnector extends ConnectorBase {
               // The server refused it (read-only mailbox, flag not accepted): retrying will not help.
               this.log.warn({ mailbox, count: live.length, afterDelivery: acc.afterDelivery }, 'the server did not apply afterDelivery to these messages; not retrying');
             }
-            await this.deps.acks.markDone(live.map((i) => i.id));
+            await this.deps.acks.markDone(this.account, live.map((i) => i.id));
           } catch (err) {
             await this.deps.acks.markFailed(this.account, live.map((i) => i.id), describeError(err));
             throw err;
@@ -402,4 +404,8 @@ export class ImapConnector extends ConnectorBase {
       if (due.length < ACK_BATCH) return;
     }
   }
+}
+
+function leaseGone(account: string): MailgateError {
+  return new MailgateError('LEASE_LOST', `this node no longer holds account ${account}; afterDelivery left to its new owner`);
 }

@@ -137,10 +137,12 @@ export class Pop3Connector extends ConnectorBase {
       onConnected();
       this.setState('polling', null);
       const deleted = await this.#sync(client);
-      // QUIT commits the DELEs; only its +OK makes them final.
+      // QUIT commits the DELEs; only its +OK makes them final. Without the lease, the
+      // socket is closed instead: a session ended without QUIT deletes nothing (RFC 1939).
+      if (deleted.length > 0 && !this.deps.acks.mayAct(this.account)) throw leaseGone(this.account);
       await client.quit();
       this.#client = null;
-      if (deleted.length > 0) await this.deps.acks.markDone(deleted);
+      if (deleted.length > 0) await this.deps.acks.markDone(this.account, deleted);
       this.markSuccess();
       if (this.stopped) return;
       this.setState('idle');
@@ -267,11 +269,17 @@ export class Pop3Connector extends ConnectorBase {
           gone.push(d);
           continue;
         }
+        // The lease may have run out while this session waited (a paused node): never delete then.
+        if (!this.deps.acks.mayAct(this.account)) throw leaseGone(this.account);
         await client.dele(n);
         deleted.push(d.id);
       }
-      if (gone.length > 0) await this.deps.acks.markDone(gone.map((g) => g.id));
+      if (gone.length > 0) await this.deps.acks.markDone(this.account, gone.map((g) => g.id));
       if (due.length < ACK_BATCH) return deleted;
     }
   }
+}
+
+function leaseGone(account: string): MailgateError {
+  return new MailgateError('LEASE_LOST', `this node no longer holds account ${account}; its messages are left to its new owner`);
 }

@@ -1,8 +1,8 @@
 import Database from 'better-sqlite3';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { MailgateError } from '../../errors.js';
 import { MIGRATIONS } from '../migrations/index.js';
+import { tooNewError } from '../schema-version.js';
 
 export type Db = Database.Database;
 
@@ -62,10 +62,7 @@ export function migrate(db: Db): { from: number; to: number } {
   const current = db.pragma('user_version', { simple: true }) as number;
   const target = MIGRATIONS.length;
   if (current > target) {
-    throw new MailgateError(
-      'DB_TOO_NEW',
-      `database schema version ${current} is newer than this mailgate (knows ${target}); run a newer mailgate or restore a backup`,
-    );
+    throw tooNewError(current, target);
   }
   if (current === target) return { from: current, to: target };
   db.transaction(() => {

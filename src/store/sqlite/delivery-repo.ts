@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { DeliveryClaim } from '../cluster.js';
 import type { AttemptOutcome, DeliveryRecord, DeliveryRepo, DeliveryStatus, EventName } from '../deliveries.js';
 import type { Db } from './db.js';
 
@@ -61,8 +62,9 @@ export class SqliteDeliveryRepo implements DeliveryRepo {
     return this.db.prepare("DELETE FROM deliveries WHERE status = 'delivered' AND delivered_at < ?").run(before).changes;
   }
 
-  async claimDue(webhook: string, now: number, limit: number, exclude: ReadonlySet<string>): Promise<DeliveryRecord[]> {
+  async claimDue(webhook: string, now: number, limit: number, exclude: ReadonlySet<string>, claim?: DeliveryClaim): Promise<DeliveryRecord[]> {
     if (limit <= 0) return [];
+    if (claim) return this.#claimFor(webhook, now, limit, exclude, claim);
     // Fetch a few more than needed so in-flight ids can be skipped without a NOT IN list.
     const rows = this.db
       .prepare(
@@ -71,6 +73,25 @@ export class SqliteDeliveryRepo implements DeliveryRepo {
       )
       .all(webhook, now, limit + exclude.size) as DeliveryRow[];
     return rows.filter((r) => !exclude.has(r.id)).slice(0, limit).map(toRecord);
+  }
+
+  /** Several nodes: skip what another node claimed and claim what is returned, in one transaction. */
+  #claimFor(webhook: string, now: number, limit: number, exclude: ReadonlySet<string>, claim: DeliveryClaim): DeliveryRecord[] {
+    return this.db
+      .transaction((): DeliveryRecord[] => {
+        const rows = this.db
+          .prepare(
+            `SELECT * FROM deliveries WHERE webhook = ? AND status = 'pending' AND next_attempt_at <= ?
+               AND (claim_until IS NULL OR claim_until <= ? OR claim_owner = ?)
+             ORDER BY next_attempt_at, created_at, id LIMIT ?`,
+          )
+          .all(webhook, now, now, claim.owner, limit + exclude.size) as DeliveryRow[];
+        const taken = rows.filter((r) => !exclude.has(r.id)).slice(0, limit);
+        const mark = this.db.prepare('UPDATE deliveries SET claim_owner = ?, claim_until = ? WHERE id = ?');
+        for (const r of taken) mark.run(claim.owner, claim.until, r.id);
+        return taken.map(toRecord);
+      })
+      .immediate();
   }
 
   async nextDueAt(): Promise<number | null> {
@@ -101,7 +122,7 @@ export class SqliteDeliveryRepo implements DeliveryRepo {
         .transaction(() => {
           const update = this.db.prepare(
             `UPDATE deliveries SET status = 'delivered', attempts = ?, last_status = ?, last_error = NULL,
-               response_excerpt = ?, updated_at = ?, delivered_at = ? WHERE id = ?`,
+               response_excerpt = ?, updated_at = ?, delivered_at = ?, claim_owner = NULL, claim_until = NULL WHERE id = ?`,
           );
           const ack = this.db.prepare(
             `UPDATE messages SET server_ack = ? WHERE id = (SELECT message_ref FROM deliveries WHERE id = ?) AND server_ack = 'pending'`,
@@ -123,7 +144,7 @@ export class SqliteDeliveryRepo implements DeliveryRepo {
     this.db
       .prepare(
         `UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, response_excerpt = ?, next_attempt_at = ?,
-           updated_at = ? WHERE id = ?`,
+           updated_at = ?, claim_owner = NULL, claim_until = NULL WHERE id = ?`,
       )
       .run(o.attempts, o.status, o.error, o.responseExcerpt, nextAttemptAt, o.now, id);
   }
@@ -132,7 +153,7 @@ export class SqliteDeliveryRepo implements DeliveryRepo {
     this.db
       .prepare(
         `UPDATE deliveries SET status = 'failed', attempts = ?, last_status = ?, last_error = ?, response_excerpt = ?,
-           updated_at = ? WHERE id = ?`,
+           updated_at = ?, claim_owner = NULL, claim_until = NULL WHERE id = ?`,
       )
       .run(o.attempts, o.status, o.error, o.responseExcerpt, o.now, id);
   }
@@ -145,7 +166,8 @@ export class SqliteDeliveryRepo implements DeliveryRepo {
     const row = this.db
       .prepare(
         `UPDATE deliveries SET attempts = ?, render_failures = render_failures + 1, last_status = NULL, last_error = ?,
-           response_excerpt = NULL, next_attempt_at = ?, updated_at = ? WHERE id = ? RETURNING render_failures`,
+           response_excerpt = NULL, next_attempt_at = ?, updated_at = ?, claim_owner = NULL, claim_until = NULL
+         WHERE id = ? RETURNING render_failures`,
       )
       .get(o.attempts, o.error, nextAttemptAt, o.now, id) as { render_failures: number } | undefined;
     return row?.render_failures ?? 0;
@@ -188,7 +210,8 @@ export class SqliteDeliveryRepo implements DeliveryRepo {
     return (
       this.db
         .prepare(
-          `UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ? WHERE id = ? AND status <> 'delivered'`,
+          `UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?, claim_owner = NULL, claim_until = NULL
+           WHERE id = ? AND status <> 'delivered'`,
         )
         .run(now, now, id).changes > 0
     );

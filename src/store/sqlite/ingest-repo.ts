@@ -1,5 +1,8 @@
+import { MailgateError } from '../../errors.js';
+import type { Fence } from '../cluster.js';
 import type { DueAck, ImapCursor, IngestRepo, IngestResult, NewMessage } from '../messages.js';
 import { deliveryIdForMessage, messageIdFor } from '../origin.js';
+import { assertFence } from './cluster-repo.js';
 import type { Db } from './db.js';
 import { originColumns, originOf, type OriginRow } from './message-repo.js';
 
@@ -49,8 +52,17 @@ export class SqliteIngestRepo implements IngestRepo {
     this.#insertUidl = db.prepare(`INSERT OR IGNORE INTO pop3_uidls (account, uidl, message_ref, seen_at) VALUES (?, ?, ?, ?)`);
   }
 
-  async insertMessages(msgs: NewMessage[], now: number): Promise<IngestResult[]> {
-    return this.db.transaction((): IngestResult[] => msgs.map((m) => this.#insertOne(m, now))).immediate();
+  async insertMessages(msgs: NewMessage[], now: number, fence?: Fence): Promise<IngestResult[]> {
+    if (fence) {
+      const other = msgs.find((m) => m.account !== fence.account);
+      if (other) throw new MailgateError('BAD_REQUEST', `a batch fenced for account ${fence.account} holds a message of account ${other.account}`);
+    }
+    return this.db
+      .transaction((): IngestResult[] => {
+        if (fence) assertFence(this.db, fence);
+        return msgs.map((m) => this.#insertOne(m, now));
+      })
+      .immediate();
   }
 
   #insertOne(m: NewMessage, now: number): IngestResult {
@@ -111,7 +123,23 @@ export class SqliteIngestRepo implements IngestRepo {
     return row ? { uidValidity: row.uid_validity, lastUid: row.last_uid } : null;
   }
 
-  async resetCursor(account: string, mailbox: string, uidValidity: number, now: number, lastUid = 0): Promise<void> {
+  async resetCursor(account: string, mailbox: string, uidValidity: number, now: number, lastUid = 0, fence?: Fence): Promise<void> {
+    if (fence) {
+      this.#checkAccount(fence, account);
+      this.db.transaction(() => {
+        assertFence(this.db, fence);
+        this.#resetCursor(account, mailbox, uidValidity, now, lastUid);
+      }).immediate();
+      return;
+    }
+    this.#resetCursor(account, mailbox, uidValidity, now, lastUid);
+  }
+
+  #checkAccount(fence: Fence, account: string): void {
+    if (fence.account !== account) throw new MailgateError('BAD_REQUEST', `a write fenced for account ${fence.account} was asked for account ${account}`);
+  }
+
+  #resetCursor(account: string, mailbox: string, uidValidity: number, now: number, lastUid: number): void {
     this.db
       .prepare(
         `INSERT INTO cursors (account, mailbox, uid_validity, last_uid, updated_at) VALUES (?, ?, ?, ?, ?)
@@ -138,9 +166,11 @@ export class SqliteIngestRepo implements IngestRepo {
     return known;
   }
 
-  async forgetUidlsExcept(account: string, present: string[]): Promise<number> {
+  async forgetUidlsExcept(account: string, present: string[], fence?: Fence): Promise<number> {
+    if (fence) this.#checkAccount(fence, account);
     return this.db
       .transaction(() => {
+        if (fence) assertFence(this.db, fence);
         this.db.exec('CREATE TEMP TABLE IF NOT EXISTS present_uidls (uidl TEXT PRIMARY KEY)');
         this.db.exec('DELETE FROM present_uidls');
         const ins = this.db.prepare('INSERT OR IGNORE INTO present_uidls (uidl) VALUES (?)');
@@ -170,17 +200,21 @@ export class SqliteIngestRepo implements IngestRepo {
     return rows.map((r) => ({ id: r.id, origin: originOf(r) }));
   }
 
-  async markAcks(ids: string[], state: 'done' | 'due', error: string | null, nextAt: number | null): Promise<void> {
+  async markAcks(ids: string[], state: 'done' | 'due', error: string | null, nextAt: number | null, fence?: Fence): Promise<void> {
     this.db
       .transaction(() => {
+        if (fence) assertFence(this.db, fence);
+        // Fenced: only the fence's account's messages.
+        const scope = fence ? ' AND account = ?' : '';
         const stmt = this.db.prepare(
           state === 'done'
-            ? `UPDATE messages SET server_ack = 'done', ack_error = NULL, ack_next_at = NULL WHERE id = ?`
-            : `UPDATE messages SET ack_attempts = ack_attempts + 1, ack_error = ?, ack_next_at = ? WHERE id = ?`,
+            ? `UPDATE messages SET server_ack = 'done', ack_error = NULL, ack_next_at = NULL WHERE id = ?${scope}`
+            : `UPDATE messages SET ack_attempts = ack_attempts + 1, ack_error = ?, ack_next_at = ? WHERE id = ?${scope}`,
         );
         for (const id of ids) {
-          if (state === 'done') stmt.run(id);
-          else stmt.run(error, nextAt, id);
+          const args: unknown[] = state === 'done' ? [id] : [error, nextAt, id];
+          if (fence) args.push(fence.account);
+          stmt.run(...args);
         }
       })
       .immediate();

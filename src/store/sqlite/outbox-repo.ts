@@ -1,3 +1,5 @@
+import type { Fence } from '../cluster.js';
+import { assertFence } from './cluster-repo.js';
 import type { ClaimRoom, NewOutboxItem, OutboxEnvelope, OutboxRecord, OutboxRepo, OutboxStatus } from '../outbox.js';
 import type { Db } from './db.js';
 
@@ -83,11 +85,23 @@ export class SqliteOutboxRepo implements OutboxRepo {
     return row?.raw ?? null;
   }
 
-  async claimDue(now: number, limit: number, room?: ClaimRoom): Promise<OutboxRecord[]> {
+  async claimDue(now: number, limit: number, room?: ClaimRoom, fences?: readonly Fence[]): Promise<OutboxRecord[]> {
+    if (fences?.length === 0) return [];
+    return this.#claim(now, limit, room, fences ?? null);
+  }
+
+  /** With fences: only accounts whose lease is still exactly that fence, checked in the claim's transaction. */
+  #claim(now: number, limit: number, room: ClaimRoom | undefined, fences: readonly Fence[] | null): OutboxRecord[] {
     const perAccount = room?.perAccount ?? limit;
     const used = new Map(room?.inFlight ?? []);
     const full = [...used].filter(([, n]) => n >= perAccount).map(([a]) => a);
     const run = this.db.transaction(() => {
+      let owned: Set<string> | null = null;
+      if (fences) {
+        const held = this.db.prepare('SELECT 1 AS ok FROM leases WHERE account = ? AND owner = ? AND epoch = ?');
+        owned = new Set(fences.filter((f) => held.get(f.account, f.owner, f.epoch) !== undefined).map((f) => f.account));
+        if (owned.size === 0) return [];
+      }
       // Accounts without a free slot are left out in SQL; the others are
       // capped here. Rows passed over (an account filling up mid-list) are
       // taken by the next claim, which leaves that account out.
@@ -95,10 +109,14 @@ export class SqliteOutboxRepo implements OutboxRepo {
       const candidates = this.db
         .prepare(
           `SELECT id, account, raw_bytes FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?
-             AND account NOT IN (SELECT value FROM json_each(?))
+             AND account NOT IN (SELECT value FROM json_each(?))${owned ? ' AND account IN (SELECT value FROM json_each(?))' : ''}
            ORDER BY next_attempt_at, created_at LIMIT ?`,
         )
-        .all(now, JSON.stringify(full), limit * 2) as { id: string; account: string; raw_bytes: number | null }[];
+        .all(...(owned ? [now, JSON.stringify(full), JSON.stringify([...owned]), limit * 2] : [now, JSON.stringify(full), limit * 2])) as {
+        id: string;
+        account: string;
+        raw_bytes: number | null;
+      }[];
       const byId = this.db.prepare('SELECT * FROM outbox WHERE id = ?');
       const rows: OutboxRow[] = [];
       const raw = room?.rawBytes;
@@ -135,10 +153,13 @@ export class SqliteOutboxRepo implements OutboxRepo {
     this.db.prepare("UPDATE outbox SET status = 'failed', last_error = ?, updated_at = ? WHERE id = ?").run(error, now, id);
   }
 
-  async failInterrupted(reason: string, now: number): Promise<string[]> {
+  async failInterrupted(reason: string, now: number, fence?: Fence): Promise<string[]> {
     const run = this.db.transaction(() => {
-      const ids = (this.db.prepare("SELECT id FROM outbox WHERE status = 'sending'").all() as { id: string }[]).map((r) => r.id);
-      this.db.prepare("UPDATE outbox SET status = 'failed', last_error = ?, updated_at = ? WHERE status = 'sending'").run(reason, now);
+      if (fence) assertFence(this.db, fence);
+      const scope = fence ? ' AND account = ?' : '';
+      const args = fence ? [fence.account] : [];
+      const ids = (this.db.prepare(`SELECT id FROM outbox WHERE status = 'sending'${scope}`).all(...args) as { id: string }[]).map((r) => r.id);
+      this.db.prepare(`UPDATE outbox SET status = 'failed', last_error = ?, updated_at = ? WHERE status = 'sending'${scope}`).run(reason, now, ...args);
       return ids;
     });
     return run.immediate();

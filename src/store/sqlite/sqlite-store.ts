@@ -5,6 +5,7 @@ import type { Store } from '../store.js';
 import { SqliteAccountStatusRepo } from './account-status-repo.js';
 import { SqliteAdminSessionRepo } from './admin-session-repo.js';
 import { Checkpointer, type CheckpointerOptions } from './checkpointer.js';
+import { InProcessBus, SqliteLeaseRepo, SqliteLockRepo, SqliteNodeRepo } from './cluster-repo.js';
 import { SqliteCredentialRepo } from './credential-repo.js';
 import { DB_FILE, openDatabase, type Db } from './db.js';
 import { SqliteDeliveryRepo } from './delivery-repo.js';
@@ -32,6 +33,10 @@ export class SqliteStore implements Store {
   readonly deliveries: SqliteDeliveryRepo;
   readonly outbox: SqliteOutboxRepo;
   readonly adminSessions: SqliteAdminSessionRepo;
+  readonly leases: SqliteLeaseRepo;
+  readonly nodes: SqliteNodeRepo;
+  readonly locks: SqliteLockRepo;
+  readonly bus: InProcessBus;
   #checkpointer: Checkpointer | null = null;
   readonly #rawReader: RawReader;
 
@@ -48,6 +53,10 @@ export class SqliteStore implements Store {
     this.deliveries = new SqliteDeliveryRepo(db);
     this.outbox = new SqliteOutboxRepo(db);
     this.adminSessions = new SqliteAdminSessionRepo(db);
+    this.leases = new SqliteLeaseRepo(db);
+    this.nodes = new SqliteNodeRepo(db);
+    this.locks = new SqliteLockRepo(db);
+    this.bus = new InProcessBus();
   }
 
   /** Opens (and migrates) dataDir/mailgate.db, or an in-memory database for ':memory:'. */
@@ -79,6 +88,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     await this.#checkpointer?.stop();
     await this.#rawReader.close();
+    this.bus.close();
     if (!this.db.open) return;
     this.deliveries.flushPending();
     this.db.close();

@@ -76,6 +76,29 @@ export class SqliteTokenRepo implements TokenRepo {
       });
   }
 
+  async takeForRefresh(
+    account: string,
+    owner: string,
+    now: number,
+    ttlMs: number,
+  ): Promise<{ held: false } | { held: true; record: TokenRecord | null }> {
+    return this.db
+      .transaction((): { held: false } | { held: true; record: TokenRecord | null } => {
+        const row = this.db.prepare('SELECT * FROM tokens WHERE account = ?').get(account) as
+          | (TokenRow & { refresh_owner: string | null; refresh_until: number | null })
+          | undefined;
+        if (!row) return { held: true, record: null };
+        if (row.refresh_owner !== null && row.refresh_owner !== owner && (row.refresh_until ?? 0) > now) return { held: false };
+        this.db.prepare('UPDATE tokens SET refresh_owner = ?, refresh_until = ? WHERE account = ?').run(owner, now + ttlMs, account);
+        return { held: true, record: this.toRecord(row) };
+      })
+      .immediate();
+  }
+
+  async releaseRefresh(account: string, owner: string): Promise<void> {
+    this.db.prepare('UPDATE tokens SET refresh_owner = NULL, refresh_until = NULL WHERE account = ? AND refresh_owner = ?').run(account, owner);
+  }
+
   async delete(account: string): Promise<boolean> {
     return this.db.prepare('DELETE FROM tokens WHERE account = ?').run(account).changes > 0;
   }

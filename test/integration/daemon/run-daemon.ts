@@ -58,7 +58,16 @@ export interface Daemon {
  * Starts `serve` and waits until /readyz answers 200. `nodeArgs` go before
  * the script (e.g. `--cpu-prof`, which Node 20 refuses in NODE_OPTIONS).
  */
-export async function startDaemon(configPath: string, port: number, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Daemon> {
+export async function startDaemon(
+  configPath: string,
+  port: number,
+  env: Record<string, string> = {},
+  nodeArgs: string[] = [],
+  /** 'listening': any answer of /readyz will do (a daemon waiting for its database answers 503). */
+  until: 'ready' | 'listening' = 'ready',
+  /** A busy machine (several replicas starting together) may need longer. */
+  readyTimeoutMs = 20_000,
+): Promise<Daemon> {
   assertBuilt();
   const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--config', configPath], {
     cwd: ROOT,
@@ -72,18 +81,18 @@ export async function startDaemon(configPath: string, port: number, env: Record<
     child.once('exit', (code, signal) => r({ code, signal, stdout: out, stderr: '' })),
   );
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}:\n${out}`);
     try {
       const r = await fetch(`${url}/readyz`);
-      if (r.status === 200) break;
+      if (r.status === 200 || until === 'listening') break;
     } catch {
       // not listening yet
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`daemon not ready within 20 s:\n${out}`);
+      throw new Error(`daemon not ready within ${readyTimeoutMs / 1000} s:\n${out}`);
     }
     await sleep(50);
   }

@@ -55,7 +55,8 @@ ${extra}`,
 
 function setup(config: Config) {
   const dataDir = tmpDataDir('mg-oauth-');
-  const store = SqliteStore.open(dataDir, new SecretCipher(randomBytes(32)));
+  const cipher = new SecretCipher(randomBytes(32));
+  const store = SqliteStore.open(dataDir, cipher);
   let logText = '';
   const logger = createLogger({ level: 'debug', destination: new Writable({ write: (c: Buffer, _e, cb) => ((logText += c.toString()), cb()) }) });
   const events: { account: string; event: string; fields: Record<string, unknown> }[] = [];
@@ -68,7 +69,7 @@ function setup(config: Config) {
   const metrics = createMetrics();
   const tokens = new TokenService({ store, config: () => config, logger, metrics, events: sink, sleep: async () => undefined });
   const flows = new OAuthFlows({ store, tokens, publicUrl: () => config.server.publicUrl });
-  return { dataDir, store, tokens, flows, events, metrics, log: () => logText };
+  return { dataDir, cipher, store, tokens, flows, events, metrics, log: () => logText };
 }
 
 /** Browser-less consent: follow the provider redirect and hand the callback query to the flow. */
@@ -163,6 +164,34 @@ describe('OAuth2 flows and the token service (real OAuth2 server process)', () =
       await admin.configure({ tokenDelayMs: 0 });
     }
     expect(((await admin.stats()).byGrant.refresh_token ?? 0) - before).toBe(1);
+  });
+
+  it('refreshes once across two nodes on one storage: the other node waits for the row and uses the new token', async () => {
+    const config = await makeConfig(tmpDataDir(), ['shared']);
+    const t = setup(config);
+    await authorize(t.flows, 'shared');
+    const current = await t.store.tokens.get('shared');
+    await t.store.tokens.save({ ...current!, accessExpiresAt: Date.now() - 1 }, Date.now()); // force expiry
+    const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+    const peerStore = SqliteStore.open(t.dataDir, t.cipher);
+    const node = (store: SqliteStore, name: string) =>
+      new TokenService({ store, config: () => config, logger: createLogger({ level: 'silent' }), metrics: createMetrics(), events: { emit: async () => 'evt' }, sleep, node: name });
+    const a = node(t.store, 'node-a');
+    const b = node(peerStore, 'node-b');
+    await admin.configure({ tokenDelayMs: 300 });
+    const before = (await admin.stats()).byGrant.refresh_token ?? 0;
+    try {
+      const got = await Promise.all([...Array.from({ length: 10 }, () => a.getAccessToken('shared')), ...Array.from({ length: 10 }, () => b.getAccessToken('shared'))]);
+      expect(new Set(got.map((x) => x.token)).size).toBe(1);
+      // The schedulers of both nodes find it due at once: still one refresh (the second sees it fresh under the hold).
+      const due = await t.store.tokens.get('shared');
+      await t.store.tokens.save({ ...due!, accessExpiresAt: Date.now() + 90_000, lastRefreshAt: Date.now() - 3_600_000 }, Date.now());
+      await Promise.all([a.refresh('shared'), b.refresh('shared')]);
+    } finally {
+      await admin.configure({ tokenDelayMs: 0 });
+      await peerStore.close();
+    }
+    expect(((await admin.stats()).byGrant.refresh_token ?? 0) - before).toBe(2);
   });
 
   it('retries transient failures (503 with Retry-After) and then succeeds', async () => {

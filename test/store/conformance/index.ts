@@ -1,5 +1,6 @@
 import { describe } from 'vitest';
 import { defineAdminSessionConformance } from './admin-sessions.js';
+import { defineClusterConformance } from './cluster.js';
 import { defineDeliveryConformance } from './deliveries.js';
 import type { StoreFactory } from './harness.js';
 import { defineIngestConformance } from './ingest.js';
@@ -34,5 +35,6 @@ export function defineStoreConformance(name: string, factory: StoreFactory): voi
     describe('admin sessions', () => defineAdminSessionConformance(factory));
     describe('store', () => defineStoreWideConformance(factory));
     describe('secrets', () => defineSecretsConformance(factory));
+    describe('cluster', () => defineClusterConformance(factory));
   });
 }

@@ -143,6 +143,26 @@ webhooks: []
     expect(msgs).toHaveLength(10);
   });
 
+  it('reads cluster (leaseTtl in ms) and refuses it without store.kind: postgres, at file:line:col', async () => {
+    const path = write(`dataDir: ./state
+cluster:
+  nodeName: replica-1
+  leaseTtl: 9s
+`);
+    const r = await loadConfig(path, { env: {} });
+    if (r.ok) throw new Error('expected cluster without store.kind: postgres to be refused');
+    expect(r.errors.map((e) => `${e.file}:${e.line}:${e.col} ${e.message}`)).toEqual([
+      `${path}:2:1 cluster needs store.kind: postgres (several replicas share one PostgreSQL database; SQLite runs one replica and needs no cluster section)`,
+    ]);
+    const bad = await loadConfig(write('cluster:\n  leaseTtl: 100ms\n  nodeName: "no spaces"\n'), { env: {} });
+    if (bad.ok) throw new Error('expected errors');
+    expect(bad.errors.map((e) => `${e.line}:${e.col} ${e.message}`)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^2:13 .*leaseTtl must be between 1s and 10m/), expect.stringMatching(/^3:13 .*expected a name/)]),
+    );
+    const plain = await loadConfig(write('dataDir: ./state\n'), { env: {} });
+    expect(plain.ok && plain.config.cluster).toBeUndefined();
+  });
+
   it('accepts an account naming a credential kept in the database of its dataDir', async () => {
     const yaml = `dataDir: ./state
 accounts:

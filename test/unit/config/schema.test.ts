@@ -29,7 +29,7 @@ describe('config schema', () => {
   });
 
   it('knows the keys at every level, through lists, the protocol union and transforms', () => {
-    expect(knownKeysAt([])).toEqual(['server', 'dataDir', 'logLevel', 'retention', 'tokens', 'limits', 'credentials', 'accounts', 'webhooks', 'relay']);
+    expect(knownKeysAt([])).toEqual(['server', 'dataDir', 'secretKeyFile', 'store', 'logLevel', 'retention', 'tokens', 'limits', 'credentials', 'accounts', 'webhooks', 'cluster', 'relay']);
     expect(knownKeysAt(['limits'])).toEqual(['loginsPerSecond', 'loginsInFlight', 'loginsInFlightPerHost', 'idleConnectionsPerAccount']);
     expect(knownKeysAt(['accounts', 0, 'incoming'])).toEqual([
       'protocol', 'host', 'port', 'tls', 'user', 'auth', 'mailboxes', 'requireTLS', 'mode', 'pollInterval', 'idleResync', 'afterDelivery', 'moveTo', 'maxMessageSize', 'initialSync',

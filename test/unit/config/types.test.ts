@@ -109,8 +109,9 @@ describe('resolved types', () => {
     expectTypeOf<T.RetentionConfig>().toEqualTypeOf<Before.RetentionConfig>();
     expectTypeOf<T.Config['logLevel']>().toEqualTypeOf<'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'>();
     expectTypeOf<keyof T.Config>().toEqualTypeOf<
-      'configPath' | 'configDir' | 'server' | 'dataDir' | 'logLevel' | 'credentials' | 'accounts' | 'webhooks' | 'tokens' | 'retention' | 'limits' | 'relay'
+      'configPath' | 'configDir' | 'server' | 'dataDir' | 'logLevel' | 'credentials' | 'accounts' | 'webhooks' | 'tokens' | 'retention' | 'limits' | 'secretKeyFile' | 'store' | 'cluster' | 'relay'
     >();
+    expectTypeOf<T.Config['cluster']>().toEqualTypeOf<{ nodeName?: string | undefined; leaseTtlMs: number } | undefined>();
     expectTypeOf<T.AccountConfig>().toEqualTypeOf<{ name: string; email: string; enabled: boolean; incoming: T.IncomingConfig; outgoing: T.OutgoingConfig | undefined; webhook: string }>();
   });
 

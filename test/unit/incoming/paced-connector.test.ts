@@ -8,7 +8,7 @@ import { silentLogger } from '../../../src/log.js';
 import { createMetrics } from '../../../src/metrics.js';
 import type { Config } from '../../../src/config/types.js';
 
-const acks: AckQueue = { due: async () => [], markDone: async () => undefined, markFailed: async () => undefined, onDue: () => () => undefined };
+const acks: AckQueue = { due: async () => [], markDone: async () => undefined, markFailed: async () => undefined, onDue: () => () => undefined, mayAct: () => true };
 const account = (name: string, host = 'imap.example.com') => ({ name, enabled: true, incoming: { host } }) as unknown as AccountConfig;
 
 /** A connector whose "login" only records when it was let through, then fails or holds like a session would. */
