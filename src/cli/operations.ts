@@ -165,13 +165,13 @@ export function registerOperationCommands(program: Command, configOption: () => 
         const metrics = createMetrics();
         const ingest = new IngestService({ store: ctx.store, config: () => ctx.config, metrics, inspect: inspectMessage, onQueued: () => undefined });
         const incoming = await createConnector(acc, { ingestor: ingest, acks: ingest, tokens: ctx.tokens, logger: ctx.logger, metrics }).test();
-        console.log(`incoming (${acc.incoming.protocol} ${acc.incoming.host}:${acc.incoming.port}): ${incoming.ok ? 'ok' : `FAILED: ${incoming.error}`}`);
+        console.log(`incoming (${acc.incoming.protocol} ${acc.incoming.host}:${acc.incoming.port}): ${incoming.ok ? 'ok' : `FAILED: ${incoming.error}${incoming.code ? ` [${incoming.code}]` : ''}`}`);
         if (!acc.outgoing) {
           console.log('outgoing: not configured');
           return incoming.ok ? 0 : 1;
         }
         const outgoing = await testSmtp(acc, ctx.tokens);
-        console.log(`outgoing (smtp ${acc.outgoing.host}:${acc.outgoing.port}): ${outgoing.ok ? 'ok' : `FAILED: ${outgoing.error}`}`);
+        console.log(`outgoing (smtp ${acc.outgoing.host}:${acc.outgoing.port}): ${outgoing.ok ? 'ok' : `FAILED: ${outgoing.error}${outgoing.code ? ` [${outgoing.code}]` : ''}`}`);
         return incoming.ok && outgoing.ok ? 0 : 1;
       });
     });

@@ -98,7 +98,8 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
 export function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (err instanceof MailgateError) {
     if (err.status >= 500) req.log.error({ err }, 'request failed');
-    return reply.code(err.status).send({ error: err.message, code: err.code, ...(err.details ?? {}) });
+    // details may carry systemCode (ECONNREFUSED, …) next to the catalogue code, for scripts.
+    return reply.code(err.status).send({ ...(err.details ?? {}), error: err.message, code: err.code });
   }
   const e = err as { statusCode?: number; message?: string; code?: string };
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {

@@ -1,5 +1,5 @@
 import { parseRetryAfter } from '../runtime/backoff.js';
-import { describeError, MailgateError } from '../errors.js';
+import { describeError, explainSystemError, MailgateError } from '../errors.js';
 import type { ResolvedCredential } from './providers.js';
 
 /**
@@ -39,17 +39,39 @@ export class TokenEndpointError extends MailgateError {
     readonly description: string | null,
     readonly httpStatus: number | null,
     readonly retryAfterMs: number | null,
-    options: { cause?: unknown } = {},
+    options: { cause?: unknown; message?: string; systemCode?: string } = {},
   ) {
     super(
       code,
-      oauthError
-        ? `${oauthError}${description ? `: ${description}` : ''}`
-        : `token endpoint failed${httpStatus ? ` with HTTP ${httpStatus}` : ''}${description ? `: ${description}` : ''}`,
-      { ...options, ...(code === 'OAUTH_TRANSIENT' && retryAfterMs !== null ? { failure: 'throttled' as const } : {}) },
+      options.message ??
+        (oauthError
+          ? `${oauthError}${description ? `: ${description}` : ''}`
+          : `token endpoint failed${httpStatus ? ` with HTTP ${httpStatus}` : ''}${description ? `: ${description}` : ''}`),
+      {
+        ...(options.cause !== undefined ? { cause: options.cause } : {}),
+        ...(options.systemCode ? { details: { systemCode: options.systemCode } } : {}),
+        ...(code === 'OAUTH_TRANSIENT' && retryAfterMs !== null ? { failure: 'throttled' as const } : {}),
+      },
     );
     this.name = 'TokenEndpointError';
+    this.systemCode = options.systemCode ?? null;
   }
+
+  /** Set when the endpoint never answered: the socket, DNS or TLS code (ECONNREFUSED, ENOTFOUND, …). */
+  readonly systemCode: string | null;
+
+  /** True when the endpoint never answered (nothing was refused: it could not be asked). */
+  get unreachable(): boolean {
+    return this.systemCode !== null || (this.httpStatus === null && this.oauthError === null);
+  }
+}
+
+/** A token endpoint that could not be reached, in plain words (what happened, to what, what to check). */
+export function unreachableEndpoint(what: string, endpoint: string, err: unknown): TokenEndpointError {
+  const target = `${what} at ${new URL(endpoint).host}`;
+  const plain = explainSystemError(err, target);
+  const message = plain?.message ?? `Could not reach ${target}: ${describeError((err as { cause?: unknown }).cause ?? err)}. Check the endpoint URL and the network.`;
+  return new TokenEndpointError('OAUTH_TRANSIENT', null, null, null, null, { cause: err, message, ...(plain ? { systemCode: plain.code } : {}) });
 }
 
 export async function tokenRequest(cred: ResolvedCredential, params: Record<string, string>): Promise<TokenResponse> {
@@ -64,7 +86,7 @@ export async function tokenRequest(cred: ResolvedCredential, params: Record<stri
     // refresh token to wherever the Location points (fetch re-POSTs on 307/308).
     res = await fetch(cred.tokenEndpoint, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(TOKEN_REQUEST_TIMEOUT_MS) });
   } catch (err) {
-    throw new TokenEndpointError('OAUTH_TRANSIENT', null, `cannot reach ${new URL(cred.tokenEndpoint).host}: ${describeError((err as { cause?: unknown }).cause ?? err)}`, null, null, { cause: err });
+    throw unreachableEndpoint('the token endpoint', cred.tokenEndpoint, err);
   }
   if (res.status >= 300 && res.status < 400) {
     await res.body?.cancel();

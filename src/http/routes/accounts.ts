@@ -7,7 +7,10 @@ import type { AccountStatusRecord } from '../../store/meta.js';
 
 export interface SideResult {
   ok: boolean;
+  /** What went wrong, in plain words (what happened, to what, what to check). */
   error: string | null;
+  /** The code behind it for scripts: a system code (ECONNREFUSED, ENOTFOUND, …) or a catalogue code; null when ok. */
+  code: string | null;
 }
 
 export interface AccountRouteDeps {
@@ -57,6 +60,6 @@ export function registerAccountRoutes(app: FastifyInstance, deps: AccountRouteDe
     const { name } = req.params as { name: string };
     if (!deps.config().accounts.some((a) => a.name === name)) throw new MailgateError('NOT_FOUND', `no account ${name}`);
     const [incoming, outgoing] = await Promise.all([deps.testIncoming(name), deps.testOutgoing(name)]);
-    return { incoming, outgoing: outgoing ?? { ok: false, error: 'no outgoing server configured for this account' } };
+    return { incoming, outgoing: outgoing ?? { ok: false, error: 'no outgoing server configured for this account', code: null } };
   });
 }
