@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { explainSystemError } from '../errors.js';
 import { isAbsolute, resolve } from 'node:path';
 import { isCleartextRemote, isLoopbackHost } from './hosts.js';
 import { MIN_TOKEN_CHARS, type ParsedConfig } from './schema.js';
@@ -56,7 +57,7 @@ export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise
       try {
         return (await readFile(abs(file), 'utf8')).replace(/\r?\n$/, '');
       } catch (err) {
-        at([...base, fileKey], `cannot read ${fileKey} ${abs(file)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        at([...base, fileKey], unreadableFile(fileKey, abs(file), err));
         return undefined;
       }
     }
@@ -187,6 +188,12 @@ export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise
 
   if (failed) return null;
   return { configPath: ctx.configPath, configDir: ctx.configDir, ...raw, server, dataDir: abs(raw.dataDir), credentials, accounts, webhooks };
+}
+
+/** A `*File` key whose file cannot be read, in plain words (what happened, to what, what to check). */
+export function unreadableFile(key: string, path: string, err: unknown): string {
+  const plain = explainSystemError(err, `the file ${path}`);
+  return `cannot read ${key}: ${plain?.message ?? `${path}: ${(err as Error).message}`}`;
 }
 
 /** `obj` without `keys` (the `*File` keys, once their secret is read). */

@@ -2,8 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
-import { MailgateError } from '../errors.js';
-import { issuesBesides, knownKeysAt, rawConfigSchema } from './schema.js';
+import { explainSystemError, MailgateError } from '../errors.js';
+import { DEFAULT_DATA_DIR, issuesBesides, knownKeysAt, rawConfigSchema } from './schema.js';
+import { salvageChecks } from './salvage.js';
 import type { Config, ConfigIssue } from './types.js';
 import { buildConfig } from './build.js';
 import { typeOf } from './units.js';
@@ -75,7 +76,7 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    at({ line: 1, col: 1 }, `cannot read config file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    at({ line: 1, col: 1 }, `cannot read config file: ${explainSystemError(err, `the file ${path}`)?.message ?? (err as Error).message}`);
     return { ok: false, errors: issues };
   }
 
@@ -149,7 +150,17 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
     };
     parsed.error.issues.forEach(report);
   }
-  if (!parsed.success || issues.length > 0) return { ok: false, errors: sortIssues(issues) };
+  if (!parsed.success || issues.length > 0) {
+    // Every problem in one run: the file and name checks too, on what the schema could not accept.
+    await salvageChecks(raw, {
+      configDir: dirname(resolve(path)),
+      at: (p, message) => at(positions.of(p), message),
+      skip: (p) => unresolved.has(keyOf(p)),
+      defaultDataDir: DEFAULT_DATA_DIR,
+      ...(opts.databaseCredentials ? { databaseCredentials: opts.databaseCredentials } : {}),
+    });
+    return { ok: false, errors: sortIssues(issues) };
+  }
 
   const unresolvedCredentials: { path: Path; name: string }[] = [];
   const config = await buildConfig(parsed.data, {
