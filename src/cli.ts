@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { checkConfigFile } from './config/check.js';
 import { storedCredentialNames } from './store/open.js';
@@ -7,9 +8,13 @@ import { registerCredentialsCommands } from './cli/credentials.js';
 import { registerOperationCommands } from './cli/operations.js';
 import { serveCommand } from './cli/serve.js';
 
+/** The version in package.json (dist/cli.js sits next to it, in the repository and in the image). */
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 const program = new Command();
 program
   .name('mailgate')
+  .version(VERSION, '-V, --version', 'print the version of mailgate')
   .description('Self-hosted mail gateway: OAuth2 IMAP/POP3 to signed webhooks, SMTP sending')
   .showHelpAfterError()
   .exitOverride((err) => {

@@ -156,7 +156,7 @@ const SYSTEM_ERRORS: Record<string, Words> = {
   EADDRNOTAVAIL: { what: (t) => `${t} is not an address of this machine`, check: 'the address in server.listen (0.0.0.0 listens on all of them)' },
   EACCES: PERMISSION_WORDS,
   EPERM: PERMISSION_WORDS,
-  ENOENT: { what: (t) => `${t} does not exist`, check: 'the path (a relative path is relative to the working directory of mailgate)' },
+  ENOENT: { what: (t) => `${t} does not exist`, check: 'the path for typos (a relative path in the config file is relative to the folder of that file)' },
   EISDIR: { what: (t) => `${t} is a directory, not a file`, check: 'the path: it must name a file' },
   ENOTDIR: { what: (t) => `a part of the path of ${t} is a file, not a directory`, check: 'the path' },
   EROFS: { what: (t) => `${t} is on a read-only file system`, check: 'the volume mount (the data directory must be writable)' },

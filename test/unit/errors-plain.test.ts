@@ -65,7 +65,7 @@ describe('system failures in plain words (src/errors.ts)', () => {
     }
     expect(plainFailure(err, fileTarget(err))).toEqual({
       code: 'ENOENT',
-      message: 'The file /nonexistent/refresh-token.txt does not exist. Check the path (a relative path is relative to the working directory of mailgate).',
+      message: 'The file /nonexistent/refresh-token.txt does not exist. Check the path for typos (a relative path in the config file is relative to the folder of that file).',
     });
   });
 

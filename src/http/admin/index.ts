@@ -43,6 +43,8 @@ export function registerAdminUi(http: FastifyInstance, deps: AdminUiDeps): void 
   const sessions = new SessionStore(deps.store.adminSessions);
 
   const edge = edgeOf(http);
+  // The root has nothing of its own: a browser pointed at the daemon lands on the admin UI.
+  http.get('/', async (_req, reply) => reply.code(302).header('location', '/admin').send());
   void http.register(
     async (admin) => {
       // A repeated field keeps its last value, as the pages expect one string per field.

@@ -70,7 +70,7 @@ describe('errors an admin sees are in plain words, with the code apart', () => {
     expect(r.stderr).toMatch(/\[OAUTH_TRANSIENT ECONNREFUSED\]\n$/);
     const missing = await runCli(['tokens', 'import', 'oauth', '--refresh-token-file', join(cfg.dir, 'nope.txt'), '--config', cfg.path]);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toBe(`mailgate: The file ${join(cfg.dir, 'nope.txt')} does not exist. Check the path (a relative path is relative to the working directory of mailgate). [ENOENT]\n`);
+    expect(missing.stderr).toBe(`mailgate: The file ${join(cfg.dir, 'nope.txt')} does not exist. Check the path for typos (a relative path in the config file is relative to the folder of that file). [ENOENT]\n`);
   });
 
   it('authorize --device says which endpoint could not be reached, not "fetch failed"', async () => {
