@@ -41,6 +41,7 @@ config
   .action(async (opts: { config?: string }) => {
     const path = configPathFrom(opts.config, process.env);
     const result = await checkConfigFile(path, process.env, storedCredentialNames);
+    for (const line of result.overrides) console.log(line);
     for (const line of result.warnings) console.error(line);
     if (result.ok) {
       console.log(`${path}: ok${result.warnings.length ? ` (${result.warnings.length} warning${result.warnings.length > 1 ? 's' : ''})` : ''}`);

@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { explainSystemError, MailgateError } from '../errors.js';
 import { DEFAULT_DATA_DIR, issuesBesides, knownKeysAt, rawConfigSchema } from './schema.js';
 import { salvageChecks } from './salvage.js';
+import { applyEnvOverrides, type AppliedOverride } from './env-overrides.js';
 import type { Config, ConfigIssue } from './types.js';
 import { buildConfig } from './build.js';
 import { typeOf } from './units.js';
@@ -12,7 +13,8 @@ import { typeOf } from './units.js';
 export type { ConfigIssue } from './types.js';
 
 /** `warnings`: settings that work but expose something (cleartext to another host); never a refusal. */
-export type LoadResult = { ok: true; config: Config; warnings: ConfigIssue[] } | { ok: false; errors: ConfigIssue[] };
+/** `overrides`: the environment variables that replaced a value of the file (MAILGATE_LISTEN, …). */
+export type LoadResult = { ok: true; config: Config; warnings: ConfigIssue[]; overrides: AppliedOverride[] } | { ok: false; errors: ConfigIssue[] };
 
 export class ConfigError extends MailgateError {
   readonly issues: ConfigIssue[];
@@ -137,6 +139,9 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
     });
 
   const raw = walk(doc.contents, []) ?? {};
+  // Container settings from the environment win over the file (src/config/env-overrides.ts).
+  const env_ = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? applyEnvOverrides(raw as Record<string, unknown>, env) : { applied: [], problems: [] };
+  for (const p of env_.problems) at({ line: 1, col: 1 }, p);
   const parsed = rawConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const report = (issue: z.core.$ZodIssue): void => {
@@ -181,7 +186,7 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
     }
   }
   if (issues.length > 0 || !config) return { ok: false, errors: sortIssues(issues) };
-  return { ok: true, config: deepFreeze(config), warnings: sortIssues(warnings) };
+  return { ok: true, config: deepFreeze(config), warnings: sortIssues(warnings), overrides: env_.applied };
 }
 
 function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
