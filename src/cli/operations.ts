@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command, Option } from 'commander';
 import { resolveAdminToken } from '../admin-token.js';
@@ -63,6 +64,18 @@ export function registerOperationCommands(program: Command, configOption: () => 
           await sleep(AUTHORIZE_POLL_MS);
         }
         throw new MailgateError('TIMEOUT', 'no authorization arrived; run the command again');
+      });
+    });
+
+  program
+    .command('backup <file>')
+    .description('write a consistent copy of the database to FILE, safe while the daemon runs (restore: README, "Backup and restore")')
+    .addOption(configOption())
+    .action(async (file: string, opts: { config?: string }) => {
+      process.exitCode = await withContext(configPathFrom(opts.config, process.env), async (ctx) => {
+        const target = resolve(file);
+        const { bytes } = await ctx.store.backup(target);
+        console.log(`backup written to ${target} (${bytes} bytes); keep it with the secret key (${process.env.MAILGATE_SECRET_KEY ? 'MAILGATE_SECRET_KEY' : join(ctx.config.dataDir, 'secret.key')}), without which its secrets cannot be read`);
       });
     });
 
