@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../config/types.js';
 import { MailgateError } from '../../errors.js';
+import { SCHEMAS } from '../api-schemas.js';
 import type { ConnectorStatus } from '../../incoming/source.js';
 import type { TokenStatus } from '../../oauth/token-service.js';
 import type { AccountStatusRecord } from '../../store/meta.js';
@@ -54,9 +55,9 @@ export async function accountsView(deps: AccountRouteDeps) {
 }
 
 export function registerAccountRoutes(app: FastifyInstance, deps: AccountRouteDeps): void {
-  app.get('/accounts', async () => accountsView(deps));
+  app.get('/accounts', { schema: SCHEMAS.accounts }, async () => accountsView(deps));
 
-  app.post('/accounts/:name/test', async (req) => {
+  app.post('/accounts/:name/test', { schema: SCHEMAS.testAccount }, async (req) => {
     const { name } = req.params as { name: string };
     if (!deps.config().accounts.some((a) => a.name === name)) throw new MailgateError('NOT_FOUND', `no account ${name}`);
     const [incoming, outgoing] = await Promise.all([deps.testIncoming(name), deps.testOutgoing(name)]);
