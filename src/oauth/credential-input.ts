@@ -41,6 +41,7 @@ export function validateCredential(input: CredentialInput, config: Config): Cred
       errors[field] ??= issue.message;
     }
   }
+  if (!input.provider) errors.provider = 'choose the service provider (Google, Microsoft 365, … or Custom)';
   if (!input.name) errors.name = 'a name is required';
   if (!input.clientId) errors.clientId = 'a client ID is required';
   if (config.credentials.some((c) => c.name === input.name)) {
