@@ -8,6 +8,9 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          // A hang guard, not a speed check: CPU-heavy unit tests (scrypt, 10 MB
+          // inputs) take several seconds when the 2 shared cores are busy.
+          testTimeout: 30_000,
         },
       },
       {

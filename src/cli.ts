@@ -7,6 +7,7 @@ import { configPathFrom, EXIT_BAD_INPUT, EXIT_OK } from './cli/common.js';
 import { registerCredentialsCommands } from './cli/credentials.js';
 import { registerOperationCommands } from './cli/operations.js';
 import { serveCommand } from './cli/serve.js';
+import { registerSetupCommands } from './cli/setup.js';
 
 /** The version in package.json (dist/cli.js sits next to it, in the repository and in the image). */
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -54,5 +55,6 @@ config
 
 registerCredentialsCommands(program, configOption);
 registerOperationCommands(program, configOption);
+registerSetupCommands(program, configOption);
 
 await program.parseAsync(process.argv);

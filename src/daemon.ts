@@ -21,7 +21,9 @@ import { testSmtp } from './outgoing/smtp.js';
 import { TokenService } from './oauth/token-service.js';
 import { inspectMessage } from './parse/auto-submitted.js';
 import { ParsePool, parseDeadline, parseThreadCount } from './parse/parse-pool.js';
+import { RelayComponent } from './relay/component.js';
 import { RefreshScheduler } from './scheduler/refresh-scheduler.js';
+import { CredentialHealth } from './oauth/credential-health.js';
 import { RetentionJob } from './scheduler/retention.js';
 
 /**
@@ -58,7 +60,8 @@ export function buildDaemon(app: App) {
     publicUrl: () => app.config.server.publicUrl,
     onAuthorized: (account) => void incoming?.restart(account),
   });
-  const scheduler = new RefreshScheduler({ store, tokens, config, logger });
+  const health = new CredentialHealth({ store, tokens, config, events, metrics, logger });
+  const scheduler = new RefreshScheduler({ store, tokens, config, logger, health });
   const sender = new OutboxWorker({ store, config, tokens, logger, metrics });
   const outbox = new OutboxService({ store, config, onQueued: () => sender.wake() });
 
@@ -76,7 +79,10 @@ export function buildDaemon(app: App) {
   incoming = new ConnectorManager({ config: app.config, factory, logger });
   const manager = incoming;
 
-  app.add(parser).add(worker).add(scheduler).add(sender).add(new RetentionJob({ store, config, logger })).add(manager);
+  // After the outbox worker, so it stops first: no new relayed message arrives while the worker winds down.
+  const relay = new RelayComponent({ config, outbox, meta: store.meta, logger, metrics });
+
+  app.add(parser).add(worker).add(scheduler).add(sender).add(new RetentionJob({ store, config, logger })).add(manager).add(relay);
 
   const accountDeps: AccountRouteDeps = {
     config,
@@ -106,8 +112,8 @@ export function buildDaemon(app: App) {
     registerAccountRoutes(api, accountDeps);
     registerAuthorizeRoute(api, flows);
   });
-  const adminUi = { config, adminToken: app.ctx.adminToken, store, flows, tokens, accounts: accountDeps, wake };
+  const adminUi = { config, adminToken: app.ctx.adminToken, store, flows, tokens, accounts: accountDeps, wake, relay: () => relay.status() };
   registerOAuthCallback(http, flows, { https: app.config.server.publicUrl.startsWith('https:'), returns: [returnToAccounts(adminUi)] });
   registerAdminUi(http, adminUi);
-  return { ingest, worker, tokens, flows, scheduler, incoming: manager, events, outbox, sender };
+  return { ingest, worker, tokens, flows, scheduler, incoming: manager, events, outbox, sender, relay };
 }

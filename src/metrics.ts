@@ -53,6 +53,12 @@ export function createMetrics() {
       labelNames: ['account'],
       registers: [registry],
     }),
+    clientSecretExpires: new Gauge({
+      name: 'mailgate_client_secret_expires_timestamp_seconds',
+      help: 'When a credential\'s client secret or certificate expires (clientSecretExpiresAt, or the certificate\'s notAfter), Unix seconds',
+      labelNames: ['credential'],
+      registers: [registry],
+    }),
     refreshTokenAge: new Gauge({
       name: 'mailgate_refresh_token_age_seconds',
       help: 'Age of the refresh token in use (providers expire idle ones)',
@@ -80,6 +86,18 @@ export function createMetrics() {
       name: 'mailgate_outbox_total',
       help: 'Outgoing messages by outcome (sent, retry, failed)',
       labelNames: ['account', 'outcome'],
+      registers: [registry],
+    }),
+    relayLoginFailures: new Counter({
+      name: 'mailgate_relay_login_failures_total',
+      help: 'Refused SMTP relay logins, by relay client ("(unknown)" for a username no client has)',
+      labelNames: ['client'],
+      registers: [registry],
+    }),
+    relayMessages: new Counter({
+      name: 'mailgate_relay_messages_total',
+      help: 'SMTP relay transactions by client and outcome (relayed, or the refusal code: 550, 552, 421, 451)',
+      labelNames: ['client', 'outcome'],
       registers: [registry],
     }),
   };

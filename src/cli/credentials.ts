@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command} from 'commander';
 import { Option } from 'commander';
 import type { AuthConfig } from '../config/types.js';
-import { MailgateError } from '../errors.js';
+import { explainSystemError, MailgateError } from '../errors.js';
 import { saveCredential, validateCredential, type CredentialInput } from '../oauth/credential-input.js';
 import { redirectUriFor } from '../oauth/flows.js';
 import { configPathFrom } from './common.js';
@@ -58,29 +58,46 @@ export function registerCredentialsCommands(program: Command, configOption: () =
     .description('add or replace a credential in the database')
     .requiredOption('--name <name>')
     .addOption(new Option('--provider <provider>').choices(PROVIDERS).makeOptionMandatory())
-    .requiredOption('--client-id <id>')
+    .option('--client-id <id>', 'the OAuth client ID (not needed with --service-account-key-file: the key has it)')
     .option('--client-secret-file <file>', 'read the client secret from this file')
+    .option('--service-account-key-file <file>', 'grant service_account: the Google service-account JSON key (stored encrypted)')
+    .option('--client-secret-expires-at <date>', 'when the client secret expires, e.g. 2027-06-30 (warnings 30 and 7 days before)')
+    .option('--testing-app', 'Google: the OAuth app is in "Testing" status (refresh tokens die after 7 days)')
     .option('--client-secret-stdin', 'read the client secret from standard input')
     .option('--tenant <tenant>', 'Microsoft tenant (default common)')
     .option('--authorization-endpoint <url>')
     .option('--token-endpoint <url>')
     .option('--device-authorization-endpoint <url>')
     .option('--scopes <scopes>', 'space-separated scopes (custom providers)')
-    .addOption(new Option('--grant <grant>').choices(['authorization_code', 'client_credentials']))
+    .addOption(new Option('--grant <grant>').choices(['authorization_code', 'client_credentials', 'service_account']))
     .addOption(configOption())
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       process.exitCode = await withContext(configPathFrom(opts.config as string | undefined, process.env), async (ctx) => {
         const name = String(opts.name);
         const str = (k: string) => (typeof opts[k] === 'string' ? opts[k] : undefined);
+        const keyFile = str('serviceAccountKeyFile');
+        let serviceAccountKeyJson: string | undefined;
+        if (keyFile !== undefined) {
+          try {
+            serviceAccountKeyJson = readFileSync(keyFile, 'utf8');
+          } catch (err) {
+            throw new MailgateError('BAD_REQUEST', `cannot read --service-account-key-file: ${explainSystemError(err, `the file ${keyFile}`)?.message ?? (err as Error).message}`);
+          }
+          if (opts.clientSecretFile || opts.clientSecretStdin) throw new MailgateError('BAD_REQUEST', 'a service account signs with its key; give no client secret');
+        }
+        const grant = str('grant') ?? (keyFile !== undefined ? 'service_account' : undefined);
         const input: CredentialInput = {
           name,
           provider: String(opts.provider),
-          clientId: String(opts.clientId),
+          clientId: str('clientId') ?? '',
+          ...(serviceAccountKeyJson !== undefined ? { serviceAccountKeyJson } : {}),
+          ...(str('clientSecretExpiresAt') !== undefined ? { clientSecretExpiresAt: str('clientSecretExpiresAt') } : {}),
+          ...(opts.testingApp ? { testingApp: true } : {}),
           tenant: str('tenant'),
           authorizationEndpoint: str('authorizationEndpoint'),
           tokenEndpoint: str('tokenEndpoint'),
           deviceAuthorizationEndpoint: str('deviceAuthorizationEndpoint'),
-          grant: str('grant'),
+          grant,
           scopes: str('scopes')?.split(/\s+/).filter(Boolean),
         };
         // The same validation (and save path) as the admin UI and the YAML check; its problems come before the secret's.
@@ -89,7 +106,7 @@ export function registerCredentialsCommands(program: Command, configOption: () =
         // The secret never comes as a plain flag: it would sit in shell history and `ps`.
         let secret: string | null = null;
         const stdin = process.stdin as TtyInput;
-        const needs = secretRequiredFor(input.provider, input.grant);
+        const needs = serviceAccountKeyJson !== undefined ? null : secretRequiredFor(input.provider, input.grant);
         if (opts.clientSecretFile) secret = readFileSync(String(opts.clientSecretFile), 'utf8').replace(/\r?\n$/, '');
         else if (stdin.isTTY && (opts.clientSecretStdin || needs)) {
           // Typed on a terminal: asked for, never echoed (nor kept in shell history).
@@ -108,7 +125,12 @@ export function registerCredentialsCommands(program: Command, configOption: () =
         if (secret === null && needs) {
           throw new MailgateError('BAD_REQUEST', `credential ${name} needs a client secret: ${needs}; give it with --client-secret-file F or --client-secret-stdin (asked without echo on a terminal); nothing was saved`);
         }
-        await saveCredential(ctx.store, ctx.config, { ...input, clientSecret: secret });
+        const saved = await saveCredential(ctx.store, ctx.config, { ...input, clientSecret: secret });
+        if (serviceAccountKeyJson !== undefined) {
+          console.log(`credential ${name} saved (service-account key encrypted; client ID ${saved.clientId})`);
+          console.log(`Grant domain-wide delegation next: mailgate setup google-service-account --credential ${name}`);
+          return;
+        }
         console.log(`credential ${name} saved${secret ? ' (secret encrypted)' : ' (no secret)'}`);
         console.log(`Redirect URL to register with the provider: ${redirectUriFor(ctx.config.server.publicUrl)}`);
       }, CREDENTIAL_COMMANDS);

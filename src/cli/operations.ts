@@ -9,6 +9,7 @@ import { IngestService } from '../incoming/ingest.js';
 import { createMetrics } from '../metrics.js';
 import { testSmtp } from '../outgoing/smtp.js';
 import { inspectMessage } from '../parse/auto-submitted.js';
+import { readRelayStats, relayStatusView } from '../relay/status.js';
 import { deliveryView } from '../http/routes/deliveries.js';
 import { configPathFrom } from './common.js';
 import { withContext, type CliContext } from './context.js';
@@ -109,7 +110,7 @@ export function registerOperationCommands(program: Command, configOption: () => 
             name: a.name,
             email: a.email,
             protocol: a.incoming.protocol,
-            incoming: inc?.state ?? 'stopped',
+            incoming: !a.enabled ? 'paused' : (inc?.state ?? 'stopped'),
             lastSuccessAt: inc?.lastSuccessAt ? new Date(inc.lastSuccessAt).toISOString() : null,
             lastError: inc?.lastError ?? null,
             token: await ctx.tokens.status(a.name),
@@ -117,8 +118,9 @@ export function registerOperationCommands(program: Command, configOption: () => 
         }
         const queue = await ctx.store.deliveries.countByStatus();
         const outbox = await ctx.store.outbox.counts();
+        const relay = relayStatusView(ctx.config.relay, await readRelayStats(ctx.store.meta));
         if (opts.json) {
-          console.log(JSON.stringify({ accounts, deliveries: queue, outbox }, null, 2));
+          console.log(JSON.stringify({ accounts, deliveries: queue, outbox, relay }, null, 2));
           return;
         }
         if (accounts.length === 0) console.log('no accounts configured');
@@ -130,6 +132,12 @@ export function registerOperationCommands(program: Command, configOption: () => 
         }
         console.log(`deliveries: ${queue.pending} pending, ${queue.failed} failed, ${queue.delivered} delivered`);
         console.log(`outbox: ${outbox.queued + outbox.sending} queued, ${outbox.failed} failed, ${outbox.sent} sent`);
+        if (relay) {
+          console.log(`relay: ${relay.listen}${relay.tls ? ' (STARTTLS)' : ''}, ${relay.clients.length} client(s), ${relay.unknownLoginFailures} login(s) with an unknown username`);
+          for (const c of relay.clients) {
+            console.log(`  ${c.name} (${c.username} → ${c.account}): ${c.relayed} relayed, ${c.failures} failure(s), last use ${c.lastUsedAt ?? 'never'}`);
+          }
+        }
       });
     });
 

@@ -1,8 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { explainSystemError } from '../errors.js';
 import { isAbsolute, resolve } from 'node:path';
+import { signingConfigProblems } from '../delivery/signing.js';
+import { DEFAULT_ISSUE_KEY_PATTERN, issueKeyPatternProblem } from '../parse/issue-keys.js';
 import { isCleartextRemote, isLoopbackHost } from './hosts.js';
+import { dotted, relayConfigProblems } from '../relay/check.js';
+import type { RelayConfig } from '../relay/types.js';
 import { MIN_TOKEN_CHARS, type ParsedConfig } from './schema.js';
+import { CertificateCredentialError, loadCertificateCredential, type CertificateCredential } from '../oauth/client-assertion.js';
+import { parseServiceAccountKey, ServiceAccountKeyError, type ServiceAccountKey } from '../oauth/service-account-key.js';
 import type { AccountConfig, AuthConfig, Config, CredentialConfig, IncomingConfig, WebhookConfig } from './types.js';
 
 type Path = (string | number)[];
@@ -38,8 +44,10 @@ const PORTS = { imap: { tls: 993, plain: 143 }, pop3: { tls: 995, plain: 110 }, 
  */
 export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise<Config | null> {
   let failed = false;
+  let reported = 0;
   const at = (p: Path, m: string) => {
     failed = true;
+    reported++;
     ctx.at(p, m);
   };
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(ctx.configDir, p));
@@ -107,10 +115,49 @@ export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise
       const url = c[key];
       if (url && isCleartextRemote(url)) ctx.warn([...base, key], `${key} is http:// to another host: the client secret and tokens would cross the network unencrypted; use https`);
     }
+    const clientSecret = await secret(c, base, 'clientSecret', false);
+    if (c.clientSecretExpiresAt !== undefined && c.clientSecretExpiresAt <= Date.now()) {
+      // A warning, never a refusal: the provider decides (and the date may be a typo of a working secret).
+      ctx.warn([...base, 'clientSecretExpiresAt'], `clientSecretExpiresAt ${new Date(c.clientSecretExpiresAt).toISOString().slice(0, 10)} is in the past: the provider refuses an expired secret (Microsoft: AADSTS7000222); create a new one and update clientSecret and clientSecretExpiresAt`);
+    }
+    if (c.testingApp && c.provider !== 'google') at([...base, 'testingApp'], 'testingApp applies to Google credentials only');
+    let serviceAccountKey: ServiceAccountKey | undefined;
+    if (c.grant === 'service_account') {
+      if (c.serviceAccountKeyFile === undefined) at(base, `credential "${c.name}": grant service_account needs serviceAccountKeyFile (the JSON key from Google Cloud)`);
+      else serviceAccountKey = await readServiceAccountKey(abs(c.serviceAccountKeyFile), c.serviceAccountKeyFile, [...base, 'serviceAccountKeyFile'], ctx.atKey, () => (failed = true));
+      if (clientSecret !== undefined) at([...base, 'clientSecret'], 'a service account signs assertions with its key; it takes no clientSecret');
+      if (c.clientAssertion !== undefined) at([...base, 'clientAssertion'], 'a service account signs assertions with its key; it takes no clientAssertion');
+      if (c.provider === 'microsoft' || c.provider === 'microsoft-gcc-high') at([...base, 'grant'], 'grant service_account is Google domain-wide delegation; Microsoft app-only is grant client_credentials');
+      if (serviceAccountKey && c.clientId !== undefined && c.clientId !== serviceAccountKey.clientId) {
+        at([...base, 'clientId'], `clientId ${c.clientId} is not the key's client_id ${serviceAccountKey.clientId}; leave clientId out`);
+      }
+    } else {
+      if (c.serviceAccountKeyFile !== undefined) at([...base, 'serviceAccountKeyFile'], 'serviceAccountKeyFile applies only with grant: service_account');
+      if (c.clientId === undefined) at(base, `missing required key "clientId" in credentials.${i}`);
+    }
+    let clientCertificate: CertificateCredential | undefined;
+    if (c.clientAssertion !== undefined && c.grant !== 'service_account') {
+      if (clientSecret !== undefined) at([...base, 'clientAssertion'], 'set either clientSecret or clientAssertion, not both');
+      const ca = c.clientAssertion;
+      const passphrase = await secret(ca, [...base, 'clientAssertion'], 'passphrase', false);
+      try {
+        const [certificatePem, privateKeyPem] = await Promise.all([readFile(abs(ca.certificateFile)), readFile(abs(ca.privateKeyFile))]);
+        clientCertificate = loadCertificateCredential({ certificatePem, privateKeyPem, ...(passphrase !== undefined ? { passphrase } : {}) });
+      } catch (err) {
+        const field = err instanceof CertificateCredentialError ? (err.field === 'certificate' ? 'certificateFile' : 'privateKeyFile') : null;
+        const what = (err as NodeJS.ErrnoException).code ? `cannot read ${(err as NodeJS.ErrnoException).path ?? 'the file'}: ${(err as NodeJS.ErrnoException).code}` : (err as Error).message;
+        at([...base, 'clientAssertion', ...(field ? [field] : [])], `clientAssertion: ${what}`);
+      }
+    }
     credentials.push({
-      ...omit(c, 'clientSecretFile'),
-      clientSecret: await secret(c, base, 'clientSecret', false),
+      ...omit(c, 'clientSecretFile', 'clientAssertion', 'serviceAccountKeyFile'),
+      clientId: c.clientId ?? serviceAccountKey?.clientId ?? '',
+      clientSecret,
       tenant: c.tenant ?? 'common',
+      serviceAccountKey,
+      serviceAccountKeyFile: c.serviceAccountKeyFile,
+      clientCertificate,
+      clientAssertionAlg: c.clientAssertion?.alg,
     });
   }
 
@@ -122,7 +169,25 @@ export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise
     if (w.backoff.initialMs > w.backoff.maxMs) at([...base, 'backoff'], 'backoff.initial must not exceed backoff.max');
     if (w.maxBodyBytes < MIN_BODY_BYTES) at([...base, 'maxBodyBytes'], `maxBodyBytes must be at least ${MIN_BODY_BYTES / 1024} KB`);
     if (isCleartextRemote(w.url)) ctx.warn([...base, 'url'], 'webhook url is http:// to another host: mail content would cross the network unencrypted; use https');
-    webhooks.push({ ...omit(w, 'secretFile'), secret: (await secret(w, base, 'secret', true)) ?? '' });
+    // A secret, a secretFile or secrets (a rotation): delivery/signing.ts says what is wrong with them.
+    const before = reported;
+    const one = await secret(w, base, 'secret', false);
+    // An unreadable secretFile, or secret and secretFile both: said already.
+    const problems = reported > before ? [] : signingConfigProblems({ signature: w.signature, ...(one !== undefined || w.secretFile !== undefined ? { secret: one ?? '' } : {}), secrets: w.secrets });
+    for (const p of problems) {
+      const key = p.key === 'secret' && w.secretFile !== undefined ? 'secretFile' : p.key;
+      const path: Path = p.index !== null ? [...base, key, p.index] : w[key as 'secret' | 'secrets'] === undefined && key !== 'secretFile' ? base : [...base, key];
+      if (path === base) at(base, 'missing required key "secret" (or secretFile, or secrets: [newest, …] during a rotation)');
+      else at(path, `${key}${p.index !== null ? ` (entry ${p.index + 1})` : ''} ${p.message}`);
+    }
+    const pattern = w.issueKeyPattern === undefined ? DEFAULT_ISSUE_KEY_PATTERN : w.issueKeyPattern;
+    const patternProblem = issueKeyPatternProblem(pattern);
+    if (patternProblem) {
+      const where = patternProblem.offset !== null ? ` (at character ${patternProblem.offset + 1} of the pattern)` : '';
+      at([...base, 'issueKeyPattern'], `issueKeyPattern ${patternProblem.message}${where}`);
+    }
+    const secrets = w.secrets ?? (one !== undefined ? [one] : []);
+    webhooks.push({ ...omit(w, 'secretFile'), secret: secrets[0] ?? '', secrets, issueKeyPattern: pattern });
   }
 
   // ---- accounts ----
@@ -155,6 +220,9 @@ export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise
     if (after === 'move' && !inc.moveTo) at([...base, 'incoming', 'afterDelivery'], 'afterDelivery: move needs moveTo');
     if (after !== 'move' && inc.moveTo !== undefined) at([...base, 'incoming', 'moveTo'], 'moveTo applies only with afterDelivery: move');
     if (inc.protocol === 'pop3' && after === 'move') at([...base, 'incoming', 'afterDelivery'], 'pop3 cannot move messages (use delete, seen or none)');
+    if (inc.protocol === 'pop3' && inc.initialSync === 'unseen') {
+      at([...base, 'incoming', 'initialSync'], 'pop3 has no seen flags: initialSync is all (every message on the server) or new (only what arrives later)');
+    }
     const requireTLS = inc.requireTLS ?? !isLoopbackHost(inc.host);
     const outRequireTLS = out ? (out.requireTLS ?? !isLoopbackHost(out.host)) : false;
     const cleartext = (side: 'incoming' | 'outgoing', host: string, tlsOn: boolean, required: boolean, method: string) => {
@@ -171,7 +239,9 @@ export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise
       auth: await buildAuth(inc.auth, [...base, 'incoming', 'auth']),
     };
     const incoming: IncomingConfig =
-      inc.protocol === 'imap' ? { ...inc, ...endpoint } : { ...inc, ...endpoint, mailboxes: ['INBOX'], mode: 'poll', moveTo: undefined };
+      inc.protocol === 'imap'
+        ? { ...inc, ...endpoint, initialSync: inc.initialSync ?? 'unseen' }
+        : { ...inc, ...endpoint, mailboxes: ['INBOX'], mode: 'poll', moveTo: undefined, initialSync: inc.initialSync === 'new' ? 'new' : 'all' };
     accounts.push({
       ...a,
       incoming,
@@ -186,8 +256,72 @@ export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise
     });
   }
 
+  // ---- relay ----
+  let relay: RelayConfig | undefined;
+  if (raw.relay) {
+    const r = raw.relay;
+    const file = async (key: 'certFile' | 'keyFile', path: string) => {
+      try {
+        // Text, not a Buffer: the config is deep-frozen, and PEM is ASCII.
+        return await readFile(abs(path), 'utf8');
+      } catch (err) {
+        at(['relay', 'tls', key], `cannot read relay.tls.${key} ${abs(path)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        return undefined;
+      }
+    };
+    const cert = r.tls && (await file('certFile', r.tls.certFile));
+    const key = r.tls && (await file('keyFile', r.tls.keyFile));
+    const clients: RelayConfig['clients'][number][] = [];
+    for (const [i, c] of r.clients.entries()) {
+      const email = accounts.find((a) => a.name === c.account)?.email;
+      clients.push({
+        name: c.name,
+        username: c.username,
+        password: (await secret(c, ['relay', 'clients', i], 'password', true)) ?? '',
+        account: c.account,
+        allowedFrom: (c.allowedFrom ?? (email ? [email] : [])).map((a) => a.toLowerCase()),
+      });
+    }
+    relay = { listen: r.listen, ...(cert && key ? { tls: { cert, key } } : {}), maxMessageSizeBytes: r.maxMessageSizeBytes, clients };
+    // Unreadable tls files were reported above; the check would only add "not loopback" on top of them.
+    const tlsUnread = r.tls !== undefined && !(cert && key);
+    const infos = accounts.map((a) => ({ name: a.name, hasOutgoing: a.outgoing !== undefined }));
+    for (const p of relayConfigProblems(relay, infos)) {
+      const last = p.path[p.path.length - 1];
+      if (tlsUnread && last === 'tls') continue;
+      // A missing password was reported by secret() already.
+      if (last === 'password' && clients[p.path[2] as number]?.password === '') continue;
+      at(p.path, `${dotted(p.path)}: ${p.message}`);
+    }
+  }
+
   if (failed) return null;
-  return { configPath: ctx.configPath, configDir: ctx.configDir, ...raw, server, dataDir: abs(raw.dataDir), credentials, accounts, webhooks };
+  const { relay: _rawRelay, ...rest } = raw;
+  return { configPath: ctx.configPath, configDir: ctx.configDir, ...rest, server, dataDir: abs(raw.dataDir), credentials, accounts, webhooks, ...(relay ? { relay } : {}) };
+}
+
+/**
+ * Reads and checks a service-account key file; every problem is reported at
+ * the `serviceAccountKeyFile` key, naming the file and the field. The file's
+ * content is never quoted (it is a secret).
+ */
+async function readServiceAccountKey(path: string, asWritten: string, at: Path, report: (p: Path, m: string) => void, failed: () => void): Promise<ServiceAccountKey | undefined> {
+  let content: Buffer;
+  try {
+    content = await readFile(path);
+  } catch (err) {
+    failed();
+    report(at, `cannot read serviceAccountKeyFile ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return undefined;
+  }
+  try {
+    return parseServiceAccountKey(content, `serviceAccountKeyFile ${asWritten}`);
+  } catch (err) {
+    if (!(err instanceof ServiceAccountKeyError)) throw err;
+    failed();
+    for (const p of err.problems) report(at, `serviceAccountKeyFile ${asWritten}: ${p.message}`);
+    return undefined;
+  }
 }
 
 /** A `*File` key whose file cannot be read, in plain words (what happened, to what, what to check). */

@@ -47,17 +47,16 @@ export function parseListen(text: string): { host: string; port: number } | null
   return { host: m[1], port };
 }
 
-const listen = z
-  .string()
-  .transform((text, ctx) => {
+const listenAt = (key: string, example: string) =>
+  z.string().transform((text, ctx) => {
     const parsed = parseListen(text);
     if (parsed) return parsed;
     // The message names its key itself, so it is reported as it stands (see load.ts).
-    const message = `server.listen must be host:port (e.g. 127.0.0.1:8025 or [::1]:8025), got "${text}"`;
+    const message = `${key} must be host:port (e.g. ${example} or [::1]:${example.split(':')[1] ?? ''}), got "${text}"`;
     ctx.addIssue({ code: 'custom', message, params: { standalone: true } });
     return z.NEVER;
-  })
-  .prefault(DEFAULT_LISTEN);
+  });
+const listen = listenAt('server.listen', DEFAULT_LISTEN).prefault(DEFAULT_LISTEN);
 
 /**
  * The object with every key of its shape present in the output, undefined
@@ -104,6 +103,8 @@ const imapObject = z.strictObject({
   moveTo: z.string().min(1).optional(),
   /** A larger message is not downloaded; it is reported as message.failed (reason too_large) and left on the server. */
   maxMessageSize: size.prefault('50MB'),
+  /** What a mailbox without a cursor yet gives: default (buildConfig) unseen for imap, all for pop3 (which refuses unseen). */
+  initialSync: z.enum(['unseen', 'all', 'new']).optional(),
 });
 
 /**
@@ -142,20 +143,49 @@ const outgoing = z.strictObject({
   auth,
 });
 
+/** `2027-06-30` or an ISO date-time, as epoch ms. */
+const dateMs = z.union([z.string(), z.date()]).transform((v, ctx) => {
+  const s = v instanceof Date ? v.toISOString() : v.trim();
+  const t = /^\d{4}-\d{2}-\d{2}$/.test(s) ? Date.parse(`${s}T00:00:00Z`) : /^\d{4}-\d{2}-\d{2}T/.test(s) ? Date.parse(s) : NaN;
+  if (Number.isFinite(t)) return t;
+  ctx.addIssue({ code: 'custom', message: `expected a date like 2027-06-30 (or an ISO date-time), got "${s}"` });
+  return z.NEVER;
+});
+
+/** Entra certificate credentials: a signed client assertion instead of a client secret. */
+const clientAssertion = z.strictObject({
+  /** PEM certificate as uploaded to the app registration (Certificates & secrets). */
+  certificateFile: z.string().min(1),
+  /** Its PEM private key (PKCS#8 or PKCS#1). */
+  privateKeyFile: z.string().min(1),
+  passphrase: z.string().optional(),
+  passphraseFile: z.string().optional(),
+  /** PS256 is what Microsoft documents now; RS256 for tenants set up against the older page. */
+  alg: z.enum(['PS256', 'RS256']).default('PS256'),
+});
+
 const credential = allKeys(
   z.strictObject({
     name,
     provider: z.enum(['google', 'microsoft', 'microsoft-gcc-high', 'custom']),
-    clientId: z.string().min(1),
+    /** Required (buildConfig) except for service_account, where it comes from the key file. */
+    clientId: z.string().min(1).optional(),
     clientSecret: z.string().optional(),
     clientSecretFile: z.string().optional(),
+    /** When the client secret (or certificate) expires: warnings 30 and 7 days before. */
+    clientSecretExpiresAt: dateMs.optional(),
+    clientAssertion: clientAssertion.optional(),
+    /** grant: service_account: the Google service-account JSON key (a secret). */
+    serviceAccountKeyFile: z.string().min(1).optional(),
+    /** Google: the OAuth app is in "Testing" status (refresh tokens die after 7 days). */
+    testingApp: z.boolean().default(false),
     authorizationEndpoint: httpUrl.optional(),
     tokenEndpoint: httpUrl.optional(),
     deviceAuthorizationEndpoint: httpUrl.optional(),
     scopes: z.array(z.string().min(1)).min(1).optional(),
     /** Microsoft providers only; default (buildConfig, which refuses it elsewhere): common. */
     tenant: z.string().min(1).optional(),
-    grant: z.enum(['authorization_code', 'client_credentials']).default('authorization_code'),
+    grant: z.enum(['authorization_code', 'client_credentials', 'service_account']).default('authorization_code'),
   }),
 );
 
@@ -165,6 +195,12 @@ const webhook = z
     url: httpUrl,
     secret: z.string().min(1).optional(),
     secretFile: z.string().optional(),
+    /** mailgate (v1 X-Mailgate-Signature) or standard (Standard Webhooks v1); secrets checked by buildConfig (delivery/signing.ts). */
+    signature: z.enum(['mailgate', 'standard']).default('mailgate'),
+    /** Instead of secret, during a rotation: every secret signs, newest first. */
+    secrets: z.array(z.string()).optional(),
+    /** Issue keys in the subject; absent: Jira keys, null: off. Checked by buildConfig (parse/issue-keys.ts). */
+    issueKeyPattern: z.string().nullable().optional(),
     /** Then the delivery is parked as failed, replayable. */
     maxAttempts: z.number().int().min(1).max(1000).default(15),
     /** Exponential with jitter between these. */
@@ -180,6 +216,32 @@ const webhook = z
     concurrency: z.number().int().min(1).max(256).default(8),
   })
   .transform(({ timeout, ...w }) => ({ ...w, timeoutMs: timeout }));
+
+export const DEFAULT_RELAY_LISTEN = '127.0.0.1:2525';
+
+/** SMTP submission for applications that cannot do OAuth2 (product.md, "Legacy applications: SMTP relay"); checked further by buildConfig. */
+const relay = z
+  .strictObject({
+    listen: listenAt('relay.listen', DEFAULT_RELAY_LISTEN).prefault(DEFAULT_RELAY_LISTEN),
+    /** STARTTLS; optional on a loopback listener only (buildConfig). */
+    tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+    maxMessageSize: size.prefault('25MB'),
+    clients: z
+      .array(
+        z.strictObject({
+          name,
+          username: z.string().min(1),
+          password: z.string().min(1).optional(),
+          passwordFile: z.string().optional(),
+          /** Relays through this account's outgoing server and token. */
+          account: z.string().min(1),
+          /** Default (buildConfig): the account's email. */
+          allowedFrom: z.array(email).min(1).optional(),
+        }),
+      )
+      .default(() => []),
+  })
+  .transform(({ maxMessageSize, ...r }) => ({ ...r, maxMessageSizeBytes: maxMessageSize }));
 
 export const rawConfigSchema = z.strictObject({
   server: z
@@ -225,6 +287,8 @@ export const rawConfigSchema = z.strictObject({
       z.strictObject({
         name,
         email,
+        /** false: paused (not connected; state and tokens kept). */
+        enabled: z.boolean().default(true),
         incoming,
         outgoing: outgoing.optional(),
         webhook: z.string().min(1),
@@ -232,6 +296,7 @@ export const rawConfigSchema = z.strictObject({
     )
     .default(() => []),
   webhooks: z.array(webhook).default(() => []),
+  relay: relay.optional(),
 });
 
 /** The YAML as admins write it. */

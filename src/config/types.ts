@@ -1,3 +1,6 @@
+import type { RelayConfig } from '../relay/types.js';
+import type { CertificateCredential } from '../oauth/client-assertion.js';
+import type { ServiceAccountKey } from '../oauth/service-account-key.js';
 import type { ParsedConfig } from './schema.js';
 
 /**
@@ -30,7 +33,24 @@ export type AuthConfig = { method: Exclude<Method, 'password'>; credential: stri
 
 export type ServerConfig = Flat<Secret<Secret<Omit<Parsed['server'], 'publicUrl'>, 'adminToken'>, 'metricsToken'> & { publicUrl: string }>;
 
-export type CredentialConfig = Flat<Secret<Omit<ParsedCredential, 'tenant'>, 'clientSecret'> & { tenant: string }>;
+export type CredentialConfig = Flat<
+  Secret<Omit<ParsedCredential, 'tenant' | 'clientId' | 'clientAssertion' | 'serviceAccountKeyFile' | 'clientSecretExpiresAt' | 'testingApp'>, 'clientSecret'> & {
+    tenant: string;
+    /** Epoch ms: when the client secret (or certificate) expires. */
+    clientSecretExpiresAt?: number | undefined;
+    /** Google: the admin marked the OAuth app as in "Testing" status. */
+    testingApp?: boolean | undefined;
+    /** For service_account: the key file's client_id. */
+    clientId: string;
+    /** grant: service_account: the key, read once (its private key is not an own property: never serialised). */
+    serviceAccountKey?: ServiceAccountKey | undefined;
+    /** Where the key came from, for messages (never its content). */
+    serviceAccountKeyFile?: string | undefined;
+    /** Entra certificate credentials (the key is not an own property). */
+    clientCertificate?: CertificateCredential | undefined;
+    clientAssertionAlg?: 'PS256' | 'RS256' | undefined;
+  }
+>;
 
 /** What buildConfig settles on either side of an account. */
 interface Endpoint {
@@ -41,10 +61,13 @@ interface Endpoint {
 }
 type WithEndpoint<T> = Flat<Omit<T, keyof Endpoint> & Endpoint>;
 
-export type ImapIncomingConfig = WithEndpoint<Extract<ParsedIncoming, { protocol: 'imap' }>>;
+/** Settled by buildConfig: imap unseen, pop3 all. */
+type InitialSync = { initialSync: NonNullable<ParsedIncoming['initialSync']> };
+export type ImapIncomingConfig = Flat<Omit<WithEndpoint<Extract<ParsedIncoming, { protocol: 'imap' }>>, 'initialSync'> & InitialSync>;
 /** pop3 has one mailbox and always polls; the imap-only keys keep fixed values so any account can be read alike. */
 export type Pop3IncomingConfig = Flat<
-  Omit<WithEndpoint<Extract<ParsedIncoming, { protocol: 'pop3' }>>, 'mailboxes' | 'mode' | 'moveTo'> & {
+  Omit<WithEndpoint<Extract<ParsedIncoming, { protocol: 'pop3' }>>, 'mailboxes' | 'mode' | 'moveTo' | 'initialSync'> & {
+    initialSync: 'all' | 'new';
     mailboxes: string[];
     mode: 'poll';
     moveTo: undefined;
@@ -56,18 +79,27 @@ export type OutgoingConfig = Flat<WithEndpoint<Omit<ParsedOutgoing, 'from'>> & {
 
 export type AccountConfig = Flat<Omit<ParsedAccount, 'incoming' | 'outgoing'> & { incoming: IncomingConfig; outgoing: OutgoingConfig | undefined }>;
 
-export type WebhookConfig = Flat<Secret<Parsed['webhooks'][number], 'secret', string>>;
+/**
+ * `secret` is the newest secret (secrets[0]); `secrets` every one, newest
+ * first (`secret: x` reads as `secrets: [x]`); `issueKeyPattern` the pattern
+ * in force (the default when absent), null when off.
+ */
+export type WebhookConfig = Flat<
+  Omit<Secret<Parsed['webhooks'][number], 'secret', string>, 'secrets' | 'issueKeyPattern'> & { secrets: string[]; issueKeyPattern: string | null }
+>;
 export type TokensConfig = Parsed['tokens'];
 export type RetentionConfig = Parsed['retention'];
 
 export type Config = Flat<
-  Omit<Parsed, 'server' | 'credentials' | 'accounts' | 'webhooks'> & {
+  Omit<Parsed, 'server' | 'credentials' | 'accounts' | 'webhooks' | 'relay'> & {
     configPath: string;
     configDir: string;
     server: ServerConfig;
     credentials: CredentialConfig[];
     accounts: AccountConfig[];
     webhooks: WebhookConfig[];
+    /** The SMTP relay, only when the file has a `relay` section: passwords, certificate and key read, allowedFrom defaulted. */
+    relay?: RelayConfig | undefined;
   }
 >;
 

@@ -3,7 +3,7 @@ import https from 'node:https';
 import { describeError, explainSystemError, type FailureClass } from '../errors.js';
 import type { EventName } from '../store/deliveries.js';
 import { parseRetryAfter } from '../runtime/backoff.js';
-import { signPayload } from './signature.js';
+import { createSigner, signatureHeaders, type Signer } from './signing.js';
 
 export const USER_AGENT = 'mailgate/0.1';
 /** We keep this much of a refusal's body for the admin to read. */
@@ -13,7 +13,9 @@ const MAX_RESPONSE_BYTES = 64 * 1024;
 
 export interface WebhookRequest {
   url: string;
-  secret: string;
+  /** How to sign (signature mode and every secret of a rotation); without it, `secret` in the v1 mode. */
+  signer?: Signer;
+  secret?: string;
   event: EventName;
   deliveryId: string;
   /** The JSON body, serialised once (the signature covers these exact bytes); UTF-8 when a Buffer. */
@@ -73,8 +75,8 @@ export function postWebhook(req: WebhookRequest): Promise<WebhookResult> {
     'User-Agent': USER_AGENT,
     'X-Mailgate-Event': req.event,
     'X-Mailgate-Delivery': req.deliveryId,
-    // Signed afresh on every attempt with the current time (contract).
-    'X-Mailgate-Signature': signPayload(req.secret, body),
+    // Signed afresh on every attempt with the current time (contract), in the webhook's mode, once per secret.
+    ...signatureHeaders(req.signer ?? createSigner('mailgate', [req.secret ?? '']), req.deliveryId, body),
   };
   return new Promise((resolve) => {
     let settled = false;

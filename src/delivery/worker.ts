@@ -13,6 +13,18 @@ import { computeBackoff } from '../runtime/backoff.js';
 import type { RawHandoff } from './handoff.js';
 import type { WebhookResult } from './webhook.js';
 import { postWebhook } from './webhook.js';
+import { createSigner, type Signer } from './signing.js';
+
+/** One Signer per webhook config object (a reload makes new objects, and so new signers). */
+const signers = new WeakMap<WebhookConfig, Signer>();
+function signerOf(wh: WebhookConfig): Signer {
+  let s = signers.get(wh);
+  if (!s) {
+    s = createSigner(wh.signature, wh.secrets.length > 0 ? wh.secrets : [wh.secret]);
+    signers.set(wh, s);
+  }
+  return s;
+}
 import { SerialPump } from '../runtime/serial-pump.js';
 
 export interface DeliveryWorkerDeps {
@@ -238,7 +250,7 @@ export class DeliveryWorker implements Component {
     const post = this.#deps.post ?? postWebhook;
     const result: WebhookResult = await post({
       url: wh.url,
-      secret: wh.secret,
+      signer: signerOf(wh),
       event: built.event,
       deliveryId: d.id,
       body: built.body,
@@ -299,7 +311,14 @@ export class DeliveryWorker implements Component {
     }
     try {
       // The raw bytes are not used after this: the thread may take them over.
-      const body = await this.#deps.render(raw, envelopeOf(info), { maxInlineAttachmentBytes: wh.maxInlineAttachmentBytes, maxBodyBytes: wh.maxBodyBytes }, { transfer: true });
+      const account = this.#deps.config().accounts.find((a) => a.name === info.account);
+      const options = {
+        maxInlineAttachmentBytes: wh.maxInlineAttachmentBytes,
+        maxBodyBytes: wh.maxBodyBytes,
+        issueKeyPattern: wh.issueKeyPattern,
+        ownAddresses: account ? [account.email] : [],
+      };
+      const body = await this.#deps.render(raw, envelopeOf(info), options, { transfer: true });
       return { event: 'message.received', body, origin: info.origin };
     } catch (err) {
       if (!(err instanceof MailgateError && err.code === 'PARSE_FAILED')) throw err;
@@ -354,7 +373,7 @@ export class DeliveryWorker implements Component {
 
 /** The envelope of a stored message: what the payload says about where it came from. */
 function envelopeOf(info: StoredMessageInfo): MessageEnvelope {
-  return { id: info.id, account: info.account, origin: info.origin };
+  return { id: info.id, account: info.account, origin: info.origin, conversationId: info.conversationId };
 }
 
 /** The `message.failed` body (contract: mailbox, uid/uidl, messageId when readable, size, error, reason). */

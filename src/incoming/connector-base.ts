@@ -279,6 +279,8 @@ export abstract class ConnectorBase implements IncomingConnector {
         await this.session(() => {
           failures = 0;
           this.#recovered();
+          // The login went through: the token service clears its counters and may announce account.recovered.
+          void this.deps.tokens.reportLogin?.(this.account, { ok: true }).catch((err: unknown) => this.log.warn({ err }, 'could not record the login'));
         });
       } catch (err) {
         if (this.#stopped) break;
@@ -304,9 +306,23 @@ export abstract class ConnectorBase implements IncomingConnector {
       this.#report(`needs-authorization:${err.code}`, { error: err.message, code: err.code }, 'cannot log in: the account needs authorization');
       return NEEDS_AUTHORIZATION_RETRY_MS;
     }
+    // The token service holds a refused grant (delegation missing, an expired secret, a tenant policy):
+    // its message has the plain words; the next try is when it will ask the token endpoint again.
+    const held = err instanceof MailgateError && (err.code === 'OAUTH_GRANT_REJECTED' || err.code === 'OAUTH_TRANSIENT') ? (err as { retryAfterMs?: unknown }).retryAfterMs : null;
+    if (err instanceof MailgateError && err.code === 'OAUTH_GRANT_REJECTED') {
+      this.setState('error', err.message);
+      this.#report(`grant:${err.message}`, { error: err.message, code: err.code }, 'cannot log in: the token endpoint refused the grant');
+      return Math.min(typeof held === 'number' ? Math.max(held, NEEDS_AUTHORIZATION_RETRY_MS) : AUTH_FAILURE_RETRY_MS, AUTH_FAILURE_RETRY_MS);
+    }
+    if (typeof held === 'number' && held > 0) {
+      this.setState('backoff', err instanceof Error ? err.message : String(err));
+      this.#report('token-wait', { error: err instanceof Error ? err.message : String(err), retryInMs: held }, 'cannot log in yet: the token endpoint asked to wait');
+      return Math.min(Math.max(held, reconnectDelay(failures, { kind: 'throttled', message: '', retryAfterMs: held })), AUTH_FAILURE_RETRY_MS);
+    }
     const c = this.describe(err);
     const code = c.code ?? (err instanceof MailgateError ? err.code : null);
     if (c.kind === 'auth') {
+      void this.deps.tokens.reportLogin?.(this.account, { ok: false, error: c.message }).catch(() => undefined);
       this.setState('error', c.message);
       this.#report(`auth:${c.message}`, { error: c.message, code }, 'login refused even with a fresh token; trying again every 5 minutes');
       return AUTH_FAILURE_RETRY_MS;

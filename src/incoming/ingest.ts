@@ -2,6 +2,9 @@ import type { Config } from '../config/types.js';
 import { MailgateError } from '../errors.js';
 import type { RawHandoff } from '../delivery/handoff.js';
 import type { Metrics } from '../metrics.js';
+import { messageIdKey, resolveConversation } from '../parse/conversation.js';
+import { PIPELINE_FIELDS } from '../parse/parse-message.js';
+import { messageIdFor } from '../store/origin.js';
 import type { Store } from '../store/store.js';
 import type { DueAck, ImapCursor, IngestResult, NewMessage } from '../store/messages.js';
 import type { AckQueue, FetchedMessage, Ingestor } from './source.js';
@@ -10,6 +13,9 @@ import type { AckQueue, FetchedMessage, Ingestor } from './source.js';
 export interface MessageInspection {
   messageId: string | null;
   autoSubmitted: boolean;
+  /** Threading headers, for the conversation (absent: the message starts its own). */
+  inReplyTo?: string | null;
+  references?: string[];
 }
 
 export interface IngestDeps {
@@ -23,6 +29,11 @@ export interface IngestDeps {
   handoff?: RawHandoff;
   /** Told about a failed commit; true when it was a full disk (then STORAGE_FULL is thrown). */
   storageFull?: (err: unknown) => boolean;
+}
+
+/** The meta key that records a POP3 account's first session (its "cursor" for initialSync). */
+export function pop3FirstSessionKey(account: string): string {
+  return `pop3.firstSession:${account}`;
 }
 
 /** How long an afterDelivery that failed on the server waits before the next try. */
@@ -56,9 +67,19 @@ export class IngestService implements Ingestor, AckQueue {
 
   async ingestMany(msgs: FetchedMessage[]): Promise<IngestResult[]> {
     if (msgs.length === 0) return [];
-    const rows = msgs.map((m): NewMessage => {
+    // A reply joins the conversation of a message mailgate stored (or one earlier in this batch).
+    const inBatch = new Map<string, string>();
+    const lookup = async (key: string) => inBatch.get(key) ?? (await this.#deps.store.messages.conversationOf(key));
+    const rows: NewMessage[] = [];
+    for (const m of msgs) {
       const info = this.#deps.inspect(m.raw);
-      return {
+      const key = messageIdKey(info.messageId);
+      const { conversationId } = await resolveConversation(
+        { messageId: info.messageId, inReplyTo: info.inReplyTo ?? null, references: info.references ?? [], id: messageIdFor(m) },
+        PIPELINE_FIELDS ? lookup : null,
+      );
+      if (key !== null && !inBatch.has(key)) inBatch.set(key, conversationId);
+      rows.push({
         account: m.account,
         origin: m.origin,
         raw: m.raw,
@@ -68,8 +89,10 @@ export class IngestService implements Ingestor, AckQueue {
         webhook: this.#webhookOf(m.account),
         notDownloaded: m.notDownloaded ?? null,
         size: m.size ?? m.raw.length,
-      };
-    });
+        messageIdKey: key,
+        conversationId,
+      });
+    }
     const now = Date.now();
     let results: IngestResult[];
     try {
@@ -87,7 +110,7 @@ export class IngestService implements Ingestor, AckQueue {
       fresh++;
       const { account, origin, raw, messageId, autoSubmitted } = row;
       this.#deps.metrics.messagesIngested.inc({ account, protocol: origin.kind });
-      const info = { id: r.id, account, origin, messageId, size: raw.length, receivedAt: now, autoSubmitted, notDownloaded: null };
+      const info = { id: r.id, account, origin, messageId, size: raw.length, receivedAt: now, autoSubmitted, notDownloaded: null, conversationId: row.conversationId ?? null };
       this.#deps.handoff?.put(info, raw, now);
     }
     if (fresh > 0) this.#deps.onQueued();
@@ -98,8 +121,20 @@ export class IngestService implements Ingestor, AckQueue {
     return this.#deps.store.ingest.getCursor(account, mailbox);
   }
 
-  resetCursor(account: string, mailbox: string, uidValidity: number): Promise<void> {
-    return this.#deps.store.ingest.resetCursor(account, mailbox, uidValidity, Date.now());
+  resetCursor(account: string, mailbox: string, uidValidity: number, lastUid?: number): Promise<void> {
+    return this.#deps.store.ingest.resetCursor(account, mailbox, uidValidity, Date.now(), lastUid);
+  }
+
+  async isFirstPop3Session(account: string, present: string[]): Promise<boolean> {
+    if ((await this.#deps.store.meta.get(pop3FirstSessionKey(account))) !== null) return false;
+    return (await this.#deps.store.ingest.knownUidls(account, present)).size === 0;
+  }
+
+  async firstPop3SessionDone(account: string, skip: string[]): Promise<void> {
+    const now = Date.now();
+    // UIDLs first: a crash in between leaves them known, and the next session is not a first one either.
+    if (skip.length > 0) await this.#deps.store.ingest.skipUidls(account, skip, now);
+    await this.#deps.store.meta.set(pop3FirstSessionKey(account), new Date(now).toISOString());
   }
 
   knownUidls(account: string, uidls: string[]): Promise<Set<string>> {

@@ -63,6 +63,11 @@ export class ConnectorManager implements Component {
   }
 
   async #startOne(account: AccountConfig): Promise<void> {
+    // `enabled: false` (product.md, "Pausing an account"): never connected; state and tokens stay. A reload that enables it starts it.
+    if (!account.enabled) {
+      this.#logger.info({ account: account.name }, 'account is paused (enabled: false); not connecting');
+      return;
+    }
     let connector: IncomingConnector;
     try {
       connector = this.#factory(account);

@@ -38,9 +38,17 @@ export interface Ingestor {
    * later ingests dedupe on Message-ID + size within the mailbox so nothing is
    * announced twice.
    */
-  resetCursor(account: string, mailbox: string, uidValidity: number): Promise<void>;
+  resetCursor(account: string, mailbox: string, uidValidity: number, lastUid?: number): Promise<void>;
   /** POP3: which of these UIDLs were already taken. */
   knownUidls(account: string, uidls: string[]): Promise<Set<string>>;
+  /**
+   * POP3 `initialSync`: true until the account's first session was recorded
+   * (firstPop3SessionDone) and none of `present` was taken before (an
+   * account that predates initialSync has a cursor already).
+   */
+  isFirstPop3Session(account: string, present: string[]): Promise<boolean>;
+  /** POP3: the first session is over; with `skip`, those UIDLs are recorded as taken and never delivered (`new`). */
+  firstPop3SessionDone(account: string, skip: string[]): Promise<void>;
   /** POP3: forget UIDLs no longer on the server (pruning the seen table). */
   forgetUidlsExcept(account: string, present: string[]): Promise<number>;
 }

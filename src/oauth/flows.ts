@@ -1,13 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { MailgateError } from '../errors.js';
 import type { Store } from '../store/store.js';
-import { redirectRefused, TOKEN_REQUEST_TIMEOUT_MS, TokenEndpointError, tokenRequest, unreachableEndpoint } from './token-client.js';
+import { PROVIDER_ERROR_TABLE } from './provider-errors.js';
+import { clientAuthentication, redirectRefused, requestToken, TOKEN_REQUEST_TIMEOUT_MS, TokenEndpointError, unreachableEndpoint } from './token-client.js';
 import type { TokenService } from './token-service.js';
 
 /** An authorization request is valid this long (one consent screen). */
 export const STATE_TTL_MS = 10 * 60_000;
 /** RFC 8628 §3.5: slow_down adds this to the polling interval. */
 const SLOW_DOWN_STEP_S = 5;
+
+/** Google's device flow allows a short list of scopes; the Gmail scope is not among them. */
+const GOOGLE_DEVICE_REFUSED_SCOPES = new Set(['https://mail.google.com/']);
+const GOOGLE_DEVICE_WORDS = PROVIDER_ERROR_TABLE.find((e) => e.id === 'google.device.scope')?.words ?? "Google's device flow does not allow the Gmail scope https://mail.google.com/.";
 
 export function redirectUriFor(publicUrl: string): string {
   return `${publicUrl}/oauth2/callback`;
@@ -42,6 +47,9 @@ export class OAuthFlows {
     const cred = await this.deps.tokens.resolveCredential(name);
     if (cred.grant === 'client_credentials') {
       throw new MailgateError('CONFLICT', `account ${account} uses app-only (client_credentials) tokens; nothing to authorize`);
+    }
+    if (cred.grant === 'service_account') {
+      throw new MailgateError('CONFLICT', `account ${account} uses a Google service account (domain-wide delegation); nothing to authorize: mailgate signs its own assertions (mailgate setup google-service-account shows the delegation to grant)`);
     }
     return { acc, cred };
   }
@@ -96,7 +104,7 @@ export class OAuthFlows {
     if (!query.code) throw new MailgateError('BAD_REQUEST', 'the callback has no code parameter', { details: { account } });
     const cred = await this.deps.tokens.resolveCredential(credential);
     try {
-      const res = await tokenRequest(cred, { grant_type: 'authorization_code', code: query.code, redirect_uri: redirectUri, code_verifier: codeVerifier });
+      const res = await requestToken(cred, { grant: 'authorization_code', code: query.code, redirectUri, codeVerifier });
       if (!res.refreshToken) {
         throw new MailgateError('BAD_REQUEST', 'the provider returned no refresh token (Google: prompt=consent/access_type=offline; Microsoft: offline_access scope)');
       }
@@ -118,11 +126,14 @@ export class OAuthFlows {
     opts: { sleep?: (ms: number) => Promise<void>; signal?: AbortSignal } = {},
   ): Promise<void> {
     const { cred } = await this.#credentialFor(account);
+    if (cred.provider === 'google' && cred.scopes.some((sc) => GOOGLE_DEVICE_REFUSED_SCOPES.has(sc))) {
+      // Google's device flow has an allow-list of scopes without the Gmail one: say so instead of failing at Google.
+      throw new MailgateError('CONFLICT', `${GOOGLE_DEVICE_WORDS} (account ${account}, credential ${cred.name})`);
+    }
     if (!cred.deviceAuthorizationEndpoint) {
       throw new MailgateError('CONFLICT', `credential ${cred.name} has no deviceAuthorizationEndpoint`);
     }
-    const body = new URLSearchParams({ client_id: cred.clientId, scope: cred.scopes.join(' ') });
-    if (cred.clientSecret) body.set('client_secret', cred.clientSecret);
+    const body = new URLSearchParams({ scope: cred.scopes.join(' '), ...clientAuthentication(cred) });
     // No redirects: the body carries the client secret (see token-client.ts).
     let r: Response;
     try {
@@ -138,7 +149,7 @@ export class OAuthFlows {
     }
     if (r.status >= 300 && r.status < 400) {
       await r.body?.cancel();
-      throw new MailgateError('BAD_REQUEST', `device authorization failed: ${redirectRefused(cred.deviceAuthorizationEndpoint, r)}`);
+      throw new MailgateError('BAD_REQUEST', `device authorization failed: ${redirectRefused(cred.deviceAuthorizationEndpoint, r.status, r.headers.get('location'))}`);
     }
     const j = (await r.json().catch(() => ({}))) as Record<string, unknown>;
     if (!r.ok || typeof j.device_code !== 'string') {
@@ -159,7 +170,7 @@ export class OAuthFlows {
       if (opts.signal?.aborted) throw new MailgateError('BAD_REQUEST', 'device authorization cancelled');
       await wait(interval * 1000);
       try {
-        const res = await tokenRequest(cred, { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: deviceCode });
+        const res = await requestToken(cred, { grant: 'device_code', deviceCode });
         await this.deps.tokens.save(account, cred.name, res, null);
         this.deps.onAuthorized?.(account);
         return;
@@ -170,7 +181,7 @@ export class OAuthFlows {
           continue;
         }
         if (err.failure !== 'auth') continue;
-        throw new MailgateError('BAD_REQUEST', `device authorization failed: ${err.message}`, { cause: err });
+        throw new MailgateError('BAD_REQUEST', `device authorization failed: ${err.message}${err.classification ? ` (${err.classification.words})` : ''}`, { cause: err });
       }
     }
     throw new MailgateError('BAD_REQUEST', 'the device code expired before it was approved');
@@ -180,7 +191,7 @@ export class OAuthFlows {
   async importRefreshToken(account: string, refreshToken: string): Promise<void> {
     const { cred } = await this.#credentialFor(account);
     try {
-      const res = await tokenRequest(cred, { grant_type: 'refresh_token', refresh_token: refreshToken });
+      const res = await requestToken(cred, { grant: 'refresh_token', refreshToken });
       await this.deps.tokens.save(account, cred.name, { ...res, refreshToken: res.refreshToken ?? refreshToken }, null);
       this.deps.onAuthorized?.(account);
     } catch (err) {

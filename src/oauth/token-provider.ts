@@ -21,6 +21,12 @@ export interface TokenProvider {
    * refresh unless a newer one is already cached.
    */
   getAccessToken(account: string, opts?: { rejectedToken?: string }): Promise<AccessToken>;
+  /**
+   * How a login with the account's token went: a success clears the
+   * account's error counters and, after failures or a re-authorization,
+   * announces `account.recovered`. Optional: test doubles may leave it out.
+   */
+  reportLogin?(account: string, outcome: { ok: true } | { ok: false; error: string }): Promise<void>;
 }
 
 /**

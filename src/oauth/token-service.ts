@@ -7,8 +7,10 @@ import type { Metrics } from '../metrics.js';
 import type { TokenRecord } from '../store/oauth.js';
 import type { Store } from '../store/store.js';
 import { resolveCredential, type ResolvedCredential } from './providers.js';
-import { TokenEndpointError, tokenRequest, type TokenResponse } from './token-client.js';
+import { parseServiceAccountKey, type ServiceAccountKey } from './service-account-key.js';
+import { requestToken, TokenEndpointError, type GrantRequest, type TokenResponse } from './token-client.js';
 import type { AccessToken, TokenProvider } from './token-provider.js';
+import { RETRY_SLOWLY_MS } from './provider-errors.js';
 import { tokenTiming } from './token-timing.js';
 
 /** Transient failures are retried within one request this many times. */
@@ -31,20 +33,38 @@ export interface TokenStatus {
   lastError: string | null;
   /** Set when the refresh token nears a known provider cliff (an addition to the contract). */
   warning?: string | null;
+  /** The last failure in plain words (the provider error table), when the token service knows it. */
+  explanation?: string | null;
+  /** Token requests that failed in a row; 0 after a success. */
+  consecutiveFailures?: number;
+  /** While retrying slowly: not before this time. */
+  retryAt?: string | null;
 }
 
 /** Warn this far before a cliff (fraction of it). */
 const CLIFF_WARNING_FRACTION = 0.8;
 
 /**
- * Refresh-token cliffs that admins trip over: Google expires refresh tokens of
- * apps in "Testing" status 7 days after issue (rotation does not reset it);
- * Microsoft expires a refresh token unused for 90 days.
+ * Refresh-token cliffs that admins trip over, warned only on real evidence:
+ * - Google expires the refresh tokens of apps in "Testing" status 7 days
+ *   after consent. Google does not rotate refresh tokens, so the issue date
+ *   of every Google token is its consent date and its age alone says
+ *   nothing (every healthy Google account would warn from day 6): the
+ *   warning needs the admin's word that the app is in Testing
+ *   (`testingApp: true` on the credential). A refresh Google rejects at
+ *   about 7 days is read as the cliff by the provider error table.
+ * - Microsoft expires a refresh token unused for 90 days.
  */
-export function cliffWarning(provider: string, issuedAt: number | null, lastRefreshAt: number | null, now: number): string | null {
-  if (provider === 'google' && issuedAt !== null && now - issuedAt >= GOOGLE_TESTING_CLIFF_MS * CLIFF_WARNING_FRACTION) {
+export function cliffWarning(
+  provider: string,
+  issuedAt: number | null,
+  lastRefreshAt: number | null,
+  now: number,
+  evidence: { testingApp?: boolean } = {},
+): string | null {
+  if (provider === 'google' && evidence.testingApp === true && issuedAt !== null && now - issuedAt >= GOOGLE_TESTING_CLIFF_MS * CLIFF_WARNING_FRACTION) {
     const days = ((now - issuedAt) / 86_400_000).toFixed(1);
-    return `refresh token is ${days} days old; Google expires it after 7 days if the OAuth app is in "Testing" status (publish the app or authorize again)`;
+    return `refresh token is ${days} days old and the credential is marked as a Google app in "Testing" status (testingApp): Google expires it 7 days after consent (publish the app, or authorize again)`;
   }
   if (provider.startsWith('microsoft') && lastRefreshAt !== null && now - lastRefreshAt >= MICROSOFT_IDLE_CLIFF_MS * CLIFF_WARNING_FRACTION) {
     const days = ((now - lastRefreshAt) / 86_400_000).toFixed(0);
@@ -52,6 +72,17 @@ export function cliffWarning(provider: string, issuedAt: number | null, lastRefr
   }
   return null;
 }
+
+/** Where an admin starts the re-consent of an account (`authorizeUrl` of account.reauth_required). */
+export function authorizeUrlFor(publicUrl: string, account: string): string {
+  return `${publicUrl.replace(/\/+$/, '')}/admin/accounts/${encodeURIComponent(account)}/authorize`;
+}
+
+/** How a connector's login went, told to the token service (account.recovered, error counters). */
+export type LoginOutcome = { ok: true } | { ok: false; error: string };
+
+/** The meta key that remembers, across processes, that an account was reauth_required until it logs in again. */
+const RECOVERY_KEY = (account: string) => `account.recovery.${account}`;
 
 export interface TokenServiceDeps {
   store: Store;
@@ -71,6 +102,16 @@ export interface TokenServiceDeps {
 export class TokenService implements TokenProvider {
   readonly #deps: TokenServiceDeps;
   readonly #inFlight = new Map<string, Promise<AccessToken>>();
+  /** Accounts whose grant is refused in a way only someone outside mailgate fixes: no request before `until`. */
+  readonly #holds = new Map<string, { until: number; error: MailgateError; config: Config }>();
+  /** Failed token requests and logins in a row, per account; cleared by a success. */
+  readonly #failures = new Map<string, { count: number; since: number; error: string; explanation: string | null }>();
+  /** Parsed service-account keys of database credentials, by credential (re-read when the stored key changes). */
+  readonly #dbKeys = new Map<string, { json: string; key: ServiceAccountKey }>();
+  /** A run of failures that ended with a token: announced as account.recovered at the next login. */
+  readonly #recovering = new Map<string, { count: number; since: number; error: string; explanation: string | null }>();
+  /** Accounts known to have no pending recovery marker (saves a store read per login). */
+  readonly #recoveryClear = new Set<string>();
 
   constructor(deps: TokenServiceDeps) {
     this.#deps = deps;
@@ -90,21 +131,36 @@ export class TokenService implements TokenProvider {
     const stored = await this.#deps.store.credentials.get(name);
     if (!stored) throw new MailgateError('NOT_FOUND', `credential ${name} is not defined`);
     const s = stored.settings as Partial<CredentialConfig>;
+    const grant = s.grant ?? 'authorization_code';
+    // A service account's key is its secret: stored sealed where client secrets go.
+    const serviceAccountKey = grant === 'service_account' ? this.#storedKey(stored.name, stored.clientSecret) : undefined;
     return resolveCredential(
       {
         name: stored.name,
         provider: stored.provider as CredentialConfig['provider'],
-        clientId: stored.clientId,
-        clientSecret: stored.clientSecret ?? undefined,
+        clientId: serviceAccountKey?.clientId ?? stored.clientId,
+        clientSecret: grant === 'service_account' ? undefined : (stored.clientSecret ?? undefined),
         authorizationEndpoint: s.authorizationEndpoint,
         tokenEndpoint: s.tokenEndpoint,
         deviceAuthorizationEndpoint: s.deviceAuthorizationEndpoint,
         scopes: s.scopes,
         tenant: s.tenant ?? 'common',
-        grant: s.grant ?? 'authorization_code',
+        grant,
+        serviceAccountKey,
+        clientSecretExpiresAt: typeof s.clientSecretExpiresAt === 'number' ? s.clientSecretExpiresAt : undefined,
+        testingApp: s.testingApp === true,
       },
       'database',
     );
+  }
+
+  #storedKey(name: string, json: string | null): ServiceAccountKey {
+    if (!json) throw new MailgateError('CONFIG_INVALID', `credential ${name} is a service account without a stored key; add it again with --service-account-key-file`);
+    const cached = this.#dbKeys.get(name);
+    if (cached?.json === json) return cached.key;
+    const key = parseServiceAccountKey(json, `the service-account key stored for credential ${name}`);
+    this.#dbKeys.set(name, { json, key });
+    return key;
   }
 
   account(name: string): AccountConfig {
@@ -153,41 +209,116 @@ export class TokenService implements TokenProvider {
     if (!force && rec?.accessToken && rec.accessToken !== rejected && this.#usable(rec)) {
       return { token: rec.accessToken, expiresAt: rec.accessExpiresAt };
     }
-    let params: Record<string, string>;
+    const log = this.#deps.logger.child({ component: 'token', account });
+    const hold = this.#holds.get(account);
+    if (hold && hold.config === this.#deps.config() && Date.now() < hold.until) throw hold.error;
+    this.#holds.delete(account);
+    let request: GrantRequest;
     if (cred.grant === 'client_credentials') {
-      params = { grant_type: 'client_credentials', scope: cred.scopes.join(' ') };
+      request = { grant: 'client_credentials' };
+    } else if (cred.grant === 'service_account') {
+      // sub = the mailbox login; a fresh assertion (no refresh token) for each new access token.
+      request = { grant: 'jwt_bearer', subject: acc.incoming.user };
     } else {
       if (rec?.state === 'reauth_required') throw new MailgateError('OAUTH_REAUTH_REQUIRED', `account ${account} must be authorized again`);
       if (!rec?.refreshToken) throw new MailgateError('OAUTH_MISSING_TOKEN', `account ${account} has no token yet; authorize it first`);
-      params = { grant_type: 'refresh_token', refresh_token: rec.refreshToken };
+      request = { grant: 'refresh_token', refreshToken: rec.refreshToken };
     }
-    const log = this.#deps.logger.child({ component: 'token', account });
+    const delegated = request.grant === 'refresh_token';
     for (let attempt = 1; ; attempt++) {
       try {
-        const res = await tokenRequest(cred, params);
+        const res = await requestToken(cred, request, { subject: acc.incoming.user, refreshTokenIssuedAt: rec?.refreshTokenIssuedAt ?? null });
         const saved = await this.save(account, cred.name, res, rec);
         this.#deps.metrics.tokenRefreshes.inc({ account, outcome: 'ok' });
         this.#deps.metrics.reauthRequired.set({ account }, 0);
+        // The counters start again at 0; the run of failures is kept until a login says the account is back.
+        const run = this.#failures.get(account);
+        if (run) this.#recovering.set(account, run);
+        this.#failures.delete(account);
         log.debug({ expiresAt: saved.expiresAt }, 'access token refreshed');
         return saved;
       } catch (err) {
         if (!(err instanceof TokenEndpointError)) throw err;
-        if (err.failure === 'auth') {
-          await this.#markReauth(account, cred.name, rec, err.message);
+        const action = err.classification?.action ?? (err.failure === 'auth' ? 'reauth' : 'retry');
+        const words = err.words;
+        if (action === 'reauth' && delegated) {
+          await this.#markReauth(account, cred.name, rec, err.message, words);
           this.#deps.metrics.tokenRefreshes.inc({ account, outcome: 'permanent' });
-          log.warn({ error: err.message }, 'the provider rejected the refresh token; the account must be authorized again');
+          this.#noteFailure(account, err.message, words);
+          log.warn({ error: err.message, explanation: words }, 'the provider rejected the refresh token; the account must be authorized again');
           throw new MailgateError('OAUTH_REAUTH_REQUIRED', `account ${account} must be authorized again: ${err.message}`, { cause: err });
+        }
+        if (action === 'reauth' || action === 'fix_config' || action === 'retry_slowly') {
+          // Nothing mailgate can retry its way out of: the words say who must change what. The refresh
+          // token (if any) is kept (an expired client secret does not kill it) and the endpoint is asked
+          // again only slowly, or as soon as the configuration is reloaded.
+          const until = Date.now() + (err.retryAfterMs ?? RETRY_SLOWLY_MS);
+          const raised =
+            action === 'retry_slowly'
+              ? new TokenEndpointError('OAUTH_TRANSIENT', err.oauthError, err.description, err.httpStatus, until - Date.now(), { cause: err, ...(err.classification ? { classification: err.classification } : {}) })
+              : new TokenEndpointError('OAUTH_GRANT_REJECTED', err.oauthError, err.description, err.httpStatus, until - Date.now(), { cause: err, ...(err.classification ? { classification: err.classification } : {}) });
+          const error = withAccount(raised, account, words);
+          this.#holds.set(account, { until, error, config: this.#deps.config() });
+          this.#deps.metrics.tokenRefreshes.inc({ account, outcome: action === 'retry_slowly' ? 'transient' : 'permanent' });
+          this.#noteFailure(account, err.message, words);
+          await this.#recordError(account, cred.name, rec, `${words} (${err.message})`);
+          log.warn({ error: err.message, explanation: words, retryAt: new Date(until).toISOString() }, 'the token endpoint refused the grant; retrying slowly');
+          throw error;
         }
         this.#deps.metrics.tokenRefreshes.inc({ account, outcome: 'transient' });
         if (attempt >= TRANSIENT_TRIES) {
+          this.#noteFailure(account, err.message, null);
           await this.#recordError(account, cred.name, rec, err.message);
           log.warn({ error: err.message, attempts: attempt }, 'token refresh failed; will try again later');
-          throw new MailgateError('OAUTH_TRANSIENT', `token endpoint failed for ${account}: ${err.message}`, { cause: err });
+          throw new MailgateError('OAUTH_TRANSIENT', `token endpoint failed for ${account}: ${err.message}`, { cause: err, ...(err.failure === 'throttled' ? { failure: 'throttled' as const } : {}) });
         }
         const delay = Math.max(computeBackoff(attempt, TRANSIENT_BACKOFF), Math.min(err.retryAfterMs ?? 0, TRANSIENT_BACKOFF.maxMs));
         await (this.#deps.sleep ?? sleep)(delay);
       }
     }
+  }
+
+  #noteFailure(account: string, error: string, explanation: string | null): void {
+    const prev = this.#failures.get(account);
+    this.#failures.set(account, { count: (prev?.count ?? 0) + 1, since: prev?.since ?? Date.now(), error, explanation });
+  }
+
+  /**
+   * A connector's login went through or was refused. After a run of
+   * failures, or once an account that was reauth_required logs in again,
+   * `account.recovered` is emitted and the error counters start again at 0.
+   */
+  async reportLogin(account: string, outcome: LoginOutcome): Promise<void> {
+    if (!outcome.ok) {
+      this.#noteFailure(account, outcome.error, null);
+      return;
+    }
+    const failing = this.#failures.get(account) ?? this.#recovering.get(account);
+    this.#failures.delete(account);
+    this.#recovering.delete(account);
+    this.#holds.delete(account);
+    let previous: { state: 'reauth_required' | 'failing'; since: number; error: string | null } | null = failing
+      ? { state: 'failing', since: failing.since, error: failing.error }
+      : null;
+    const marker = this.#recoveryClear.has(account) ? null : await this.#deps.store.meta.get(RECOVERY_KEY(account));
+    this.#recoveryClear.add(account);
+    if (marker) {
+      await this.#deps.store.meta.set(RECOVERY_KEY(account), '');
+      try {
+        const m = JSON.parse(marker) as { since?: number; error?: string };
+        previous = { state: 'reauth_required', since: m.since ?? Date.now(), error: m.error ?? previous?.error ?? null };
+      } catch {
+        previous = { state: 'reauth_required', since: Date.now(), error: null };
+      }
+    }
+    if (!previous) return;
+    this.#deps.logger.info({ component: 'token', account, previousState: previous.state }, 'the account logs in again');
+    await this.#deps.events.emit(account, 'account.recovered', {
+      previousState: previous.state,
+      since: new Date(previous.since).toISOString(),
+      ...(previous.error ? { lastError: previous.error } : {}),
+      ...(failing ? { failures: failing.count } : {}),
+    });
   }
 
   /** Stores a token response (authorization, import, refresh). Rotation keeps old refresh token only when none was sent. */
@@ -210,7 +341,8 @@ export class TokenService implements TokenProvider {
     return { token: res.accessToken, expiresAt };
   }
 
-  async #markReauth(account: string, credential: string, rec: TokenRecord | null, error: string): Promise<void> {
+  async #markReauth(account: string, credential: string, rec: TokenRecord | null, error: string, explanation: string): Promise<void> {
+    const now = Date.now();
     await this.#deps.store.tokens.save({
       account,
       credential,
@@ -222,10 +354,17 @@ export class TokenService implements TokenProvider {
       state: 'reauth_required',
       lastRefreshAt: rec?.lastRefreshAt ?? null,
       refreshTokenIssuedAt: rec?.refreshTokenIssuedAt ?? null,
-      lastError: error,
-    }, Date.now());
+      lastError: explanation === error ? error : `${error} (${explanation})`,
+    }, now);
     this.#deps.metrics.reauthRequired.set({ account }, 1);
-    await this.#deps.events.emit(account, 'account.reauth_required', { error });
+    // Remembered in the store: the re-authorization may happen in another process (mailgate authorize --device).
+    this.#recoveryClear.delete(account);
+    await this.#deps.store.meta.set(RECOVERY_KEY(account), JSON.stringify({ since: now, error }));
+    await this.#deps.events.emit(account, 'account.reauth_required', {
+      error,
+      explanation,
+      authorizeUrl: authorizeUrlFor(this.#deps.config().server.publicUrl, account),
+    });
   }
 
   async #recordError(account: string, credential: string, rec: TokenRecord | null, error: string): Promise<void> {
@@ -241,9 +380,9 @@ export class TokenService implements TokenProvider {
       const cred = acc ? this.credentialNameOf(acc) : null;
       const missing = { state: 'missing' as const, expiresAt: null, lastRefreshAt: null, refreshTokenIssuedAt: null, lastError: null };
       if (!cred) return missing;
-      // client_credentials accounts have nothing to authorize: fetched on demand.
+      // client_credentials and service_account accounts have nothing to authorize: fetched on demand.
       try {
-        if ((await this.resolveCredential(cred)).grant === 'client_credentials') return { ...missing, state: 'expiring' };
+        if ((await this.resolveCredential(cred)).grant !== 'authorization_code') return { ...missing, state: 'expiring', ...this.#failureView(account) };
       } catch {
         // unknown credential: report missing
       }
@@ -258,7 +397,7 @@ export class TokenService implements TokenProvider {
     if (state === 'ok' || state === 'expiring') {
       try {
         const cred = await this.resolveCredential(rec.credential);
-        warning = cliffWarning(cred.provider, rec.refreshTokenIssuedAt, rec.lastRefreshAt, now);
+        warning = cliffWarning(cred.provider, rec.refreshTokenIssuedAt, rec.lastRefreshAt, now, { testingApp: cred.testingApp });
       } catch {
         // an unknown credential is reported elsewhere
       }
@@ -270,8 +409,25 @@ export class TokenService implements TokenProvider {
       refreshTokenIssuedAt: iso(rec.refreshTokenIssuedAt),
       lastError: rec.lastError,
       warning,
+      ...this.#failureView(account),
     };
   }
+
+  #failureView(account: string): Pick<TokenStatus, 'explanation' | 'consecutiveFailures' | 'retryAt'> {
+    const f = this.#failures.get(account);
+    const hold = this.#holds.get(account);
+    return {
+      explanation: f?.explanation ?? null,
+      consecutiveFailures: f?.count ?? 0,
+      retryAt: hold && hold.until > Date.now() ? new Date(hold.until).toISOString() : null,
+    };
+  }
+}
+
+/** The same refusal, its message naming the account and led by the plain words. */
+function withAccount(err: TokenEndpointError, account: string, words: string): TokenEndpointError {
+  err.message = `token for ${account}: ${words} (${err.oauthError ? `${err.oauthError}${err.description ? `: ${err.description}` : ''}` : (err.description ?? 'refused')})`;
+  return err;
 }
 
 function sleep(ms: number): Promise<void> {

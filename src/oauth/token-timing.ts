@@ -36,9 +36,14 @@ export function refreshLead(t: TokenTimes, refreshBeforeMs: number): number {
   return Math.max(refreshBeforeMs >= lifetime ? lifetime * LIFETIME_FRACTION : refreshBeforeMs, 0);
 }
 
-/** Whether the scheduler refreshes this token now: a healthy token with a refresh token that is due or expired. */
-export function isDue(t: TokenTimes & { state: string; refreshToken: string | null }, refreshBeforeMs: number, now: number): boolean {
-  if (t.state !== 'ok' || !t.refreshToken) return false;
+/**
+ * Whether the scheduler refreshes this token now: a healthy token that is
+ * due or expired and can be renewed: with its refresh token, or (`renewable`)
+ * by a grant that needs none (client credentials, a service account's
+ * signed assertion).
+ */
+export function isDue(t: TokenTimes & { state: string; refreshToken: string | null }, refreshBeforeMs: number, now: number, renewable = false): boolean {
+  if (t.state !== 'ok' || !(t.refreshToken || renewable)) return false;
   const timing = tokenTiming(t, refreshBeforeMs, now);
   return timing === 'due' || timing === 'expired';
 }

@@ -4,12 +4,14 @@ import type { Component } from '../runtime/component.js';
 import type { AccountConfig, Config } from '../config/types.js';
 import { computeBackoff } from '../runtime/backoff.js';
 import { describeError, MailgateError } from '../errors.js';
+import { messageIdKey, msgIdsOf, resolveConversation } from '../parse/conversation.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { TokenProvider } from '../oauth/token-provider.js';
-import type { OutboxRecord } from '../store/outbox.js';
+import type { OutboxEnvelope, OutboxRecord } from '../store/outbox.js';
 import type { Store } from '../store/store.js';
 import { bareAddress, parseSendRequest, recipientAddresses, type SendRequest } from './send-request.js';
+import { headerValue } from './raw-headers.js';
 import { classifySmtpError, SmtpSender } from './smtp.js';
 import { SerialPump } from '../runtime/serial-pump.js';
 
@@ -19,6 +21,12 @@ export const SEND_BACKOFF = { initialMs: 5_000, maxMs: 15 * 60_000 };
 /** Messages in flight per account (the pool has 3 connections; a few more keep them busy). */
 const PER_ACCOUNT_IN_FLIGHT = 6;
 const TOTAL_IN_FLIGHT = 32;
+/**
+ * Bytes of relayed messages being sent at once (each is read whole from the
+ * store for its SMTP transaction); one larger than this is sent alone. Keeps
+ * the worker's memory near this, not 32 × relay.maxMessageSize.
+ */
+export const RAW_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
 const IDLE_RECHECK_MS = 5_000;
 /**
  * stop() waits this long for messages already in an SMTP transaction; with
@@ -50,6 +58,20 @@ function outgoingOf(config: Config, name: string): { account: AccountConfig; out
   return { account, out: account.outgoing };
 }
 
+/** How much of a relayed message's References header is read for its conversation. */
+const RELAY_REFERENCES_CHARS = 64 * 1024;
+
+/** A message given as bytes (the SMTP relay): sent as it is, with its envelope. */
+export interface RawOutboxInput {
+  /** The account whose outgoing server sends it. */
+  account: string;
+  /** The relay client that gave it, kept with the row (requestJson) for the admin. */
+  client: string;
+  envelope: OutboxEnvelope;
+  raw: Buffer;
+  now: number;
+}
+
 export interface OutboxServiceDeps {
   store: Store;
   config: () => Config;
@@ -78,12 +100,21 @@ export class OutboxService {
     await this.#loopGuard(account, out.from, req);
     const requestJson = JSON.stringify(req);
     const domain = bareAddress(req.from ?? out.from).split('@')[1] ?? 'mailgate.invalid';
+    const id = `out_${randomBytes(12).toString('hex')}`;
+    const messageId = `<${randomUUID()}@${domain}>`;
+    // A reply sent through the API joins the conversation it answers; a reply to it (Outlook: In-Reply-To alone) finds it by its Message-ID.
+    const { conversationId } = await resolveConversation(
+      { messageId, inReplyTo: req.inReplyTo ?? null, references: req.references, id },
+      (key) => this.#deps.store.messages.conversationOf(key),
+    );
     const result = await this.#deps.store.outbox.enqueue({
-      id: `out_${randomBytes(12).toString('hex')}`,
+      id,
       account: account.name,
       idempotencyKey,
       requestJson,
-      messageId: `<${randomUUID()}@${domain}>`,
+      messageId,
+      messageIdKey: messageIdKey(messageId),
+      conversationId,
       now: Date.now(),
     });
     if (!result.created && result.record.requestJson !== requestJson) {
@@ -91,6 +122,38 @@ export class OutboxService {
     }
     if (result.created) this.#deps.onQueued();
     return result;
+  }
+
+  /**
+   * Queues a message given as bytes (the SMTP relay's RelayOutbox). The row
+   * and the bytes are committed before this resolves; the worker sends the
+   * bytes unchanged with `envelope`. No loop guard: the bytes come from an
+   * application on the admin's network, not from an answer to fetched mail.
+   */
+  async enqueueRaw(input: RawOutboxInput): Promise<{ id: string }> {
+    outgoingOf(this.#deps.config(), input.account);
+    const id = `out_${randomBytes(12).toString('hex')}`;
+    const messageId = headerValue(input.raw, 'message-id') ?? '';
+    const inReplyTo = headerValue(input.raw, 'in-reply-to');
+    const references = headerValue(input.raw, 'references', RELAY_REFERENCES_CHARS);
+    // Like an API reply: a relayed answer (a ticket system's) joins the conversation it answers.
+    const { conversationId } = await resolveConversation(
+      { messageId: messageId || null, inReplyTo: inReplyTo ? (msgIdsOf(inReplyTo)[0] ?? null) : null, references: references ? msgIdsOf(references) : [], id },
+      (key) => this.#deps.store.messages.conversationOf(key),
+    );
+    const result = await this.#deps.store.outbox.enqueue({
+      id,
+      account: input.account,
+      idempotencyKey: null,
+      requestJson: JSON.stringify({ relay: { client: input.client } }),
+      messageId,
+      messageIdKey: messageIdKey(messageId),
+      conversationId,
+      now: input.now,
+      raw: { envelope: { from: input.envelope.from, to: [...input.envelope.to] }, message: input.raw },
+    });
+    this.#deps.onQueued();
+    return { id: result.record.id };
   }
 
   async #loopGuard(account: AccountConfig, from: string, req: SendRequest): Promise<void> {
@@ -144,6 +207,7 @@ export class OutboxWorker implements Component {
   readonly #deps: OutboxWorkerDeps;
   readonly #senders = new Map<string, { out: string; sender: SmtpSender }>();
   readonly #inFlight = new Map<string, number>();
+  #rawInFlight = 0;
   readonly #running = new Set<Promise<void>>();
   /** Whether the last pass claimed anything (settle then knows whether due rows wait for slots). */
   #claimedLast = false;
@@ -204,7 +268,11 @@ export class OutboxWorker implements Component {
     const total = [...this.#inFlight.values()].reduce((a, b) => a + b, 0);
     const free = TOTAL_IN_FLIGHT - total;
     if (free <= 0) return false;
-    const claimed = await this.#deps.store.outbox.claimDue(Date.now(), free, { perAccount: PER_ACCOUNT_IN_FLIGHT, inFlight: this.#inFlight });
+    const claimed = await this.#deps.store.outbox.claimDue(Date.now(), free, {
+      perAccount: PER_ACCOUNT_IN_FLIGHT,
+      inFlight: this.#inFlight,
+      rawBytes: { budget: RAW_IN_FLIGHT_BYTES, inFlight: this.#rawInFlight },
+    });
     for (const r of claimed) this.#launch(r);
     this.#claimedLast = claimed.length > 0;
     return claimed.length > 0;
@@ -212,12 +280,14 @@ export class OutboxWorker implements Component {
 
   #launch(r: OutboxRecord): void {
     this.#inFlight.set(r.account, (this.#inFlight.get(r.account) ?? 0) + 1);
+    this.#rawInFlight += r.rawBytes ?? 0;
     const p = this.#send(r)
       .catch((err: unknown) => this.#deps.logger.error({ err, outbox: r.id, component: 'outbox' }, 'send attempt crashed'))
       .finally(() => {
         const n = (this.#inFlight.get(r.account) ?? 1) - 1;
         if (n > 0) this.#inFlight.set(r.account, n);
         else this.#inFlight.delete(r.account);
+        this.#rawInFlight -= r.rawBytes ?? 0;
         this.#running.delete(p);
         this.wake();
       });
@@ -246,9 +316,21 @@ export class OutboxWorker implements Component {
       metrics.outbox.inc({ account: r.account, outcome: 'failed' });
       return;
     }
-    const req = JSON.parse(r.requestJson) as SendRequest;
+    let mail: SendMailOptions;
+    if (r.envelope) {
+      const raw = await store.outbox.getRaw(r.id);
+      if (!raw) {
+        await store.outbox.markFailed(r.id, 'the stored message bytes are missing, so there is nothing to send', now());
+        metrics.outbox.inc({ account: r.account, outcome: 'failed' });
+        return;
+      }
+      // Sent as the application wrote it: nodemailer adds nothing to `raw`, and the envelope carries every recipient (Bcc too).
+      mail = { envelope: { from: r.envelope.from, to: r.envelope.to }, raw };
+    } else {
+      mail = mailOptions(r, JSON.parse(r.requestJson) as SendRequest, target.out.from);
+    }
     try {
-      const reply = await this.#sender(target.account, target.out).send(mailOptions(r, req, target.out.from));
+      const reply = await this.#sender(target.account, target.out).send(mail);
       await store.outbox.markSent(r.id, now());
       metrics.outbox.inc({ account: r.account, outcome: 'sent' });
       await store.accountStatus.update(r.account, 'outgoing', { state: 'ok', lastSuccessAt: now(), lastError: null }, now());

@@ -1,3 +1,5 @@
+import { msgIdsOf } from './conversation.js';
+
 /**
  * Is this message machine-generated? Pipelines must not open issues for (or
  * reply to) auto-replies and bounces, or two robots mail each other forever.
@@ -49,8 +51,11 @@ export function readHeaders(raw: Buffer): (name: string) => string | undefined {
 }
 
 /** What ingest needs before parsing: never throws. */
-export function inspectMessage(raw: Buffer): { messageId: string | null; autoSubmitted: boolean } {
+export function inspectMessage(raw: Buffer): { messageId: string | null; autoSubmitted: boolean; inReplyTo: string | null; references: string[] } {
   const header = readHeaders(raw);
   const id = header('message-id')?.trim().match(/<[^<>\s]+>/)?.[0] ?? null;
-  return { messageId: id, autoSubmitted: isAutoSubmitted(header) };
+  const inReplyTo = msgIdsOf(header('in-reply-to') ?? '', 1)[0] ?? null;
+  // The conversation needs the first and last entries only (conversation.ts); the header is bounded by readHeaders' 64 KB.
+  const references = msgIdsOf(header('references') ?? '');
+  return { messageId: id, autoSubmitted: isAutoSubmitted(header), inReplyTo, references };
 }

@@ -4,6 +4,10 @@ import { readMail, type ReadAttachment, type ReadMail } from './mail-reader.js';
 import { MailgateError } from '../errors.js';
 import { originFields, type MessageOrigin, type OriginFields } from '../store/origin.js';
 import { isAutoSubmitted } from './auto-submitted.js';
+import { autoTypeOf, bounceOf, type AutoType, type Bounce, type MimePart } from './auto-type.js';
+import { conversationIdOfRoot, conversationRootOf } from './conversation.js';
+import { compileIssueKeyPattern, issueKeysOf, type IssueKeyMatcher } from './issue-keys.js';
+import { extractReplyText, type ReplyTextFailure } from './reply-text.js';
 import { base64Bytes, fitJsonString } from './json-size.js';
 import { toCrlf } from './line-endings.js';
 
@@ -84,6 +88,12 @@ export interface ParsedMessage {
   attachments: AttachmentPayload[];
   autoSubmitted: boolean;
   size: number;
+  /** What the sender added (quoted history and signature removed); `text` when extraction gave up. */
+  replyText: string;
+  /** Matches of the webhook's issueKeyPattern in the subject. */
+  issueKeys: string[];
+  autoType: AutoType | null;
+  bounce: Bounce | null;
   /** True when `text` or `html` was cut to fit the webhook's body budget (then `truncatedFields` names them). */
   truncated: boolean;
   truncatedFields: ('text' | 'html')[];
@@ -101,6 +111,30 @@ export interface BodyLimits {
   maxBodyBytes?: number;
 }
 
+/** What a webhook asks of a body besides its limits (contract v2, "What the issue pipeline receives"). */
+export interface RenderOptions extends BodyLimits {
+  /** The webhook's issueKeyPattern: absent → Jira keys, null → off (no keys). Checked by the config loader. */
+  issueKeyPattern?: string | null;
+  /** The account's own addresses: a list server that is the mailbox itself is not bulk mail. */
+  ownAddresses?: readonly string[];
+}
+
+/** Something the parse noticed that the caller logs (the parse thread has no logger). */
+export interface RenderNote {
+  kind: 'reply_text_failed' | 'auto_type_failed';
+  reason: ReplyTextFailure;
+  error: string | null;
+}
+
+/**
+ * Bench only: `MAILGATE_BENCH_NO_PIPELINE_FIELDS=1` skips reply extraction,
+ * issue keys, the auto type and the ingest step's conversation lookups (the
+ * fields get their empty values, conversationId its header root), to
+ * measure what they cost (bench/ingest.bench.ts). Read once, when the module
+ * loads (parse threads inherit the environment).
+ */
+export const PIPELINE_FIELDS = process.env.MAILGATE_BENCH_NO_PIPELINE_FIELDS !== '1';
+
 /** Room kept for the envelope fields (id, account, mailbox…) the caller adds around the parsed fields. */
 const ENVELOPE_SLACK_BYTES = 4 * 1024;
 
@@ -109,9 +143,22 @@ export interface MessageEnvelope {
   id: string;
   account: string;
   origin: MessageOrigin;
+  /**
+   * The conversation the ingest step resolved (it knows the store); absent or
+   * null for a message stored before conversations existed: then the
+   * thread's root from the headers alone.
+   */
+  conversationId?: string | null;
 }
 
-export type MessageReceivedPayload = { event: 'message.received'; id: string; account: string } & OriginFields & ParsedMessage;
+export type MessageReceivedPayload = { event: 'message.received'; id: string; account: string } & OriginFields &
+  Omit<ParsedMessage, 'replyText' | 'issueKeys' | 'autoType' | 'bounce'> & {
+    conversationId: string;
+    replyText: string;
+    issueKeys: string[];
+    autoType: AutoType | null;
+    bounce: Bounce | null;
+  };
 
 /** Builds the webhook body with keys in the contract's order (the origin as its flat fields). */
 export function buildMessageReceivedPayload(env: MessageEnvelope, p: ParsedMessage): MessageReceivedPayload {
@@ -140,7 +187,25 @@ export function buildMessageReceivedPayload(env: MessageEnvelope, p: ParsedMessa
     size: p.size,
     truncated: p.truncated,
     truncatedFields: p.truncatedFields,
+    conversationId: env.conversationId ?? conversationIdOfRoot(conversationRootOf({ messageId: p.messageId, inReplyTo: p.inReplyTo, references: p.references, id: env.id })),
+    replyText: p.replyText,
+    issueKeys: p.issueKeys,
+    autoType: p.autoType,
+    bounce: p.bounce,
   };
+}
+
+/** Compiled issue key patterns by source (a parse thread sees a handful of webhooks). */
+const matchers = new Map<string, IssueKeyMatcher | null>();
+function matcherFor(pattern: string | null | undefined): IssueKeyMatcher | null {
+  const key = pattern === null ? '\u0000off' : (pattern ?? '\u0000default');
+  let m = matchers.get(key);
+  if (m === undefined) {
+    m = compileIssueKeyPattern(pattern);
+    if (matchers.size > 64) matchers.clear();
+    matchers.set(key, m);
+  }
+  return m;
 }
 
 const HEADER_LINE = /^[!-9;-~]+:/;
@@ -165,7 +230,7 @@ function occurrences(raw: Buffer, needle: string, stopAfter: number): number {
   return n;
 }
 
-export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<ParsedMessage> {
+export async function parseMessage(raw: Buffer, opts: RenderOptions, notes: RenderNote[] = []): Promise<ParsedMessage> {
   assertLooksLikeMessage(raw);
   const containers = occurrences(raw, 'oundary=', MAX_MULTIPART_CONTAINERS) + occurrences(raw, 'OUNDARY=', MAX_MULTIPART_CONTAINERS);
   if (containers > MAX_MULTIPART_CONTAINERS) {
@@ -225,8 +290,11 @@ export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<Parse
   const attachments = mail.attachments.map(attachmentMeta);
   const html = typeof mail.html === 'string' ? mail.html : null;
   const text = mail.text ? mail.text : html !== null ? textOfHtml(html) : (mail.text ?? null);
+  // Bench baseline (PIPELINE_FIELDS off): the fields empty, so that their whole cost is measured.
+  const pipeline = PIPELINE_FIELDS ? pipelineFields(mail, text, html, opts, notes) : { replyText: '', issueKeys: [], autoType: null, bounce: null };
   // What the body holds besides the contents: bounded by mailsplit's header limits, but counted.
-  const fixed = Buffer.byteLength(JSON.stringify({ ...meta, text: null, html: null, attachments })) + ENVELOPE_SLACK_BYTES;
+  const fixed =
+    Buffer.byteLength(JSON.stringify({ ...meta, text: null, html: null, attachments, issueKeys: pipeline.issueKeys, bounce: pipeline.bounce })) + ENVELOPE_SLACK_BYTES;
   if (fixed > budget) {
     throw new MailgateError('PARSE_FAILED', `the message's headers and attachment list alone take ${fixed} bytes, more than the webhook's maxBodyBytes (${budget})`, {
       details: { reason: 'too_large' },
@@ -240,7 +308,8 @@ export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<Parse
   const worst = (v: string | null) => (v === null ? 0 : 6 * v.length + 2);
   const sendable = mail.attachments.filter((a) => a.content !== null && a.size <= opts.maxInlineAttachmentBytes);
   const attachmentBytes = sendable.reduce((n, a) => n + base64Bytes(a.size) + 2, 0);
-  const roomy = worst(text) <= cap && worst(html) <= cap && attachmentBytes <= room - worst(text) - worst(html);
+  // replyText is never longer than text: it takes at most what text takes.
+  const roomy = worst(text) <= cap && worst(html) <= cap && attachmentBytes <= room - 2 * worst(text) - worst(html);
   const truncatedFields: ('text' | 'html')[] = [];
   const fit = (value: string | null, field: 'text' | 'html'): string | null => {
     if (value === null || budget === Number.POSITIVE_INFINITY || roomy) return value;
@@ -251,6 +320,13 @@ export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<Parse
   };
   const fittedText = fit(text, 'text');
   const fittedHtml = fit(html, 'html');
+  let replyText = pipeline.replyText;
+  if (!roomy && budget !== Number.POSITIVE_INFINITY) {
+    // Cut like text, and never longer than the text that is sent (the contract).
+    const cut = fitJsonString(replyText.length > (fittedText ?? '').length ? replyText.slice(0, (fittedText ?? '').length) : replyText, Math.min(cap, room));
+    replyText = cut.text;
+    room -= cut.bytes;
+  }
   // Attachments in message order; one that does not fit the rest comes without content.
   mail.attachments.forEach((a, i) => {
     const out = attachments[i];
@@ -268,12 +344,49 @@ export async function parseMessage(raw: Buffer, opts: BodyLimits): Promise<Parse
     text: fittedText,
     html: fittedHtml,
     attachments,
-    autoSubmitted: isAutoSubmitted(header),
+    autoSubmitted: isAutoSubmitted(header) || pipeline.autoType !== null,
     size: raw.length,
     truncated: truncatedFields.length > 0,
     truncatedFields,
+    ...pipeline,
+    replyText,
   };
 }
+
+/**
+ * replyText, issueKeys, autoType and bounce, from the whole text and html
+ * (before any cut for the body budget). `replyText` is then cut like
+ * `text` so it is never longer.
+ */
+function pipelineFields(
+  mail: ReadMail,
+  text: string | null,
+  html: string | null,
+  opts: RenderOptions,
+  notes: RenderNote[],
+): Pick<ParsedMessage, 'replyText' | 'issueKeys' | 'autoType' | 'bounce'> {
+  // Reply extraction never throws and is bounded in time (REPLY_TEXT_TIME_BUDGET_MS); when it gives up, replyText is text.
+  const reply = extractReplyText({ text, html, textFromHtml: !mail.text && html !== null });
+  if (!reply.ok && reply.reason !== undefined) notes.push({ kind: 'reply_text_failed', reason: reply.reason, error: reply.error?.message ?? null });
+  // mailparser leaves contentType unset on some broken parts.
+  const parts: MimePart[] = mail.attachments.map((a) => ({ contentType: typeof a.contentType === 'string' ? a.contentType : '', content: a.content ?? EMPTY }));
+  let autoType: AutoType | null = null;
+  let bounce: Bounce | null = null;
+  try {
+    autoType = autoTypeOf(mail.headerLines, parts, { ownAddresses: opts.ownAddresses ?? [] });
+    bounce = autoType === 'bounce' ? bounceOf(mail.headerLines, parts, text) : null;
+  } catch (err) {
+    // A bug in reading hostile headers must not hold the message back: it is delivered as a person's mail, and logged.
+    notes.push({ kind: 'auto_type_failed', reason: 'error', error: err instanceof Error ? err.message : String(err) });
+  }
+  return {
+    replyText: reply.replyText,
+    issueKeys: issueKeysOf(mail.subject, matcherFor(opts.issueKeyPattern)),
+    autoType,
+    bounce,
+  };
+}
+const EMPTY = Buffer.alloc(0);
 
 /**
  * The Date header as an ISO string, or null when it cannot be read:
@@ -337,8 +450,8 @@ function toIdList(v: string | string[] | undefined): string[] {
  * UTF-8 (the signature covers these bytes; a parse thread transfers the
  * buffer to the main thread without a copy).
  */
-export async function renderMessageReceived(raw: Buffer, env: MessageEnvelope, opts: BodyLimits): Promise<Buffer> {
-  const body = Buffer.from(JSON.stringify(buildMessageReceivedPayload(env, await parseMessage(raw, opts))), 'utf8');
+export async function renderMessageReceived(raw: Buffer, env: MessageEnvelope, opts: RenderOptions, notes: RenderNote[] = []): Promise<Buffer> {
+  const body = Buffer.from(JSON.stringify(buildMessageReceivedPayload(env, await parseMessage(raw, opts, notes))), 'utf8');
   if (opts.maxBodyBytes !== undefined && body.length > opts.maxBodyBytes) {
     // parseMessage's accounting keeps this from happening; a body over the budget is still never sent.
     throw new MailgateError('PARSE_FAILED', `the webhook body would take ${body.length} bytes, more than maxBodyBytes (${opts.maxBodyBytes})`, {

@@ -5,7 +5,7 @@ import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { Component } from '../runtime/component.js';
 import { MailgateError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { renderMessageReceived, summarizeHeaders, type BodyLimits, type HeaderSummary, type MessageEnvelope } from './parse-message.js';
+import { renderMessageReceived, summarizeHeaders, type HeaderSummary, type MessageEnvelope, type RenderNote, type RenderOptions } from './parse-message.js';
 import type { RenderJob, RenderReply, RenderTask } from './parse-worker.js';
 
 /**
@@ -14,7 +14,7 @@ import type { RenderJob, RenderReply, RenderTask } from './parse-worker.js';
  * that owns its whole memory is moved to the thread instead of copied (the
  * caller must not use it afterwards): a 50 MB message costs no 50 MB copy.
  */
-export type RenderFn = (raw: Buffer, env: MessageEnvelope, limits: BodyLimits, opts?: { transfer?: boolean }) => Promise<Buffer>;
+export type RenderFn = (raw: Buffer, env: MessageEnvelope, limits: RenderOptions, opts?: { transfer?: boolean }) => Promise<Buffer>;
 
 const WORKER_FILE = fileURLToPath(new URL('./parse-worker.js', import.meta.url));
 
@@ -130,9 +130,27 @@ export class ParsePool implements Component {
   }
 
   readonly render: RenderFn = (raw, envelope, limits, opts) => {
-    if (this.#threads === 0) return renderMessageReceived(raw, envelope, limits);
+    if (this.#threads === 0) {
+      const notes: RenderNote[] = [];
+      return renderMessageReceived(raw, envelope, limits, notes).then((body) => {
+        this.#logNotes(envelope.id, notes);
+        return body;
+      });
+    }
     return this.#submit(raw, { mode: 'render', envelope, limits }, opts?.transfer === true) as Promise<Buffer>;
   };
+
+  /** What a parse noticed: reply extraction that gave up (the message is delivered with replyText = text). */
+  #logNotes(message: string, notes: readonly RenderNote[]): void {
+    for (const n of notes) {
+      this.#log.warn(
+        { message, reason: n.reason, ...(n.error ? { error: n.error } : {}) },
+        n.kind === 'reply_text_failed'
+          ? `reply text extraction gave up (${n.reason}); the message is delivered with replyText equal to its text`
+          : 'could not tell whether the message is automatic; it is delivered with autoType null',
+      );
+    }
+  }
 
   /** Message-ID, Subject and From of a header block (a message that was not downloaded), on a thread. */
   readonly summarize = (headers: Buffer): Promise<HeaderSummary> => {
@@ -213,7 +231,11 @@ export class ParsePool implements Component {
       slot.busy = null;
       if (job && job.task.id === reply.id) {
         clearTimeout(job.timer);
-        if (reply.ok) job.resolve('summary' in reply ? reply.summary : Buffer.from(reply.body.buffer, reply.body.byteOffset, reply.body.byteLength));
+        if (reply.ok && 'summary' in reply) job.resolve(reply.summary);
+        else if (reply.ok) {
+          this.#logNotes(messageOf(job.task) ?? '?', reply.notes);
+          job.resolve(Buffer.from(reply.body.buffer, reply.body.byteOffset, reply.body.byteLength));
+        }
         else job.reject(new MailgateError(reply.code, reply.message, { details: { reason: reply.reason } }));
       }
       this.#dispatch();

@@ -1,6 +1,6 @@
 import { parentPort } from 'node:worker_threads';
 import { MailgateError } from '../errors.js';
-import { renderMessageReceived, summarizeHeaders, type BodyLimits, type HeaderSummary, type MessageEnvelope } from './parse-message.js';
+import { renderMessageReceived, summarizeHeaders, type HeaderSummary, type MessageEnvelope, type RenderNote, type RenderOptions } from './parse-message.js';
 
 /**
  * A parse thread: turns a raw message into its `message.received` body.
@@ -10,12 +10,12 @@ import { renderMessageReceived, summarizeHeaders, type BodyLimits, type HeaderSu
  * (parse-pool.ts) terminates a thread that overruns its deadline.
  */
 /** What a thread is asked to do with a message's bytes: render its body, or (`summary`) only read Message-ID, Subject and From of a header block. */
-export type RenderJob = { mode: 'render'; envelope: MessageEnvelope; limits: BodyLimits } | { mode: 'summary' };
+export type RenderJob = { mode: 'render'; envelope: MessageEnvelope; limits: RenderOptions } | { mode: 'summary' };
 
 export type RenderTask = { id: number; raw: Uint8Array } & RenderJob;
 
 export type RenderReply =
-  | { id: number; ok: true; body: Uint8Array }
+  | { id: number; ok: true; body: Uint8Array; notes: RenderNote[] }
   | { id: number; ok: true; summary: HeaderSummary }
   | { id: number; ok: false; code: 'PARSE_FAILED' | 'RENDER_FAILED'; reason: 'malformed' | 'too_large'; message: string };
 
@@ -33,10 +33,11 @@ parentPort?.on('message', (task: RenderTask) => {
     void summarizeHeaders(raw).then((summary) => parentPort?.postMessage({ id: task.id, ok: true, summary } satisfies RenderReply));
     return;
   }
-  renderMessageReceived(raw, task.envelope, task.limits).then(
+  const notes: RenderNote[] = [];
+  renderMessageReceived(raw, task.envelope, task.limits, notes).then(
     (body) => {
       const out = transferable(body);
-      parentPort?.postMessage({ id: task.id, ok: true, body: out } satisfies RenderReply, [out.buffer as ArrayBuffer]);
+      parentPort?.postMessage({ id: task.id, ok: true, body: out, notes } satisfies RenderReply, [out.buffer as ArrayBuffer]);
     },
     (err: unknown) => {
       const known = err instanceof MailgateError && err.code === 'PARSE_FAILED';

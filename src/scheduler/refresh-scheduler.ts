@@ -4,6 +4,7 @@ import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import type { TokenService } from '../oauth/token-service.js';
+import type { CredentialHealth } from '../oauth/credential-health.js';
 import { isDue } from '../oauth/token-timing.js';
 
 /** How often the scheduler looks for tokens due (node-cron, 6-field with seconds). */
@@ -28,7 +29,7 @@ export class RefreshScheduler implements Component {
   #cliffCheckedAt = new Map<string, number>();
 
   constructor(
-    private readonly deps: { store: Store; tokens: TokenService; config: () => Config; logger: Logger; random?: () => number },
+    private readonly deps: { store: Store; tokens: TokenService; config: () => Config; logger: Logger; random?: () => number; health?: CredentialHealth },
   ) {}
 
   async start(): Promise<void> {
@@ -51,9 +52,21 @@ export class RefreshScheduler implements Component {
   async tick(now = Date.now()): Promise<{ due: number; refreshed: number; failed: number }> {
     const cfg = this.deps.config();
     const accounts = new Set(cfg.accounts.map((a) => a.name));
-    const due = (await this.deps.store.tokens.list()).filter(
-      (t) => accounts.has(t.account) && !this.#running.has(t.account) && isDue(t, cfg.tokens.refreshBeforeMs, now),
-    );
+    // Tokens without a refresh token are renewed ahead too when their grant needs none (app-only, service accounts).
+    const renewable = new Map<string, boolean>();
+    const renews = async (credential: string) => {
+      let r = renewable.get(credential);
+      if (r === undefined) {
+        r = await this.deps.tokens.resolveCredential(credential).then((c) => c.grant !== 'authorization_code', () => false);
+        renewable.set(credential, r);
+      }
+      return r;
+    };
+    const due = [];
+    for (const t of await this.deps.store.tokens.list()) {
+      if (!accounts.has(t.account) || this.#running.has(t.account)) continue;
+      if (isDue(t, cfg.tokens.refreshBeforeMs, now, !t.refreshToken && t.accessToken !== null && (await renews(t.credential)))) due.push(t);
+    }
     let refreshed = 0;
     let failed = 0;
     const queue = due.map((t) => t.account);
@@ -79,7 +92,26 @@ export class RefreshScheduler implements Component {
     await run;
     if (due.length > 0) this.deps.logger.info({ due: due.length, refreshed, failed, component: 'refresh-scheduler' }, 'token refresh pass');
     await this.#warnCliffs(accounts, now);
+    await this.#checkCredentials(now);
     return { due: due.length, refreshed, failed };
+  }
+
+  #credentialsCheckedAt: number | null = null;
+  #credentialsConfig: Config | null = null;
+
+  /** At start and then daily: credential expiry warnings, events and the gauge (CredentialHealth). */
+  async #checkCredentials(now: number): Promise<void> {
+    if (!this.deps.health) return;
+    // Daily, and again after a reload (a new date or certificate is seen at once).
+    const config = this.deps.config();
+    if (this.#credentialsCheckedAt !== null && this.#credentialsConfig === config && now - this.#credentialsCheckedAt < WARN_EVERY_MS) return;
+    this.#credentialsCheckedAt = now;
+    this.#credentialsConfig = config;
+    try {
+      await this.deps.health.check(now);
+    } catch (err) {
+      this.deps.logger.warn({ err, component: 'refresh-scheduler' }, 'could not check credential expiry');
+    }
   }
 
   /**

@@ -1,5 +1,5 @@
 /** The events mailgate posts to webhooks (contract: "Webhook message.received" and "Other events"). */
-export type EventName = 'message.received' | 'message.failed' | 'account.reauth_required';
+export type EventName = 'message.received' | 'message.failed' | 'account.reauth_required' | 'account.recovered' | 'credential.expiring';
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
 

@@ -21,6 +21,10 @@ export interface NewMessage {
   notDownloaded?: string | null;
   /** The message's size when `raw` is not all of it (notDownloaded); else raw.length. */
   size?: number;
+  /** Its Message-ID normalised (parse/conversation.ts messageIdKey), for MessageRepo.conversationOf; null when it has none. */
+  messageIdKey?: string | null;
+  /** The `conversationId` the caller resolved for it (kept with the message, the same on every delivery). */
+  conversationId?: string | null;
 }
 
 export interface StoredMessageInfo {
@@ -38,6 +42,8 @@ export interface StoredMessageInfo {
   autoSubmitted: boolean;
   /** Why the body was not downloaded (NewMessage.notDownloaded), or null. */
   notDownloaded: string | null;
+  /** NewMessage.conversationId; null for a message stored without one. */
+  conversationId: string | null;
 }
 
 export interface IngestResult {
@@ -66,6 +72,14 @@ export interface MessageRepo {
   getWithRaw(id: string): Promise<{ info: StoredMessageInfo; raw: Buffer } | null>;
   /** Loop guard: the latest stored message (by receivedAt) of this account with this Message-ID header. */
   findByMessageId(account: string, messageId: string): Promise<StoredMessageInfo | null>;
+  /**
+   * The conversationId of a stored message whose normalised Message-ID
+   * (NewMessage.messageIdKey, NewOutboxItem.messageIdKey) is `messageIdKey`:
+   * a received message of any account, else a message queued through the
+   * send API or the SMTP relay; the earliest stored when several. Null when none is known
+   * (or it was stored without a conversation).
+   */
+  conversationOf(messageIdKey: string): Promise<string | null>;
   /** Last message stored per account (for status). */
   lastReceivedAt(account: string): Promise<number | null>;
   /**
@@ -103,10 +117,21 @@ export interface IngestRepo {
    */
   insertMessages(msgs: NewMessage[], now: number): Promise<IngestResult[]>;
   getCursor(account: string, mailbox: string): Promise<ImapCursor | null>;
-  /** The mailbox's UIDVALIDITY changed: its cursor starts over at UID 0 (created when missing). */
-  resetCursor(account: string, mailbox: string, uidValidity: number, now: number): Promise<void>;
+  /**
+   * The mailbox's UIDVALIDITY changed: its cursor starts over at UID 0
+   * (created when missing). With `lastUid`, it is set there instead: the
+   * first sync of a mailbox (`initialSync: new | unseen`) records how far
+   * the mail that is left alone goes.
+   */
+  resetCursor(account: string, mailbox: string, uidValidity: number, now: number, lastUid?: number): Promise<void>;
   /** POP3: which of these UIDLs were already taken (any length of list). */
   knownUidls(account: string, uidls: string[]): Promise<Set<string>>;
+  /**
+   * POP3 `initialSync: new`: records these UIDLs as taken without a message
+   * (never delivered, never deleted); forgetUidlsExcept forgets them once
+   * they are gone from the server. Any length of list; one unit.
+   */
+  skipUidls(account: string, uidls: string[], now: number): Promise<void>;
   /**
    * POP3: forgets the account's UIDLs that are not in `present` (gone from
    * the server), but only those whose message is fully handled (server

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, waitForPorts } from './net.js';
+import { dovecotAppOnlyPassdb } from './oauth-process.js';
 import { isRunning } from './sweep.js'; // a zombie master (not yet reaped) counts as stopped
 import { removeTestTmp } from './tmp.js';
 
@@ -23,6 +24,14 @@ export interface DovecotOptions {
   relayPort: number;
   /** Where to make the base dir: the run's temporary root; default os.tmpdir(). */
   parentDir?: string;
+  /**
+   * Also accept app-only (client-credentials) tokens for the mailboxes the
+   * app was granted: a second oauth2 passdb in password-grant mode asking
+   * this OAuth2 server's /dovecot/passdb, which sees the login name
+   * (dovecotAppOnlyPassdb in oauth-process.ts explains why introspection
+   * alone cannot). The URL of the test OAuth2 server.
+   */
+  appOnlyOAuthUrl?: string;
 }
 
 export interface DovecotInfo {
@@ -81,6 +90,13 @@ export async function startDovecot(opts: DovecotOptions): Promise<Dovecot> {
       '',
     ].join('\n'),
   );
+  let appOnly = '';
+  if (opts.appOnlyOAuthUrl) {
+    const argsPath = join(baseDir, 'oauth2-app-only.conf');
+    const extra = dovecotAppOnlyPassdb(opts.appOnlyOAuthUrl, argsPath);
+    writeFileSync(argsPath, extra.args);
+    appOnly = extra.passdb;
+  }
   const configPath = join(baseDir, 'dovecot.conf');
   writeFileSync(
     configPath,
@@ -109,7 +125,7 @@ passdb {
   mechanisms = xoauth2 oauthbearer
   args = ${oauthArgs}
 }
-passdb {
+${appOnly}passdb {
   driver = static
   mechanisms = plain login
   args = password=${TEST_PASSWORD}

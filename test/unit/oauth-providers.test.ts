@@ -30,6 +30,15 @@ describe('provider presets', () => {
     const gcc = resolveCredential({ ...base, provider: 'microsoft-gcc-high', grant: 'client_credentials' });
     expect(gcc.tokenEndpoint).toBe('https://login.microsoftonline.us/common/oauth2/v2.0/token');
     expect(gcc.scopes).toEqual(['https://outlook.office365.us/.default']);
+    // GCC High delegated scopes name Exchange Online's GCC High host, not the outlook.office.us the old preset derived.
+    const gccUser = resolveCredential({ ...base, provider: 'microsoft-gcc-high', tenant: 'contoso.us' });
+    expect(gccUser.authorizationEndpoint).toBe('https://login.microsoftonline.us/contoso.us/oauth2/v2.0/authorize');
+    expect(gccUser.scopes).toEqual([
+      'https://outlook.office365.us/IMAP.AccessAsUser.All',
+      'https://outlook.office365.us/POP.AccessAsUser.All',
+      'https://outlook.office365.us/SMTP.Send',
+      'offline_access',
+    ]);
   });
   it('custom takes what the config says', () => {
     const c = resolveCredential({ ...base, provider: 'custom', tokenEndpoint: 'https://idp/t', authorizationEndpoint: 'https://idp/a', scopes: ['mail'] });
@@ -48,8 +57,12 @@ describe('refresh timing and cliffs', () => {
     expect(isDue({ ...tok(0, 1), state: 'reauth_required' }, 10 * 60_000, now)).toBe(false);
   });
   it('warns before the Google testing and Microsoft idle cliffs', () => {
-    expect(cliffWarning('google', now - GOOGLE_TESTING_CLIFF_MS * 0.9, now, now)).toMatch(/Google expires it after 7 days/);
-    expect(cliffWarning('google', now - GOOGLE_TESTING_CLIFF_MS * 0.5, now, now)).toBeNull();
+    // Google never rotates refresh tokens: age alone is no evidence (the old false warning from day 6).
+    expect(cliffWarning('google', now - GOOGLE_TESTING_CLIFF_MS * 0.9, now, now)).toBeNull();
+    expect(cliffWarning('google', now - 30 * 86_400_000, now, now, { testingApp: false })).toBeNull();
+    // The admin marked the app as in Testing: then the consent date is the cliff.
+    expect(cliffWarning('google', now - GOOGLE_TESTING_CLIFF_MS * 0.9, now, now, { testingApp: true })).toMatch(/Google expires it 7 days after consent/);
+    expect(cliffWarning('google', now - GOOGLE_TESTING_CLIFF_MS * 0.5, now, now, { testingApp: true })).toBeNull();
     expect(cliffWarning('microsoft', now, now - MICROSOFT_IDLE_CLIFF_MS * 0.85, now)).toMatch(/unused for 77 days/);
     expect(cliffWarning('microsoft', now, now - 86_400_000, now)).toBeNull();
   });

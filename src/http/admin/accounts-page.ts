@@ -25,7 +25,7 @@ async function providerOf(deps: AdminUiDeps, credential: string | null): Promise
 }
 
 const TOKEN_CLASS: Record<string, string> = { ok: 'state-ok', expiring: 'state-warn', reauth_required: 'state-bad', missing: 'state-bad' };
-const INCOMING_CLASS: Record<string, string> = { idle: 'state-ok', polling: 'state-ok', error: 'state-bad', backoff: 'state-warn' };
+const INCOMING_CLASS: Record<string, string> = { idle: 'state-ok', polling: 'state-ok', error: 'state-bad', backoff: 'state-warn', paused: 'state-warn' };
 
 /** The connector states in an admin's words (the API keeps the contract's names). */
 const INCOMING_WORDS: Record<string, string> = {
@@ -97,6 +97,20 @@ export function registerAccountPages(admin: FastifyInstance, deps: AdminUiDeps):
 </table>`
       : html`<p>No accounts yet. Add them to the config file and reload.</p>`;
     return sendPage(reply, page({ title: 'Accounts', section: 'accounts', session, flash, body }));
+  });
+
+  // The `authorizeUrl` of account.reauth_required: why, and the one button that starts the consent.
+  admin.get('/accounts/:name/authorize', async (req, reply) => {
+    const session = sessionOf(req);
+    const { name } = req.params as { name: string };
+    const cfg = deps.config().accounts.find((a) => a.name === name);
+    if (!cfg) return redirectWith(req, reply, '/admin/accounts', { kind: 'error', text: `There is no account ${name}.` });
+    const status = await deps.tokens.status(name);
+    const why = status.state === 'reauth_required' ? (status.lastError ?? 'the provider no longer accepts its refresh token') : null;
+    const body = html`<p>${why ? html`Account <strong>${name}</strong> must be authorized again: ${why}` : html`Account <strong>${name}</strong> (${cfg.email}): token ${status.state.replace('_', ' ')}.`}</p>
+<p>Authorize opens the provider's consent screen; sign in as the mailbox owner (${cfg.incoming.user}). You come back to the Accounts page.</p>
+${postForm(`/admin/accounts/${encodeURIComponent(name)}/authorize`, session, html`<button type="submit" class="primary" aria-label="Authorize ${name}">Authorize</button>`)}`;
+    return sendPage(reply, page({ title: `Authorize ${name}`, section: 'accounts', session, flash: takeFlash(req), body }));
   });
 
   admin.post('/accounts/:name/authorize', async (req, reply) => {

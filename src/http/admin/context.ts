@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../../config/types.js';
 import { MailgateError } from '../../errors.js';
 import type { OAuthFlows } from '../../oauth/flows.js';
+import type { RelayStatusView } from '../../relay/status.js';
 import type { TokenService } from '../../oauth/token-service.js';
 import type { Store } from '../../store/store.js';
 import type { AccountRouteDeps } from '../routes/accounts.js';
@@ -19,6 +20,8 @@ export interface AdminUiDeps {
   accounts: AccountRouteDeps;
   /** Wakes the delivery worker after a retry was queued. */
   wake: () => void;
+  /** The SMTP relay's clients and counts (null without a relay section); absent when the relay is not wired. */
+  relay?: () => RelayStatusView | null;
 }
 
 const sessions = new WeakMap<FastifyRequest, Session>();

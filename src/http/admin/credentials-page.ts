@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Provider } from '../../config/types.js';
 import { MailgateError } from '../../errors.js';
+import { expiryOf, expiryWarning, type CredentialExpiry } from '../../oauth/credential-health.js';
 import { redirectUriFor } from '../../oauth/flows.js';
 import { resolveCredential } from '../../oauth/providers.js';
 import type { StoredCredential } from '../../store/oauth.js';
@@ -27,6 +28,8 @@ const LABELS: Record<string, string> = {
   authorizationEndpoint: 'Authorization Endpoint',
   tokenEndpoint: 'Token Endpoint',
   scopes: 'Scopes',
+  serviceAccountKeyJson: 'Service-account key (JSON)',
+  clientSecretExpiresAt: 'Secret expires on',
 };
 
 interface FormValues {
@@ -36,6 +39,8 @@ interface FormValues {
   authorizationEndpoint: string;
   tokenEndpoint: string;
   scopes: string;
+  /** `2027-06-30` or blank. */
+  clientSecretExpiresAt?: string;
 }
 
 /** A provider's preset endpoints and scopes (empty for custom): what "Fill in" puts in the form. */
@@ -58,7 +63,7 @@ function presetFor(provider: string): Pick<FormValues, 'authorizationEndpoint' |
 
 function valuesFromForm(f: Record<string, string>, name: string): FormValues {
   const t = (k: string) => (f[k] ?? '').trim();
-  return { name, provider: t('provider'), clientId: t('clientId'), authorizationEndpoint: t('authorizationEndpoint'), tokenEndpoint: t('tokenEndpoint'), scopes: t('scopes') };
+  return { name, provider: t('provider'), clientId: t('clientId'), authorizationEndpoint: t('authorizationEndpoint'), tokenEndpoint: t('tokenEndpoint'), scopes: t('scopes'), clientSecretExpiresAt: t('clientSecretExpiresAt') };
 }
 
 interface FormState {
@@ -68,6 +73,8 @@ interface FormState {
   /** Shown above the form (e.g. "defaults filled in"). */
   notice?: Flash | null;
   hasSecret?: boolean;
+  /** Editing a service-account credential: its key is stored. */
+  hasServiceAccountKey?: boolean;
 }
 
 /**
@@ -102,6 +109,11 @@ ${PROVIDERS.map((p) => html`<option value="${p.id}"${p.id === v.provider ? raw('
 </div>
 ${field({ name: 'clientId', label: 'Client ID', value: v.clientId, error: e.clientId, autocomplete: 'off' })}
 ${field({ name: 'clientSecret', label: 'Client Secret', type: 'password', error: e.clientSecret, autocomplete: 'new-password', hint: secretHint })}
+${field({ name: 'clientSecretExpiresAt', label: 'Secret expires on', type: 'text', value: v.clientSecretExpiresAt ?? '', error: e.clientSecretExpiresAt, hint: 'Optional, as 2027-06-30. mailgate warns 30 and 7 days before (log, webhook event, this page).' })}
+<label for="f-serviceAccountKeyJson">Service-account key (JSON)</label>
+<p class="hint" id="f-serviceAccountKeyJson-hint">Google service accounts (domain-wide delegation) only: paste the JSON key; Client ID and Client Secret are then not needed. Write-only: stored encrypted and never shown.${s.hasServiceAccountKey ? ' Leave blank to keep the stored key.' : ''}</p>
+${e.serviceAccountKeyJson ? html`<p class="field-error" id="f-serviceAccountKeyJson-error">${e.serviceAccountKeyJson}</p>` : null}
+<textarea id="f-serviceAccountKeyJson" name="serviceAccountKeyJson" rows="4" autocomplete="off" spellcheck="false" aria-describedby="f-serviceAccountKeyJson-hint${e.serviceAccountKeyJson ? ' f-serviceAccountKeyJson-error' : ''}"${e.serviceAccountKeyJson ? raw(' aria-invalid="true"') : null}></textarea>
 ${field({ name: 'authorizationEndpoint', label: 'Authorization Endpoint', type: 'url', value: v.authorizationEndpoint, error: e.authorizationEndpoint, hint: 'Blank: the provider preset (Custom needs one).' })}
 ${field({ name: 'tokenEndpoint', label: 'Token Endpoint', type: 'url', value: v.tokenEndpoint, error: e.tokenEndpoint, hint: 'Blank: the provider preset (Custom needs one).' })}
 ${field({ name: 'scopes', label: 'Scopes', value: v.scopes, error: e.scopes, hint: 'Separated by spaces. Blank: the provider preset (Custom needs them).' })}
@@ -123,16 +135,34 @@ function callbackField(url: string): SafeHtml {
 <p class="hint" id="f-callback-status" role="status"></p>`;
 }
 
-function listPage(deps: AdminUiDeps, session: Session, stored: StoredCredential[], flash: Flash | null): string {
+/** The Credentials page's expiry cell: the date, and the warning once 30 or 7 days are left (or it passed). */
+function expiryCell(e: CredentialExpiry | undefined): SafeHtml {
+  if (!e) return html`—`;
+  const date = new Date(e.expiresAt).toISOString().slice(0, 10);
+  const warning = expiryWarning(e);
+  const cls = e.threshold === null ? '' : e.threshold === 30 ? 'state-warn' : 'state-bad';
+  return html`<span class="${cls}">${date}${e.source === 'certificate' ? ' (certificate)' : ''}</span>${warning ? html`<br><small>${warning}</small>` : null}`;
+}
+
+async function expiries(deps: AdminUiDeps, names: string[]): Promise<Map<string, CredentialExpiry>> {
+  const out = new Map<string, CredentialExpiry>();
+  for (const name of names) {
+    const e = await deps.tokens.resolveCredential(name).then((c) => expiryOf(c, Date.now()), () => null);
+    if (e) out.set(name, e);
+  }
+  return out;
+}
+
+function listPage(deps: AdminUiDeps, session: Session, stored: StoredCredential[], flash: Flash | null, expiry: Map<string, CredentialExpiry>): string {
   const yaml = deps.config().credentials;
   const inDb = stored.filter((c) => !yaml.some((y) => y.name === c.name));
   const path = (name: string, rest = '') => `/admin/credentials/${encodeURIComponent(name)}${rest}`;
   const rows = [
     ...yaml.map(
-      (c) => html`<tr><th scope="row">${c.name}</th><td>${providerLabel(c.provider)}</td><td>${c.clientId}</td><td>config file (read-only)</td><td>—</td></tr>`,
+      (c) => html`<tr><th scope="row">${c.name}</th><td>${providerLabel(c.provider)}</td><td>${c.clientId}</td><td>${expiryCell(expiry.get(c.name))}</td><td>config file (read-only)</td><td>—</td></tr>`,
     ),
     ...inDb.map(
-      (c) => html`<tr><th scope="row">${c.name}</th><td>${providerLabel(c.provider)}</td><td>${c.clientId}</td><td>database</td>
+      (c) => html`<tr><th scope="row">${c.name}</th><td>${providerLabel(c.provider)}</td><td>${c.clientId}</td><td>${expiryCell(expiry.get(c.name))}</td><td>database</td>
 <td><a href="${path(c.name, '/edit')}" aria-label="Edit ${c.name}">Edit</a> · <a href="${path(c.name, '/remove')}" aria-label="Remove ${c.name}">Remove</a></td></tr>`,
     ),
   ];
@@ -141,7 +171,7 @@ ${
   rows.length
     ? html`<table>
 <caption>OAuth2 client credentials</caption>
-<thead><tr><th scope="col">Name</th><th scope="col">Service Provider</th><th scope="col">Client ID</th><th scope="col">Defined in</th><th scope="col">Actions</th></tr></thead>
+<thead><tr><th scope="col">Name</th><th scope="col">Service Provider</th><th scope="col">Client ID</th><th scope="col">Secret expires</th><th scope="col">Defined in</th><th scope="col">Actions</th></tr></thead>
 <tbody>${rows}</tbody>
 </table>`
     : html`<p>No credentials yet.</p>`
@@ -167,7 +197,9 @@ export function registerCredentialPages(admin: FastifyInstance, deps: AdminUiDep
     const session = sessionOf(req);
     const form = formOf(req);
     const values = valuesFromForm(form, existing?.name ?? (form.name ?? '').trim());
-    const state = { mode, hasSecret: Boolean(existing?.clientSecret) };
+    const wasServiceAccount = existing?.settings.grant === 'service_account';
+    const state = { mode, hasSecret: Boolean(existing?.clientSecret) && !wasServiceAccount, hasServiceAccountKey: wasServiceAccount };
+    const pastedKey = (form.serviceAccountKeyJson ?? '').trim();
     if (form.intent === 'prefill') {
       const notice = { kind: 'ok' as const, text: `Filled in the ${providerLabel(values.provider)} defaults. Nothing is saved yet.` };
       return sendPage(reply, credentialForm(deps, session, { ...state, values: { ...values, ...presetFor(values.provider) }, notice }));
@@ -184,7 +216,11 @@ export function registerCredentialPages(admin: FastifyInstance, deps: AdminUiDep
       scopes: values.scopes ? values.scopes.split(/\s+/) : undefined,
       // Settings the form does not show are kept as they were.
       deviceAuthorizationEndpoint: keep.deviceAuthorizationEndpoint as string | undefined,
-      grant: keep.grant as string | undefined,
+      grant: pastedKey ? 'service_account' : (keep.grant as string | undefined),
+      // A pasted key replaces the stored one; blank keeps it (saveCredential).
+      ...(pastedKey ? { serviceAccountKeyJson: pastedKey } : {}),
+      ...(values.clientSecretExpiresAt ? { clientSecretExpiresAt: values.clientSecretExpiresAt } : {}),
+      testingApp: keep.testingApp === true ? true : undefined,
       tenant: values.provider.startsWith('microsoft') ? (keep.tenant as string | undefined) : undefined,
     };
     try {
@@ -192,7 +228,7 @@ export function registerCredentialPages(admin: FastifyInstance, deps: AdminUiDep
     } catch (err) {
       const fields = err instanceof MailgateError ? (err.details?.fields as CredentialErrors | undefined) : undefined;
       if (!fields) throw err;
-      const notice = form.clientSecret ? { kind: 'error' as const, text: 'The client secret was not kept; enter it again.' } : null;
+      const notice = form.clientSecret || pastedKey ? { kind: 'error' as const, text: 'The secret (client secret or key) was not kept; enter it again.' } : null;
       return sendPage(reply, credentialForm(deps, session, { ...state, values, errors: fields, notice }), 400);
     }
     return redirectWith(req, reply, '/admin/credentials', { kind: 'ok', text: `Credential ${values.name} saved.` });
@@ -200,7 +236,8 @@ export function registerCredentialPages(admin: FastifyInstance, deps: AdminUiDep
 
   admin.get('/credentials', async (req, reply) => {
     const stored = await deps.store.credentials.list();
-    return sendPage(reply, listPage(deps, sessionOf(req), stored, takeFlash(req)));
+    const names = [...new Set([...deps.config().credentials.map((c) => c.name), ...stored.map((c) => c.name)])];
+    return sendPage(reply, listPage(deps, sessionOf(req), stored, takeFlash(req), await expiries(deps, names)));
   });
 
   admin.get('/credentials/new', async (req, reply) => {
@@ -222,8 +259,10 @@ export function registerCredentialPages(admin: FastifyInstance, deps: AdminUiDep
       authorizationEndpoint: resolved.authorizationEndpoint ?? '',
       tokenEndpoint: resolved.tokenEndpoint,
       scopes: resolved.scopes.join(' '),
+      clientSecretExpiresAt: typeof c.settings.clientSecretExpiresAt === 'number' ? new Date(c.settings.clientSecretExpiresAt).toISOString().slice(0, 10) : '',
     };
-    return sendPage(reply, credentialForm(deps, sessionOf(req), { mode: 'edit', values, hasSecret: Boolean(c.clientSecret) }));
+    const sa = c.settings.grant === 'service_account';
+    return sendPage(reply, credentialForm(deps, sessionOf(req), { mode: 'edit', values, hasSecret: Boolean(c.clientSecret) && !sa, hasServiceAccountKey: sa }));
   });
 
   admin.post('/credentials/:name', async (req, reply) => {

@@ -13,6 +13,7 @@ import { registerDeliveryPages } from './deliveries-page.js';
 import { html } from './html.js';
 import { page } from './layout.js';
 import { registerLoginRoutes } from './login-page.js';
+import { registerRelayPage } from './relay-page.js';
 import { csrfMatches, readCookie, SESSION_COOKIE, SessionStore } from './session.js';
 
 declare module 'fastify' {
@@ -101,6 +102,7 @@ export function registerAdminUi(http: FastifyInstance, deps: AdminUiDeps): void 
       registerAccountPages(admin, deps);
       registerCredentialPages(admin, deps);
       registerDeliveryPages(admin, deps);
+      registerRelayPage(admin, deps);
     },
     { prefix: '/admin' },
   );

@@ -2,12 +2,13 @@ import { COPY_SCRIPT, STYLE } from './assets.js';
 import { html, raw, type SafeHtml } from './html.js';
 import type { Flash, Session } from './session.js';
 
-export type Section = 'accounts' | 'credentials' | 'deliveries';
+export type Section = 'accounts' | 'credentials' | 'deliveries' | 'relay';
 
 const SECTIONS: { id: Section; label: string }[] = [
   { id: 'accounts', label: 'Accounts' },
   { id: 'credentials', label: 'Credentials' },
   { id: 'deliveries', label: 'Deliveries' },
+  { id: 'relay', label: 'SMTP relay' },
 ];
 
 export interface PageOptions {

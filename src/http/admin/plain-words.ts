@@ -70,6 +70,8 @@ export function accountProblem(p: ProblemInput): string | null {
     return `${who} rejected the refresh token (${p.token.lastError ?? 'no reason given'}). Click Authorize.`;
   }
   if (p.usesOAuth && p.token.state === 'missing') return 'Not authorized yet. Click Authorize.';
+  // The provider error table's words for a refused grant (delegation missing, an expired secret, a policy).
+  if (p.usesOAuth && p.token.explanation) return `${p.token.explanation}${p.token.retryAt ? ` Next try at ${p.token.retryAt}.` : ''}`;
   if (p.incomingError) return `Incoming: ${sentence(plainError(p.incomingError, 'the incoming server'))}`;
   if (p.outgoingError) return `Outgoing: ${sentence(plainError(p.outgoingError, 'the outgoing server'))}`;
   if (p.token.lastError) return `The last token refresh failed (${p.token.lastError}); mailgate keeps trying.`;

@@ -40,7 +40,7 @@ export async function accountsView(deps: AccountRouteDeps) {
       email: a.email,
       incoming: {
         protocol: a.incoming.protocol,
-        state: live?.state ?? inStored?.state ?? 'stopped',
+        state: !a.enabled ? 'paused' : (live?.state ?? inStored?.state ?? 'stopped'),
         lastSuccessAt: iso(live?.lastSuccessAt ?? inStored?.lastSuccessAt ?? null),
         lastError: live ? live.lastError : (inStored?.lastError ?? null),
       },

@@ -160,16 +160,27 @@ export class ImapConnector extends ConnectorBase {
         cursor = { uidValidity, lastUid: 0 };
       }
       const from = (cursor?.lastUid ?? 0) + 1;
+      // initialSync (product.md, "Which mail the first sync takes"), only while there is no cursor:
+      // `new` records the cursor at what is there now; `unseen` takes the messages without \Seen,
+      // then records the cursor there (after they are stored: a crash in between takes more, never less).
+      const first = cursor === null ? this.deps.account.incoming.initialSync : 'all';
+      const there = Math.max(0, Number(box.uidNext ?? 1) - 1);
+      const settle = async (taken: number) => {
+        if (first === 'all') return;
+        await this.deps.ingestor.resetCursor(this.account, mailbox, uidValidity, Math.max(there, taken));
+        this.log.info({ mailbox, initialSync: first, lastUid: Math.max(there, taken) }, 'first sync of the mailbox; from now on only new messages are taken');
+      };
+      if (first === 'new') return settle(0);
       // An already selected mailbox learns of new mail only from a command's
       // untagged EXISTS: without one, a poll of a mailbox that was empty at
       // SELECT would see it empty forever.
       if (box.exists === 0) await client.noop();
-      if (box.exists === 0) return;
+      if (box.exists === 0) return settle(0);
       // uidNext is not updated by EXISTS during a session, and "n:*" always
       // returns the highest message (RFC 3501 §6.4.8): ask for new UIDs first
       // so an idle wake-up never re-downloads the last message.
-      const found = await client.search({ uid: `${from}:*` }, { uid: true });
-      if (!found || !found.some((u) => u >= from)) return;
+      const found = first === 'unseen' ? await client.search({ seen: false }, { uid: true }) : await client.search({ uid: `${from}:*` }, { uid: true });
+      if (!found || !found.some((u) => u >= from)) return settle(0);
       const newUids = found.filter((u) => u >= from).sort((a, b) => a - b);
       // RFC822.SIZE first: a message over maxMessageSize is never downloaded whole.
       const oversize = await this.#oversize(client, newUids, mailbox);
@@ -210,6 +221,7 @@ export class ImapConnector extends ConnectorBase {
       }
       await addOversizeBelow(Number.POSITIVE_INFINITY);
       await batch.flush();
+      await settle(newUids[newUids.length - 1] ?? 0);
     } finally {
       lock.release();
     }

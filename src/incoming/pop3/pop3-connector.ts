@@ -58,6 +58,8 @@ function pop3Options(incoming: IncomingConfig, auth: Pop3Auth) {
  * that, and a session cut short leaves them due for the next one.
  */
 export class Pop3Connector extends ConnectorBase {
+  /** The first session's initialSync was settled (once per connector; the store remembers it across restarts). */
+  #firstSessionSeen = false;
   #client: Pop3Client | null = null;
   /** UIDLs whose RETR broke the size limit although LIST said less: never downloaded again. */
   readonly #tooLarge = new Set<string>();
@@ -159,6 +161,15 @@ export class Pop3Connector extends ConnectorBase {
     const pruned = await this.deps.ingestor.forgetUidlsExcept(this.account, present);
     if (pruned > 0) this.log.debug({ pruned }, 'forgot UIDLs no longer on the server');
     const deleted = await this.#deleteAcknowledged(client, listing);
+    if (!this.#firstSessionSeen) {
+      // initialSync (product.md, "Which mail the first sync takes"): with `new`, what the first session finds is left alone.
+      if (await this.deps.ingestor.isFirstPop3Session(this.account, present)) {
+        const skip = this.deps.account.incoming.initialSync === 'new' ? present : [];
+        await this.deps.ingestor.firstPop3SessionDone(this.account, skip);
+        if (skip.length > 0) this.log.info({ skipped: skip.length }, 'first session with initialSync: new; the messages on the server now are left alone, only later ones are delivered');
+      }
+      this.#firstSessionSeen = true;
+    }
     const known = await this.deps.ingestor.knownUidls(this.account, present);
     const fresh = listing.filter((l) => !known.has(l.uidl));
     await this.#fetch(client, fresh);

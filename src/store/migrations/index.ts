@@ -3,6 +3,8 @@ import { sql as messageRaw } from './0002-message-raw.js';
 import { sql as claimIndex } from './0003-deliveries-claim-index.js';
 import { sql as adminSessions } from './0004-admin-sessions.js';
 import { sql as failedBuilds } from './0005-failed-builds-and-oversize.js';
+import { sql as outboxRaw } from './0006-outbox-raw.js';
+import { sql as conversations } from './0007-conversations.js';
 
 /**
  * Ordered schema migrations. Append, never edit or reorder: the position in
@@ -14,4 +16,6 @@ export const MIGRATIONS: readonly { name: string; sql: string }[] = [
   { name: '0003-deliveries-claim-index', sql: claimIndex },
   { name: '0004-admin-sessions', sql: adminSessions },
   { name: '0005-failed-builds-and-oversize', sql: failedBuilds },
+  { name: '0006-outbox-raw', sql: outboxRaw },
+  { name: '0007-conversations', sql: conversations },
 ];

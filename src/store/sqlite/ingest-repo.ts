@@ -19,9 +19,9 @@ export class SqliteIngestRepo implements IngestRepo {
   constructor(private readonly db: Db) {
     this.#insertMessage = db.prepare(
       `INSERT OR IGNORE INTO messages (id, account, mailbox, uid, uid_validity, uidl, message_id, size, internal_date,
-         received_at, auto_submitted, not_downloaded, server_ack)
+         received_at, auto_submitted, not_downloaded, server_ack, message_id_key, conversation_id)
        VALUES (@id, @account, @mailbox, @uid, @uid_validity, @uidl, @messageId, @size, @internalDate, @now, @autoSubmitted,
-         @notDownloaded, CASE WHEN @notDownloaded IS NULL THEN 'pending' ELSE 'none' END)`,
+         @notDownloaded, CASE WHEN @notDownloaded IS NULL THEN 'pending' ELSE 'none' END, @messageIdKey, @conversationId)`,
     );
     this.#insertRaw = db.prepare('INSERT INTO message_raw (id, raw) VALUES (?, ?)');
     this.#insertDelivery = db.prepare(
@@ -77,6 +77,8 @@ export class SqliteIngestRepo implements IngestRepo {
       now,
       autoSubmitted: m.autoSubmitted ? 1 : 0,
       notDownloaded: m.notDownloaded ?? null,
+      messageIdKey: m.messageIdKey ?? null,
+      conversationId: m.conversationId ?? null,
     });
     const duplicate = inserted.changes === 0;
     if (!duplicate) {
@@ -109,13 +111,19 @@ export class SqliteIngestRepo implements IngestRepo {
     return row ? { uidValidity: row.uid_validity, lastUid: row.last_uid } : null;
   }
 
-  async resetCursor(account: string, mailbox: string, uidValidity: number, now: number): Promise<void> {
+  async resetCursor(account: string, mailbox: string, uidValidity: number, now: number, lastUid = 0): Promise<void> {
     this.db
       .prepare(
-        `INSERT INTO cursors (account, mailbox, uid_validity, last_uid, updated_at) VALUES (?, ?, ?, 0, ?)
-         ON CONFLICT(account, mailbox) DO UPDATE SET uid_validity = excluded.uid_validity, last_uid = 0, updated_at = excluded.updated_at`,
+        `INSERT INTO cursors (account, mailbox, uid_validity, last_uid, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(account, mailbox) DO UPDATE SET uid_validity = excluded.uid_validity, last_uid = excluded.last_uid, updated_at = excluded.updated_at`,
       )
-      .run(account, mailbox, uidValidity, now);
+      .run(account, mailbox, uidValidity, lastUid, now);
+  }
+
+  async skipUidls(account: string, uidls: string[], now: number): Promise<void> {
+    this.db.transaction(() => {
+      for (const u of uidls) this.#insertUidl.run(account, u, null, now);
+    })();
   }
 
   async knownUidls(account: string, uidls: string[]): Promise<Set<string>> {

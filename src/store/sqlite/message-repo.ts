@@ -36,9 +36,10 @@ interface MessageRow extends OriginRow {
   received_at: number;
   auto_submitted: number;
   not_downloaded: string | null;
+  conversation_id: string | null;
 }
 
-const INFO_COLUMNS = 'id, account, mailbox, uid, uid_validity, uidl, message_id, size, received_at, auto_submitted, not_downloaded';
+const INFO_COLUMNS = 'id, account, mailbox, uid, uid_validity, uidl, message_id, size, received_at, auto_submitted, not_downloaded, conversation_id';
 const INFO_COLUMNS_OF_M = INFO_COLUMNS.split(', ').map((c) => `m.${c}`).join(', ');
 
 function toInfo(r: MessageRow): StoredMessageInfo {
@@ -51,6 +52,7 @@ function toInfo(r: MessageRow): StoredMessageInfo {
     receivedAt: r.received_at,
     autoSubmitted: r.auto_submitted === 1,
     notDownloaded: r.not_downloaded,
+    conversationId: r.conversation_id,
   };
 }
 
@@ -94,6 +96,18 @@ export class SqliteMessageRepo implements MessageRepo {
       .prepare(`SELECT ${INFO_COLUMNS} FROM messages WHERE account = ? AND message_id = ? ORDER BY received_at DESC LIMIT 1`)
       .get(account, messageId) as MessageRow | undefined;
     return row ? toInfo(row) : null;
+  }
+
+  async conversationOf(messageIdKey: string): Promise<string | null> {
+    // Both served by partial indexes on message_id_key (migration 0006).
+    const received = this.db
+      .prepare('SELECT conversation_id FROM messages WHERE message_id_key = ? AND conversation_id IS NOT NULL ORDER BY received_at, id LIMIT 1')
+      .get(messageIdKey) as { conversation_id: string } | undefined;
+    if (received) return received.conversation_id;
+    const sent = this.db
+      .prepare('SELECT conversation_id FROM outbox WHERE message_id_key = ? AND conversation_id IS NOT NULL ORDER BY created_at, id LIMIT 1')
+      .get(messageIdKey) as { conversation_id: string } | undefined;
+    return sent?.conversation_id ?? null;
   }
 
   async pruneRaw(before: number): Promise<number> {

@@ -1,4 +1,4 @@
-import type { ClaimRoom, NewOutboxItem, OutboxRecord, OutboxRepo, OutboxStatus } from '../outbox.js';
+import type { ClaimRoom, NewOutboxItem, OutboxEnvelope, OutboxRecord, OutboxRepo, OutboxStatus } from '../outbox.js';
 import type { Db } from './db.js';
 
 interface OutboxRow {
@@ -6,6 +6,8 @@ interface OutboxRow {
   account: string;
   idempotency_key: string | null;
   request_json: string;
+  envelope_json: string | null;
+  raw_bytes: number | null;
   status: OutboxStatus;
   attempts: number;
   next_attempt_at: number;
@@ -22,6 +24,8 @@ function toRecord(r: OutboxRow): OutboxRecord {
     account: r.account,
     idempotencyKey: r.idempotency_key,
     requestJson: r.request_json,
+    envelope: r.envelope_json === null ? null : (JSON.parse(r.envelope_json) as OutboxEnvelope),
+    rawBytes: r.raw_bytes,
     status: r.status,
     attempts: r.attempts,
     nextAttemptAt: r.next_attempt_at,
@@ -46,10 +50,23 @@ export class SqliteOutboxRepo implements OutboxRepo {
       }
       this.db
         .prepare(
-          `INSERT INTO outbox (id, account, idempotency_key, request_json, status, attempts, next_attempt_at, message_id, created_at, updated_at)
-           VALUES (@id, @account, @idempotencyKey, @requestJson, 'queued', 0, @now, @messageId, @now, @now)`,
+          `INSERT INTO outbox (id, account, idempotency_key, request_json, envelope_json, raw_bytes, status, attempts, next_attempt_at, message_id, created_at, updated_at,
+             message_id_key, conversation_id)
+           VALUES (@id, @account, @idempotencyKey, @requestJson, @envelopeJson, @rawBytes, 'queued', 0, @now, @messageId, @now, @now, @messageIdKey, @conversationId)`,
         )
-        .run(item);
+        .run({
+          id: item.id,
+          account: item.account,
+          idempotencyKey: item.idempotencyKey,
+          requestJson: item.requestJson,
+          envelopeJson: item.raw ? JSON.stringify({ from: item.raw.envelope.from, to: item.raw.envelope.to }) : null,
+          rawBytes: item.raw ? item.raw.message.length : null,
+          messageId: item.messageId,
+          now: item.now,
+          messageIdKey: item.messageIdKey ?? null,
+          conversationId: item.conversationId ?? null,
+        });
+      if (item.raw) this.db.prepare('INSERT INTO outbox_raw (id, raw) VALUES (?, ?)').run(item.id, item.raw.message);
       const row = this.db.prepare('SELECT * FROM outbox WHERE id = ?').get(item.id) as OutboxRow;
       return { record: toRecord(row), created: true };
     });
@@ -59,6 +76,11 @@ export class SqliteOutboxRepo implements OutboxRepo {
   async get(id: string): Promise<OutboxRecord | null> {
     const row = this.db.prepare('SELECT * FROM outbox WHERE id = ?').get(id) as OutboxRow | undefined;
     return row ? toRecord(row) : null;
+  }
+
+  async getRaw(id: string): Promise<Buffer | null> {
+    const row = this.db.prepare('SELECT raw FROM outbox_raw WHERE id = ?').get(id) as { raw: Buffer } | undefined;
+    return row?.raw ?? null;
   }
 
   async claimDue(now: number, limit: number, room?: ClaimRoom): Promise<OutboxRecord[]> {
@@ -72,17 +94,23 @@ export class SqliteOutboxRepo implements OutboxRepo {
       // Only ids here: a row's request body is read only if it is taken.
       const candidates = this.db
         .prepare(
-          `SELECT id, account FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?
+          `SELECT id, account, raw_bytes FROM outbox WHERE status = 'queued' AND next_attempt_at <= ?
              AND account NOT IN (SELECT value FROM json_each(?))
            ORDER BY next_attempt_at, created_at LIMIT ?`,
         )
-        .all(now, JSON.stringify(full), limit * 2) as { id: string; account: string }[];
+        .all(now, JSON.stringify(full), limit * 2) as { id: string; account: string; raw_bytes: number | null }[];
       const byId = this.db.prepare('SELECT * FROM outbox WHERE id = ?');
       const rows: OutboxRow[] = [];
+      const raw = room?.rawBytes;
+      let rawUsed = raw?.inFlight ?? 0;
       for (const c of candidates) {
         if (rows.length >= limit) break;
         const n = used.get(c.account) ?? 0;
         if (n >= perAccount) continue;
+        if (raw && c.raw_bytes !== null) {
+          if (rawUsed > 0 && rawUsed + c.raw_bytes > raw.budget) continue;
+          rawUsed += c.raw_bytes;
+        }
         used.set(c.account, n + 1);
         rows.push(byId.get(c.id) as OutboxRow);
       }
@@ -136,6 +164,7 @@ export class SqliteOutboxRepo implements OutboxRepo {
   }
 
   async prune(before: number): Promise<number> {
+    // outbox_raw rows go with theirs (ON DELETE CASCADE).
     return this.db.prepare("DELETE FROM outbox WHERE status IN ('sent', 'failed') AND updated_at < ?").run(before).changes;
   }
 }

@@ -4,6 +4,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendMessages, getHarness, makeMessage, oauthAdmin, tmpDataDir, uniqueUser, WebhookSink } from '../../harness/index.js';
 import { ROOT, type Daemon } from '../daemon/run-daemon.js';
+import { makeServiceAccountKey } from '../../harness/oauth-process.js';
 import { ADMIN, startDaemon, writeE2EConfig } from '../imap/e2e-helpers.js';
 
 /**
@@ -148,6 +149,39 @@ describe('admin UI in Chromium', () => {
     expect(await flash().textContent()).toContain('Nothing is saved yet');
     await page.getByRole('link', { name: 'Cancel' }).click();
     expect(await page.getByRole('row', { name: /^helpdesk-idp/ }).textContent()).toContain('Custom');
+  });
+
+  it('adds a Google service account by pasting its JSON key (write-only, kept on edit) and shows a client secret expiry', async () => {
+    const made = makeServiceAccountKey({ tokenUri: `${h.oauthUrl}/token` });
+    await page.getByRole('link', { name: 'Credentials' }).click();
+    await page.getByRole('link', { name: 'Add credential' }).click();
+    await page.getByLabel('Name').fill('google-sa');
+    await page.getByLabel('Service Provider').selectOption('google');
+    await page.getByLabel('Service-account key (JSON)').fill('{"type":"authorized_user"}');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => page.locator('#f-serviceAccountKeyJson-error').textContent()).toContain('type is "authorized_user"');
+    expect(await page.getByLabel('Service-account key (JSON)').inputValue()).toBe('');
+    await page.getByLabel('Service-account key (JSON)').fill(made.json);
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.waitForURL(url('/admin/credentials'));
+    expect(await page.getByRole('row', { name: /^google-sa/ }).textContent()).toContain(made.fields.client_id);
+    // The key is write-only: the edit form does not show it, and saving without it keeps it.
+    await page.getByRole('link', { name: 'Edit google-sa' }).click();
+    expect(await page.getByLabel('Service-account key (JSON)').inputValue()).toBe('');
+    expect(await page.locator('#f-serviceAccountKeyJson-hint').textContent()).toContain('Leave blank to keep the stored key.');
+    expect(await page.content()).not.toContain(made.fields.private_key_id);
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.waitForURL(url('/admin/credentials'));
+    expect(await flash().textContent()).toBe('Credential google-sa saved.');
+
+    // An expiry 10 days ahead: the Credentials page says so.
+    await page.getByRole('link', { name: 'Edit helpdesk-idp' }).click();
+    const soon = new Date(Date.now() + 10 * 86_400_000).toISOString().slice(0, 10);
+    await page.getByLabel('Secret expires on').fill(soon);
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.waitForURL(url('/admin/credentials'));
+    const row = page.getByRole('row', { name: /^helpdesk-idp/ });
+    expect(await row.textContent()).toContain(`${soon}the client secret of credential helpdesk-idp expires on ${soon}`);
   });
 
   it('authorizes an account through the harness OAuth2 server and returns to the Accounts page with the token ok', async () => {

@@ -46,11 +46,12 @@ function account(user: string, over: Partial<AccountConfig['incoming']> = {}, po
     name: 'support',
     email: `${user}@example.com`,
     webhook: 'w',
+    enabled: true,
     outgoing: undefined,
     incoming: {
       protocol: 'imap', host: '127.0.0.1', port, tls: false, requireTLS: false, user,
       auth: { method: 'xoauth2', credential: 'c' },
-      mailboxes: ['INBOX'], mode: 'poll', pollIntervalMs: 200, idleResyncMs: 60_000, afterDelivery: 'seen', moveTo: undefined, maxMessageSizeBytes: 50 * 1024 * 1024,
+      mailboxes: ['INBOX'], mode: 'poll', pollIntervalMs: 200, idleResyncMs: 60_000, afterDelivery: 'seen', moveTo: undefined, maxMessageSizeBytes: 50 * 1024 * 1024, initialSync: 'all',
       ...over,
     },
   };

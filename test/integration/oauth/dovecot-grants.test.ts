@@ -1,13 +1,11 @@
-import { appendFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jwtBearerTokenRequest } from '../../../src/oauth/jwt-bearer.js';
 import { parseServiceAccountKey } from '../../../src/oauth/service-account-key.js';
 import { appendMessages, getHarness, makeMessage, OAuthAdmin, oauthAdmin, startDovecot, startOAuthServer, uniqueUser } from '../../harness/index.js';
 import type { Dovecot } from '../../harness/dovecot.js';
-import { dovecotAppOnlyPassdb, makeServiceAccountKey, type OAuthServerProcess } from '../../harness/oauth-process.js';
+import { makeServiceAccountKey, type OAuthServerProcess } from '../../harness/oauth-process.js';
 
 /**
  * Real Dovecot logins with the tokens of issue 17's grants, using imapflow
@@ -101,12 +99,7 @@ describe('Dovecot with an app-only token (private Dovecot with the password-gran
   beforeAll(async () => {
     oauth = await startOAuthServer();
     admin = new OAuthAdmin(oauth.url);
-    dovecot = await startDovecot({ introspectionUrl: `${oauth.url}/introspect`, relayPort: h.relaySinkPort });
-    const argsPath = join(dovecot.baseDir, 'oauth2-app-only.conf');
-    const extra = dovecotAppOnlyPassdb(oauth.url, argsPath);
-    writeFileSync(argsPath, extra.args);
-    appendFileSync(dovecot.configPath, extra.passdb);
-    await dovecot.restart();
+    dovecot = await startDovecot({ introspectionUrl: `${oauth.url}/introspect`, relayPort: h.relaySinkPort, appOnlyOAuthUrl: oauth.url });
     await admin.registerApp(app, { secret: 'app-secret', mailboxes: [shared, second] });
     const r = await fetch(`${oauth.url}/token`, {
       method: 'POST',

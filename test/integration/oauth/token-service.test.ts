@@ -9,11 +9,13 @@ import { createLogger } from '../../../src/log.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { OAuthFlows } from '../../../src/oauth/flows.js';
 import { TokenService } from '../../../src/oauth/token-service.js';
+import { requestToken, TokenEndpointError } from '../../../src/oauth/token-client.js';
 import { RefreshScheduler } from '../../../src/scheduler/refresh-scheduler.js';
 import { SecretCipher } from '../../../src/secrets/cipher.js';
 import { SqliteStore } from '../../../src/store/sqlite/sqlite-store.js';
 import type { EventSink } from '../../../src/delivery/events.js';
 import { OAuthAdmin, startOAuthServer, tmpDataDir } from '../../harness/index.js';
+import { makeServiceAccountKey } from '../../harness/oauth-process.js';
 import { writeFileSync } from 'node:fs';
 
 // A private OAuth server: these tests inject faults and read global counters.
@@ -124,7 +126,18 @@ describe('OAuth2 flows and the token service (real OAuth2 server process)', () =
     await authorize(t.flows, 'beta');
     await admin.revoke('alpha@example.com');
     await expect(t.tokens.refresh('alpha')).rejects.toMatchObject({ code: 'OAUTH_REAUTH_REQUIRED' });
-    expect(t.events).toEqual([{ account: 'alpha', event: 'account.reauth_required', fields: { error: expect.stringMatching(/^invalid_grant: AADSTS70008/) } }]);
+    expect(t.events).toEqual([
+      {
+        account: 'alpha',
+        event: 'account.reauth_required',
+        fields: {
+          error: expect.stringMatching(/^invalid_grant: AADSTS70008/),
+          // The provider error table's words, and the admin UI page that starts the re-consent.
+          explanation: 'The refresh token has expired or was revoked. Authorize the account again.',
+          authorizeUrl: 'http://127.0.0.1:9/admin/accounts/alpha/authorize',
+        },
+      },
+    ]);
     expect((await t.tokens.status('alpha')).state).toBe('reauth_required');
     const before = (await admin.stats()).tokenRequests;
     await expect(t.tokens.getAccessToken('alpha')).rejects.toMatchObject({ code: 'OAUTH_REAUTH_REQUIRED' });
@@ -240,5 +253,174 @@ describe('OAuth2 flows and the token service (real OAuth2 server process)', () =
       expect(log.includes(secret)).toBe(false);
     }
     expect(log).toContain('access token refreshed');
+  });
+});
+
+describe('issue 17 grants in the token service (real OAuth2 server process)', () => {
+  const GMAIL = 'https://mail.google.com/';
+
+  async function saConfig(dir: string, delegated: boolean, extra = '') {
+    const made = makeServiceAccountKey({ tokenUri: `${oauth.url}/token` });
+    await admin.registerServiceAccount({ clientEmail: made.fields.client_email, clientId: made.fields.client_id, publicKeyPem: made.publicKeyPem, delegation: delegated });
+    writeFileSync(join(dir, 'sa.json'), made.json);
+    const path = join(dir, 'sa.yaml');
+    writeFileSync(
+      path,
+      `server: { listen: "127.0.0.1:0", publicUrl: "http://127.0.0.1:9" }
+dataDir: ./data
+credentials:
+  - { name: gsa, provider: google, grant: service_account, serviceAccountKeyFile: ./sa.json }
+accounts:
+  - { name: box, email: box@example.com, webhook: w, incoming: { protocol: imap, host: 127.0.0.1, auth: { method: xoauth2, credential: gsa } } }
+webhooks:
+  - { name: w, url: "http://127.0.0.1:9/hook", secret: s }
+${extra}`,
+    );
+    const r = await loadConfig(path, { env: {} });
+    if (!r.ok) throw new Error(r.errors.map(formatIssue).join('\n'));
+    return { config: r.config, made, path };
+  }
+
+  it('a missing delegation is explained in plain words and retried slowly, never reauth_required; a login after the fix is account.recovered', async () => {
+    const dir = tmpDataDir();
+    const { config, made, path } = await saConfig(dir, false);
+    let current = config;
+    const dataDir = tmpDataDir('mg-oauth-');
+    const store = SqliteStore.open(dataDir, new SecretCipher(randomBytes(32)));
+    const events: { account: string; event: string; fields: Record<string, unknown> }[] = [];
+    const tokens = new TokenService({
+      store, config: () => current, logger: createLogger({ level: 'silent' }), metrics: createMetrics(), sleep: async () => undefined,
+      events: { emit: async (account, event, fields) => (events.push({ account, event, fields }), 'evt') },
+    });
+    const err = await tokens.getAccessToken('box').then(() => null, (e: unknown) => e as { code: string; message: string; failure: string; retryAfterMs: number });
+    expect(err).toMatchObject({ code: 'OAUTH_TRANSIENT', failure: 'throttled' });
+    expect(err!.message).toContain(`is not authorized for domain-wide delegation`);
+    expect(err!.message).toContain(`add client ID ${made.fields.client_id} with ${GMAIL}`);
+    expect(err!.retryAfterMs).toBeGreaterThan(14 * 60_000);
+    const before = (await admin.stats()).byGrant['urn:ietf:params:oauth:grant-type:jwt-bearer'] ?? 0;
+    // Held: callers in the next 15 minutes get the same answer without a request.
+    await expect(tokens.getAccessToken('box')).rejects.toMatchObject({ code: 'OAUTH_TRANSIENT' });
+    expect((await admin.stats()).byGrant['urn:ietf:params:oauth:grant-type:jwt-bearer'] ?? 0).toBe(before);
+    const status = await tokens.status('box');
+    expect(status.state).not.toBe('reauth_required');
+    expect(status.explanation).toMatch(/^The service account \(client \d+\) is not authorized for domain-wide delegation/);
+    expect(status.consecutiveFailures).toBe(1);
+    expect(status.retryAt).not.toBeNull();
+    expect(events).toEqual([]);
+    await tokens.reportLogin('box', { ok: false, error: 'cannot log in' });
+
+    // The admin adds the delegation and reloads mailgate (a new config): the next call asks again.
+    await admin.setDelegation(made.fields.client_email, [GMAIL]);
+    const reloaded = await loadConfig(path, { env: {} });
+    if (!reloaded.ok) throw new Error('reload failed');
+    current = reloaded.config;
+    expect((await tokens.getAccessToken('box')).token).toMatch(/^at_/);
+    expect((await tokens.status('box')).consecutiveFailures).toBe(0);
+    await tokens.reportLogin('box', { ok: true });
+    expect(events).toEqual([{ account: 'box', event: 'account.recovered', fields: expect.objectContaining({ previousState: 'failing', failures: 2 }) }]);
+    // Once recovered, a later login is nothing new.
+    await tokens.reportLogin('box', { ok: true });
+    expect(events).toHaveLength(1);
+  });
+
+  it('service-account tokens are renewed ahead of expiry by the scheduler, with a new assertion each time', async () => {
+    const dir = tmpDataDir();
+    const { config, made } = await saConfig(dir, true);
+    const t = setup(config);
+    const first = await t.tokens.getAccessToken('box');
+    const rec = await t.store.tokens.get('box');
+    expect(rec).toMatchObject({ refreshToken: null, state: 'ok' });
+    const sched = new RefreshScheduler({ store: t.store, tokens: t.tokens, config: () => config, logger: createLogger({ level: 'silent' }), random: () => 0 });
+    expect((await sched.tick()).due).toBe(0);
+    const r = await sched.tick(Date.now() + 55 * 60_000);
+    expect(r).toEqual({ due: 1, refreshed: 1, failed: 0 });
+    expect((await t.store.tokens.get('box'))?.accessToken).not.toBe(first.token);
+    const mine = (await admin.stats()).assertions.filter((a) => a.iss === made.fields.client_email);
+    expect(mine.length).toBe(2);
+    expect(mine.every((a) => a.sub === 'box@example.com' && a.scope === GMAIL)).toBe(true);
+  });
+
+  it('re-authorizing an account that was reauth_required announces account.recovered at its next login', async () => {
+    const config = await makeConfig(tmpDataDir(), ['gamma']);
+    const t = setup(config);
+    await authorize(t.flows, 'gamma');
+    await admin.revoke('gamma@example.com');
+    await expect(t.tokens.refresh('gamma')).rejects.toMatchObject({ code: 'OAUTH_REAUTH_REQUIRED' });
+    await authorize(t.flows, 'gamma');
+    await t.tokens.reportLogin('gamma', { ok: true });
+    expect(t.events.map((e) => e.event)).toEqual(['account.reauth_required', 'account.recovered']);
+    expect(t.events[1]!.fields).toMatchObject({ previousState: 'reauth_required', lastError: expect.stringMatching(/^invalid_grant/) });
+  });
+
+  it('an expired client secret keeps the refresh token and says what to do; it is not a dead grant', async () => {
+    await admin.registerApp('mg-expiring', { secret: 'old-secret', secretExpiresAt: new Date(Date.now() + 1_000) });
+    const dir = tmpDataDir();
+    const path = join(dir, 'exp.yaml');
+    writeFileSync(path, `server: { listen: "127.0.0.1:0", publicUrl: "http://127.0.0.1:9" }
+dataDir: ./data
+credentials:
+  - { name: ms, provider: microsoft, tenant: contoso.onmicrosoft.com, clientId: mg-expiring, clientSecret: old-secret, authorizationEndpoint: "${oauth.url}/authorize", tokenEndpoint: "${oauth.url}/token" }
+accounts:
+  - { name: delta, email: delta@example.com, webhook: w, incoming: { protocol: imap, host: 127.0.0.1, auth: { method: xoauth2, credential: ms } } }
+webhooks:
+  - { name: w, url: "http://127.0.0.1:9/hook", secret: s }
+`);
+    const r = await loadConfig(path, { env: {} });
+    if (!r.ok) throw new Error(r.errors.map(formatIssue).join('\n'));
+    const t = setup(r.config);
+    await authorize(t.flows, 'delta');
+    const refresh = (await t.store.tokens.get('delta'))!.refreshToken;
+    await new Promise((res) => setTimeout(res, 1_100));
+    await expect(t.tokens.refresh('delta')).rejects.toMatchObject({ code: 'OAUTH_GRANT_REJECTED', message: expect.stringContaining('The client secret has expired') });
+    const rec = await t.store.tokens.get('delta');
+    expect(rec).toMatchObject({ state: 'ok', refreshToken: refresh });
+    expect(rec!.lastError).toMatch(/^The client secret has expired.*AADSTS7000222/);
+    expect(t.events).toEqual([]);
+  });
+
+  it('authorize --device with a Google credential says plainly that Google does not allow the mail scope', async () => {
+    const dir = tmpDataDir();
+    const path = join(dir, 'g.yaml');
+    writeFileSync(path, `server: { listen: "127.0.0.1:0", publicUrl: "http://127.0.0.1:9" }
+dataDir: ./data
+credentials:
+  - { name: g, provider: google, clientId: google-client, clientSecret: x, deviceAuthorizationEndpoint: "${oauth.url}/device_authorization" }
+accounts:
+  - { name: eps, email: eps@example.com, webhook: w, incoming: { protocol: imap, host: 127.0.0.1, auth: { method: xoauth2, credential: g } } }
+webhooks:
+  - { name: w, url: "http://127.0.0.1:9/hook", secret: s }
+`);
+    const r = await loadConfig(path, { env: {} });
+    if (!r.ok) throw new Error(r.errors.map(formatIssue).join('\n'));
+    const t = setup(r.config);
+    await admin.resetStats();
+    await expect(t.flows.deviceAuthorization('eps', () => undefined)).rejects.toMatchObject({
+      code: 'CONFLICT',
+      message: expect.stringMatching(/^Google's device flow does not allow the Gmail scope https:\/\/mail\.google\.com\/\. Authorize in a browser instead/),
+    });
+    expect((await admin.stats()).tokenRequests).toBe(0);
+  });
+});
+
+describe('the one token client (simple-oauth2 for code, refresh and client credentials)', () => {
+  it("keeps the endpoint's Retry-After and words readable from its errors, for every grant it sends", async () => {
+    const config = await makeConfig(tmpDataDir(), ['rho', 'app9']);
+    const t = setup(config);
+    await authorize(t.flows, 'rho');
+    const refresh = (await t.store.tokens.get('rho'))!.refreshToken!;
+    const idp = await t.tokens.resolveCredential('idp');
+    const app = await t.tokens.resolveCredential('app');
+    await admin.faults(1, 503, 7);
+    await expect(requestToken(idp, { grant: 'refresh_token', refreshToken: refresh })).rejects.toMatchObject({ code: 'OAUTH_TRANSIENT', failure: 'throttled', retryAfterMs: 7_000, httpStatus: 503 });
+    await admin.faults(1, 429, 3, { error: 'temporarily_unavailable', error_description: 'slow down please' });
+    await expect(requestToken(app, { grant: 'client_credentials' })).rejects.toMatchObject({ code: 'OAUTH_TRANSIENT', retryAfterMs: 3_000, description: 'slow down please' });
+    await admin.faults(1, 400, undefined, { error: 'invalid_grant', error_description: 'AADSTS700082: The refresh token has expired due to inactivity.' });
+    const dead = await requestToken(idp, { grant: 'refresh_token', refreshToken: refresh }).catch((e: unknown) => e as TokenEndpointError);
+    expect(dead).toBeInstanceOf(TokenEndpointError);
+    expect(dead).toMatchObject({ code: 'OAUTH_GRANT_REJECTED', classification: { id: 'AADSTS700082', action: 'reauth' } });
+    // A bad code is refused through the same path.
+    await expect(requestToken(idp, { grant: 'authorization_code', code: 'nope', redirectUri: 'http://127.0.0.1:9/oauth2/callback', codeVerifier: 'x'.repeat(43) })).rejects.toMatchObject({ code: 'OAUTH_GRANT_REJECTED', oauthError: 'invalid_grant' });
+    // And the unfaulted refresh still works with the same refresh token.
+    expect((await requestToken(idp, { grant: 'refresh_token', refreshToken: refresh })).accessToken).toMatch(/^at_/);
   });
 });

@@ -38,6 +38,7 @@ export function defineIngestConformance(factory: StoreFactory): void {
         receivedAt: 1_000,
         autoSubmitted: true,
         notDownloaded: null,
+        conversationId: null,
       });
       expect((await ctx.store.messages.getRaw(first ?? ''))?.equals(raw)).toBe(true);
 
@@ -244,6 +245,25 @@ export function defineIngestConformance(factory: StoreFactory): void {
       expect(await ctx.store.ingest.knownUidls(ACCOUNT, [])).toEqual(new Set());
       const [again] = await ctx.store.ingest.insertMessages([pop3Message('u1')], 2_000);
       expect(again).toEqual({ id: r?.id, duplicate: true });
+    });
+
+    it('resetCursor with lastUid sets the cursor there (initialSync), and later messages advance it from there', async () => {
+      await ctx.store.ingest.resetCursor(ACCOUNT, 'INBOX', 7, 1_000, 41);
+      expect(await ctx.store.ingest.getCursor(ACCOUNT, 'INBOX')).toEqual({ uidValidity: 7, lastUid: 41 });
+      await ctx.store.ingest.insertMessages([imapMessage(42, { uidValidity: 7 })], 2_000);
+      expect(await ctx.store.ingest.getCursor(ACCOUNT, 'INBOX')).toEqual({ uidValidity: 7, lastUid: 42 });
+      expect(await ctx.store.ingest.getCursor('sales', 'INBOX')).toBeNull();
+    });
+
+    it('skipUidls records UIDLs as taken without a message or delivery; forgetUidlsExcept forgets them once gone', async () => {
+      const many = Array.from({ length: 1_200 }, (_, i) => `old-${i}`);
+      await ctx.store.ingest.skipUidls(ACCOUNT, many, 1_000);
+      await ctx.store.ingest.skipUidls(ACCOUNT, ['old-0'], 1_100); // a repeat is no error
+      expect((await ctx.store.ingest.knownUidls(ACCOUNT, many)).size).toBe(1_200);
+      expect((await ctx.store.ingest.knownUidls('sales', many)).size).toBe(0);
+      expect(await ctx.store.deliveries.countByStatus()).toMatchObject({ pending: 0 });
+      expect(await ctx.store.ingest.forgetUidlsExcept(ACCOUNT, ['old-1'])).toBe(1_199);
+      expect([...(await ctx.store.ingest.knownUidls(ACCOUNT, many))]).toEqual(['old-1']);
     });
 
     it('answers knownUidls for long lists (a mailbox of thousands)', async () => {

@@ -6,6 +6,7 @@ import {
   imapMessage,
   ingestDelivered,
   ingestOne,
+  outboxItem,
   pop3Message,
   rawMessage,
   type StoreFactory,
@@ -40,6 +41,29 @@ export function defineMessageConformance(factory: StoreFactory): void {
       expect(newer.id).not.toBe(older.id);
       expect(await ctx.store.messages.findByMessageId(ACCOUNT, '<y@example.com>')).toBeNull(); // another account's
       expect(await ctx.store.messages.findByMessageId(ACCOUNT, '<none@example.com>')).toBeNull();
+    });
+
+    it('conversationOf finds the conversation of a received or sent message by its normalised Message-ID, the earliest stored first', async () => {
+      expect(await ctx.store.messages.conversationOf('root@example.com')).toBeNull();
+      await ingestOne(ctx.store, imapMessage(1, { messageId: '<root@Example.com>', messageIdKey: 'root@example.com', conversationId: 'cnv_a' }), 1_000);
+      // The same Message-ID again later (a copy in another account): the first one's conversation stays the answer.
+      await ingestOne(ctx.store, pop3Message('u1', { account: 'sales', messageId: '<root@example.com>', messageIdKey: 'root@example.com', conversationId: 'cnv_b' }), 2_000);
+      // Stored without a conversation (before conversations existed): not an answer.
+      await ingestOne(ctx.store, imapMessage(2, { messageId: '<old@example.com>', messageIdKey: 'old@example.com', conversationId: null }), 500);
+      await ctx.store.outbox.enqueue(outboxItem('out_1', { messageId: '<sent@example.com>', messageIdKey: 'sent@example.com', conversationId: 'cnv_a', now: 3_000 }));
+      expect(await ctx.store.messages.conversationOf('root@example.com')).toBe('cnv_a');
+      expect(await ctx.store.messages.conversationOf('sent@example.com')).toBe('cnv_a');
+      expect(await ctx.store.messages.conversationOf('old@example.com')).toBeNull();
+      // The key is compared exactly: the caller normalises (parse/conversation.ts messageIdKey).
+      expect(await ctx.store.messages.conversationOf('ROOT@example.com')).toBeNull();
+      expect(await ctx.store.messages.conversationOf('<root@example.com>')).toBeNull();
+    });
+
+    it('get returns the conversationId stored with the message (null when none was given)', async () => {
+      const a = await ingestOne(ctx.store, imapMessage(1, { conversationId: 'cnv_x' }), 1_000);
+      const b = await ingestOne(ctx.store, imapMessage(2), 1_000);
+      expect((await ctx.store.messages.get(a.id))?.conversationId).toBe('cnv_x');
+      expect((await ctx.store.messages.get(b.id))?.conversationId).toBeNull();
     });
 
     it('lastReceivedAt is the newest receivedAt of the account, or null', async () => {

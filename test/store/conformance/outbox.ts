@@ -17,6 +17,8 @@ export function defineOutboxConformance(factory: StoreFactory): void {
         account: ACCOUNT,
         idempotencyKey: 'k1',
         requestJson: item.requestJson,
+        envelope: null,
+        rawBytes: null,
         status: 'queued',
         attempts: 0,
         nextAttemptAt: 1_000,
@@ -220,6 +222,78 @@ export function defineOutboxConformance(factory: StoreFactory): void {
       expect(await ctx.store.outbox.counts()).toEqual({ queued: 1, sending: 1, sent: 1, failed: 0 });
       expect((await ctx.store.outbox.enqueue(outboxItem('out_s2', { idempotencyKey: 'out_s' }))).created).toBe(true);
       expect(await ctx.store.outbox.prune(5_000)).toBe(0);
+    });
+  });
+
+  /** The SMTP relay queues the application's bytes and its envelope instead of a send request. */
+  describe('messages given as bytes', () => {
+    // Every byte value, bare LFs, 8-bit text and a NUL: the store keeps bytes, never text.
+    const bytes = Buffer.concat([
+      Buffer.from('Subject: scan\r\nFrom: <support@example.com>\r\n\r\nbody \u00e9\n.\r\n', 'utf8'),
+      Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+    ]);
+    const envelope = { from: 'support@example.com', to: ['ann@example.com', 'hidden-bcc@example.net'] };
+    const rawItem = (id: string, over: Partial<Parameters<typeof outboxItem>[1]> = {}) =>
+      outboxItem(id, { requestJson: '{"relay":{"client":"scanner"}}', raw: { envelope, message: bytes }, ...over });
+
+    it('keeps the bytes exactly and the envelope with the row; a send request has neither', async () => {
+      const { record, created } = await ctx.store.outbox.enqueue(rawItem('out_raw'));
+      expect(created).toBe(true);
+      expect(record).toMatchObject({ id: 'out_raw', status: 'queued', envelope, rawBytes: bytes.length, requestJson: '{"relay":{"client":"scanner"}}' });
+      expect(await ctx.store.outbox.get('out_raw')).toEqual(record);
+      const back = await ctx.store.outbox.getRaw('out_raw');
+      expect(back && Buffer.compare(back, bytes)).toBe(0);
+      await ctx.store.outbox.enqueue(outboxItem('out_req'));
+      expect(await ctx.store.outbox.get('out_req')).toMatchObject({ envelope: null, rawBytes: null });
+      expect(await ctx.store.outbox.getRaw('out_req')).toBeNull();
+      expect(await ctx.store.outbox.getRaw('out_nope')).toBeNull();
+    });
+
+    it('claimDue and the outcomes carry the envelope like any other row', async () => {
+      await ctx.store.outbox.enqueue(rawItem('out_raw', { now: 100 }));
+      const [claimed] = await ctx.store.outbox.claimDue(1_000, 10);
+      expect(claimed).toMatchObject({ id: 'out_raw', status: 'sending', attempts: 1, envelope, rawBytes: bytes.length });
+      await ctx.store.outbox.markRetry('out_raw', '451 later', 2_000, 1_000);
+      expect(await ctx.store.outbox.get('out_raw')).toMatchObject({ status: 'queued', envelope });
+      expect((await ctx.store.outbox.getRaw('out_raw'))?.length).toBe(bytes.length);
+    });
+
+    it('claimDue keeps messages given as bytes within room.rawBytes; one over the budget goes alone; send requests do not count', async () => {
+      const sized = (id: string, n: number, now: number) => outboxItem(id, { now, raw: { envelope, message: Buffer.alloc(n, 0x61) } });
+      await ctx.store.outbox.enqueue(sized('out_a', 40, 100));
+      await ctx.store.outbox.enqueue(outboxItem('out_req', { now: 110 }));
+      await ctx.store.outbox.enqueue(sized('out_b', 40, 120));
+      await ctx.store.outbox.enqueue(sized('out_c', 40, 130));
+      await ctx.store.outbox.enqueue(sized('out_d', 10, 140));
+      const room = (inFlight: number) => ({ perAccount: 10, inFlight: new Map<string, number>(), rawBytes: { budget: 100, inFlight } });
+      // 40 + 40 fit, the third 40 would make 120, the 10 after it fits (90).
+      expect(ids(await ctx.store.outbox.claimDue(1_000, 10, room(0)))).toEqual(['out_a', 'out_req', 'out_b', 'out_d']);
+      // With 95 in flight nothing more of bytes fits.
+      expect(await ctx.store.outbox.claimDue(1_000, 10, room(95))).toEqual([]);
+      expect(ids(await ctx.store.outbox.claimDue(1_000, 10, room(60)))).toEqual(['out_c']);
+      await ctx.store.outbox.enqueue(sized('out_huge', 500, 150));
+      expect(await ctx.store.outbox.claimDue(1_000, 10, room(1))).toEqual([]);
+      expect(ids(await ctx.store.outbox.claimDue(1_000, 10, room(0)))).toEqual(['out_huge']);
+    });
+
+    it('keeps a message of several megabytes whole', async () => {
+      const big = Buffer.alloc(6 * 1024 * 1024 + 3, 0x61);
+      big.write('\r\n.\r\n', big.length - 5);
+      await ctx.store.outbox.enqueue(outboxItem('out_big', { raw: { envelope, message: big } }));
+      const back = await ctx.store.outbox.getRaw('out_big');
+      expect(back?.length).toBe(big.length);
+      expect(back && Buffer.compare(back, big)).toBe(0);
+    });
+
+    it('prune removes the bytes with the row', async () => {
+      await ctx.store.outbox.enqueue(rawItem('out_old', { now: 1_000 }));
+      await ctx.store.outbox.enqueue(rawItem('out_keep', { now: 1_000 }));
+      await ctx.store.outbox.claimDue(1_000, 1);
+      await ctx.store.outbox.markSent('out_old', 1_000);
+      expect(await ctx.store.outbox.prune(5_000)).toBe(1);
+      expect(await ctx.store.outbox.get('out_old')).toBeNull();
+      expect(await ctx.store.outbox.getRaw('out_old')).toBeNull();
+      expect((await ctx.store.outbox.getRaw('out_keep'))?.length).toBe(bytes.length);
     });
   });
 }

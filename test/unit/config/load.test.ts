@@ -71,6 +71,7 @@ describe('loadConfig', () => {
     expect(c.webhooks[0]).toEqual({
       name: 'hook', url: 'https://hooks.example.com/x', secret: 's', maxAttempts: 15,
       backoff: { initialMs: 5_000, maxMs: 3_600_000 }, timeoutMs: 10_000, maxInlineAttachmentBytes: 1_048_576, maxBodyBytes: 25 * 1024 * 1024, concurrency: 8,
+      signature: 'mailgate', secrets: ['s'], issueKeyPattern: '[A-Z][A-Z0-9_]+-[0-9]+',
     });
     expect(c.tokens).toEqual({ refreshBeforeMs: 600_000, refreshConcurrency: 8 });
     expect(c.retention).toEqual({ messagesMs: 30 * 86_400_000, outboxMs: 7 * 86_400_000 });

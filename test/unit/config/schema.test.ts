@@ -14,7 +14,7 @@ describe('config schema', () => {
     expect(c.tokens).toEqual({ refreshBeforeMs: 600_000, refreshConcurrency: 8 });
     expect(c.webhooks[0]).toEqual({
       name: 'h', url: 'https://h.example/x', maxAttempts: 15, backoff: { initialMs: 5_000, maxMs: 7_200_000 },
-      timeoutMs: 30_000, maxInlineAttachmentBytes: 10 * 1_048_576, maxBodyBytes: 25 * 1_048_576, concurrency: 8,
+      timeoutMs: 30_000, maxInlineAttachmentBytes: 10 * 1_048_576, maxBodyBytes: 25 * 1_048_576, concurrency: 8, signature: 'mailgate',
     });
   });
 
@@ -29,9 +29,9 @@ describe('config schema', () => {
   });
 
   it('knows the keys at every level, through lists, the protocol union and transforms', () => {
-    expect(knownKeysAt([])).toEqual(['server', 'dataDir', 'logLevel', 'retention', 'tokens', 'credentials', 'accounts', 'webhooks']);
+    expect(knownKeysAt([])).toEqual(['server', 'dataDir', 'logLevel', 'retention', 'tokens', 'credentials', 'accounts', 'webhooks', 'relay']);
     expect(knownKeysAt(['accounts', 0, 'incoming'])).toEqual([
-      'protocol', 'host', 'port', 'tls', 'user', 'auth', 'mailboxes', 'requireTLS', 'mode', 'pollInterval', 'idleResync', 'afterDelivery', 'moveTo', 'maxMessageSize',
+      'protocol', 'host', 'port', 'tls', 'user', 'auth', 'mailboxes', 'requireTLS', 'mode', 'pollInterval', 'idleResync', 'afterDelivery', 'moveTo', 'maxMessageSize', 'initialSync',
     ]);
     expect(knownKeysAt(['accounts', 'incoming', 'auth'])).toEqual(['method', 'credential', 'password', 'passwordFile']);
     expect(knownKeysAt(['webhooks', 2, 'backoff'])).toEqual(['initial', 'max']);
@@ -39,5 +39,6 @@ describe('config schema', () => {
     expect(knownKeysAt(['server'])).toContain('metricsTokenFile');
     expect(knownKeysAt(['credentials'])).toContain('clientSecretFile');
     expect(knownKeysAt(['accounts', 'nope'])).toEqual([]);
+    expect(knownKeysAt(['relay', 'clients', 0])).toEqual(['name', 'username', 'password', 'passwordFile', 'account', 'allowedFrom']);
   });
 });

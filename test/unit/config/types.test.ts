@@ -1,5 +1,7 @@
 import { describe, expectTypeOf, it } from 'vitest';
 import type * as T from '../../../src/config/types.js';
+import type { CertificateCredential } from '../../../src/oauth/client-assertion.js';
+import type { ServiceAccountKey } from '../../../src/oauth/service-account-key.js';
 
 /**
  * The resolved types are derived from the schema now; these are the
@@ -9,7 +11,7 @@ import type * as T from '../../../src/config/types.js';
 // eslint-disable-next-line @typescript-eslint/no-namespace -- one name per old type, as it was spelled
 namespace Before {
   export type Provider = 'google' | 'microsoft' | 'microsoft-gcc-high' | 'custom';
-  export type Grant = 'authorization_code' | 'client_credentials';
+  export type Grant = 'authorization_code' | 'client_credentials' | 'service_account';
   export interface ServerConfig {
     listen: { host: string; port: number };
     publicUrl: string;
@@ -29,6 +31,12 @@ namespace Before {
     scopes: string[] | undefined;
     tenant: string;
     grant: Grant;
+    clientSecretExpiresAt?: number | undefined;
+    testingApp?: boolean | undefined;
+    serviceAccountKey?: ServiceAccountKey | undefined;
+    serviceAccountKeyFile?: string | undefined;
+    clientCertificate?: CertificateCredential | undefined;
+    clientAssertionAlg?: 'PS256' | 'RS256' | undefined;
   }
   export type AuthConfig = { method: 'xoauth2' | 'oauthbearer'; credential: string } | { method: 'password'; password: string };
   export type AfterDelivery = 'seen' | 'move' | 'delete' | 'none';
@@ -47,6 +55,8 @@ namespace Before {
     afterDelivery: AfterDelivery;
     moveTo: string | undefined;
     maxMessageSizeBytes: number;
+    /** Issue 16. */
+    initialSync: 'unseen' | 'all' | 'new';
   }
   export interface ImapIncomingConfig extends Omit<IncomingConfig, 'protocol'> {
     protocol: 'imap';
@@ -70,6 +80,10 @@ namespace Before {
     maxInlineAttachmentBytes: number;
     maxBodyBytes: number;
     concurrency: number;
+    /** Issue 16. */
+    signature: 'mailgate' | 'standard';
+    secrets: string[];
+    issueKeyPattern: string | null;
   }
   export interface TokensConfig {
     refreshBeforeMs: number;
@@ -95,9 +109,9 @@ describe('resolved types', () => {
     expectTypeOf<T.RetentionConfig>().toEqualTypeOf<Before.RetentionConfig>();
     expectTypeOf<T.Config['logLevel']>().toEqualTypeOf<'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'>();
     expectTypeOf<keyof T.Config>().toEqualTypeOf<
-      'configPath' | 'configDir' | 'server' | 'dataDir' | 'logLevel' | 'credentials' | 'accounts' | 'webhooks' | 'tokens' | 'retention'
+      'configPath' | 'configDir' | 'server' | 'dataDir' | 'logLevel' | 'credentials' | 'accounts' | 'webhooks' | 'tokens' | 'retention' | 'relay'
     >();
-    expectTypeOf<T.AccountConfig>().toEqualTypeOf<{ name: string; email: string; incoming: T.IncomingConfig; outgoing: T.OutgoingConfig | undefined; webhook: string }>();
+    expectTypeOf<T.AccountConfig>().toEqualTypeOf<{ name: string; email: string; enabled: boolean; incoming: T.IncomingConfig; outgoing: T.OutgoingConfig | undefined; webhook: string }>();
   });
 
   it('narrow incoming by protocol, with every field the old type had on either branch', () => {
@@ -107,5 +121,6 @@ describe('resolved types', () => {
     expectTypeOf<T.ImapIncomingConfig>().toEqualTypeOf<Before.ImapIncomingConfig>();
     expectTypeOf<T.Pop3IncomingConfig['mode']>().toEqualTypeOf<'poll'>();
     expectTypeOf<T.Pop3IncomingConfig['moveTo']>().toEqualTypeOf<undefined>();
+    expectTypeOf<T.Pop3IncomingConfig['initialSync']>().toEqualTypeOf<'all' | 'new'>();
   });
 });

@@ -66,6 +66,9 @@ function setup(handoff?: RawHandoff, opts: { render?: RenderFn; backoffMs?: numb
     name: 'pipeline',
     url,
     secret: 'whsec',
+    secrets: ['whsec'],
+    signature: 'mailgate',
+    issueKeyPattern: null,
     maxAttempts: 3,
     backoff: { initialMs: opts.backoffMs ?? 1_000, maxMs: Math.max(opts.backoffMs ?? 5_000, 5_000) },
     timeoutMs: 5_000,
@@ -87,7 +90,7 @@ function setup(handoff?: RawHandoff, opts: { render?: RenderFn; backoffMs?: numb
     reads.n++;
     return getWithRaw(id);
   };
-  const worker = new DeliveryWorker({ store, config, logger, metrics, render: opts.render ?? renderMessageReceived, handoff, onAckDue: () => undefined });
+  const worker = new DeliveryWorker({ store, config, logger, metrics, render: opts.render ?? ((raw, env, limits) => renderMessageReceived(raw, env, limits)), handoff, onAckDue: () => undefined });
   const ingest = new IngestService({ store, config, metrics, inspect: inspectMessage, onQueued: () => worker.wake(), handoff });
   running = { worker, store };
   return { store, worker, ingest, claims, reads };
@@ -112,7 +115,7 @@ describe('delivery worker', () => {
     expect(claims.n).toBeLessThan(30); // one query per delivery would be 300+
     const counts = await running!.store.deliveries.countByStatus();
     expect(counts).toMatchObject({ pending: 0, delivered: 300, failed: 0 });
-  });
+  }, 30_000); // 300 parses on the test's own thread, on a shared machine
 
   it('takes freshly stored messages from the handoff instead of reading them back, with the same bodies', async () => {
     const withHandoff = setup(new RawHandoff());
@@ -207,6 +210,7 @@ describe('RawHandoff', () => {
     receivedAt: 0,
     autoSubmitted: false,
     notDownloaded: null,
+    conversationId: null,
   });
 
   it('keeps the oldest when full, and frees room as messages are taken', () => {

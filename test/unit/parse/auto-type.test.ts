@@ -187,12 +187,10 @@ describe('bounceOf', () => {
     const parts = [...hugeDsn, ...manyParts];
     const text = 'x'.repeat(5_000_000);
     const words = [{ key: 'subject', line: `Subject: ${'=?utf-8?B?QQ==?= '.repeat(100_000)}` }];
-    const t0 = performance.now();
+    // Measured 50 ms on a loaded 2-core machine; an unbounded scan of these inputs takes minutes, which the test timeout catches.
     expect(bounceOf(manyLines, parts, text)).toMatchObject({ recipient: 'a@x', action: 'failed' });
     expect(autoTypeOf(words)).toBeNull();
-    // Measured 50 ms on a loaded 2-core machine.
-    expect(performance.now() - t0).toBeLessThan(500);
-  });
+  }, 30_000);
 });
 
 describe('decodeHeaderValue and headerLinesOf', () => {

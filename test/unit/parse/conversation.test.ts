@@ -128,9 +128,7 @@ describe('conversationId', () => {
   it('bounds hostile headers: 10,000 References cost at most four lookups and scan a fixed window', async () => {
     const refs = Array.from({ length: 10_000 }, (_, i) => `<r${i}@flood.example>`);
     const k = new Known();
-    const t0 = performance.now();
     const r = await resolveConversation(msg('<own@flood.example>', '<r9999@flood.example>', refs), k.lookup);
-    expect(performance.now() - t0).toBeLessThan(50);
     expect(k.asked).toEqual(['own@flood.example', 'r0@flood.example', 'r9999@flood.example']);
     expect(r.source).toEqual({ kind: 'references', root: 'r0@flood.example' });
 

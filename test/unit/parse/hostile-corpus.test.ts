@@ -21,8 +21,11 @@ import { failureReason, outcomeOf, parseCase } from '../../fixtures/hostile/pars
 import { wellFormedSeeds } from '../../fixtures/hostile/seeds.js';
 import type { Category, HostileCase } from '../../fixtures/hostile/types.js';
 
-/** Wall-clock budget per light case (2 shared cores, CI noise): a light case is at most a few hundred kB. */
-const CASE_BUDGET_MS = 2_000;
+/**
+ * No wall-clock budget in a test (the machine is shared; speed belongs to
+ * bench:hostile and npm run fuzz): only a parse that never settles fails.
+ */
+const CASE_BUDGET_MS = Number.POSITIVE_INFINITY;
 /** A parse still pending after this has stalled (no CPU involved: a promise that never settles). */
 const CASE_DEADLINE_MS = 4_000;
 /** vitest's own bound, for a parse that blocks the event loop past the deadline. */
@@ -32,17 +35,13 @@ const CASES = hostileCorpus({ scale: 'test' });
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('hostile corpus: the generator', () => {
-  it('has at least 300 light cases with unique names, in every category, built in well under a few seconds', () => {
-    const started = performance.now();
-    const bytes = CASES.reduce((n, c) => n + c.build().length, 0);
-    const ms = performance.now() - started;
+  it('has at least 300 light cases with unique names, in every category', () => {
     expect(CASES.length).toBeGreaterThanOrEqual(300);
     expect(new Set(CASES.map((c) => c.name)).size).toBe(CASES.length);
     const categories = new Set(CASES.map((c) => c.category));
     for (const c of ['truncation', 'boundaries', 'nesting', 'headers', 'nul', 'transfer-encoding', 'charset', 'parts', 'html', 'large-body', 'line-endings', 'degenerate', 'mutant'] satisfies Category[]) {
       expect(categories).toContain(c);
     }
-    expect(ms, `building ${CASES.length} cases (${bytes} bytes)`).toBeLessThan(3_000);
   });
 
   it('builds the same bytes every time', () => {

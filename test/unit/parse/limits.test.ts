@@ -116,5 +116,5 @@ describe('MIME part bound', () => {
       code: 'PARSE_FAILED',
       message: expect.stringContaining('MIME parts'),
     });
-  });
+  }, 60_000);
 });

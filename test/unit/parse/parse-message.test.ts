@@ -1,3 +1,4 @@
+import type { RenderNote } from '../../../src/parse/parse-message.js';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { loadFixture, makeLargeMessage } from '../../fixtures/eml/index.js';
@@ -27,6 +28,10 @@ describe('parseMessage', () => {
       size: loadFixture('plain').length,
       truncated: false,
       truncatedFields: [],
+      replyText: 'The printer on floor 3 is on fire.\nPlease send help.',
+      issueKeys: [],
+      autoType: null,
+      bounce: null,
     });
   });
 
@@ -78,11 +83,14 @@ describe('parseMessage', () => {
   });
 
   it('flags auto-replies and bounces', async () => {
-    expect((await parse('auto-reply')).autoSubmitted).toBe(true);
-    expect((await parse('bounce')).autoSubmitted).toBe(true);
-    expect(inspectMessage(loadFixture('auto-reply'))).toEqual({ messageId: '<ooo-6@example.com>', autoSubmitted: true });
+    const ooo = await parse('auto-reply');
+    expect(ooo).toMatchObject({ autoSubmitted: true, autoType: 'auto_reply', bounce: null });
+    const bounce = await parse('bounce');
+    expect(bounce).toMatchObject({ autoSubmitted: true, autoType: 'bounce' });
+    expect(bounce.bounce).not.toBeNull();
+    expect(inspectMessage(loadFixture('auto-reply'))).toMatchObject({ messageId: '<ooo-6@example.com>', autoSubmitted: true });
     expect(inspectMessage(loadFixture('bounce')).autoSubmitted).toBe(true);
-    expect(inspectMessage(loadFixture('plain'))).toEqual({ messageId: '<plain-1@example.com>', autoSubmitted: false });
+    expect(inspectMessage(loadFixture('plain'))).toEqual({ messageId: '<plain-1@example.com>', autoSubmitted: false, inReplyTo: null, references: [] });
   });
 
   it('parses broken MIME as far as it goes instead of failing', async () => {
@@ -119,6 +127,35 @@ describe('parseMessage', () => {
     expect(Object.keys(payload)).toEqual([
       'event', 'id', 'account', 'mailbox', 'uid', 'uidValidity', 'uidl', 'messageId', 'inReplyTo', 'references', 'date',
       'from', 'to', 'cc', 'replyTo', 'subject', 'text', 'html', 'attachments', 'autoSubmitted', 'size', 'truncated', 'truncatedFields',
+      'conversationId', 'replyText', 'issueKeys', 'autoType', 'bounce',
     ]);
+    // Without a conversation from the ingest step: the root from the headers (here its own Message-ID).
+    expect(payload.conversationId).toMatch(/^cnv_[0-9a-f]{32}$/);
+    const again = buildMessageReceivedPayload({ id: 'msg_2', account: 'support', origin: { kind: 'pop3', uidl: 'u' }, conversationId: 'cnv_known' }, p);
+    expect(again.conversationId).toBe('cnv_known');
+  });
+
+  it('replyText is text, with a note for the log, when extraction gives up; issue keys follow the webhook pattern', async () => {
+    const body = Array.from({ length: 6000 }, (_, i) => `line ${i} of a long report, nothing quoted`).join('\r\n');
+    const raw = Buffer.from(`From: a@example.com\r\nTo: b@example.com\r\nSubject: Re: [SUP-12] ABC-1 and SUP-12 again\r\nMessage-ID: <long@example.com>\r\n\r\n${body}\r\n`);
+    const notes: RenderNote[] = [];
+    const p = await parseMessage(raw, { maxInlineAttachmentBytes: 1024 }, notes);
+    expect(p.text?.length).toBeGreaterThan(128 * 1024);
+    expect(p.replyText).toBe(p.text);
+    expect(notes).toEqual([{ kind: 'reply_text_failed', reason: 'too_large', error: null }]);
+    expect(p.issueKeys).toEqual(['SUP-12', 'ABC-1']);
+    expect((await parseMessage(raw, { maxInlineAttachmentBytes: 1024, issueKeyPattern: null })).issueKeys).toEqual([]);
+    expect((await parseMessage(raw, { maxInlineAttachmentBytes: 1024, issueKeyPattern: '\\[(?<key>[A-Z]+-\\d+)\\]' })).issueKeys).toEqual(['SUP-12']);
+  });
+
+  it('replyText of a reply drops the quote, and is cut with text to the body budget, never longer', async () => {
+    const p = await parse('reply');
+    expect(p.replyText.length).toBeLessThan((p.text ?? '').length);
+    expect(p.text).toContain(p.replyText.split('\n')[0]);
+    const long = `Hello,\r\n${'x'.repeat(200_000)}\r\n\r\nOn Mon, 1 Dec 2026 at 10:00, Bob <bob@example.com> wrote:\r\n> old\r\n`;
+    const raw = Buffer.from(`From: a@example.com\r\nSubject: s\r\n\r\n${long}`);
+    const cut = await parseMessage(raw, { maxInlineAttachmentBytes: 1024, maxBodyBytes: 256 * 1024 });
+    expect(cut.truncatedFields).toContain('text');
+    expect(cut.replyText.length).toBeLessThanOrEqual((cut.text ?? '').length);
   });
 });
