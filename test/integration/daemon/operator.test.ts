@@ -6,6 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { tmpDataDir } from '../../harness/tmp-dir.js';
 import { CLI, freePort, ROOT, runCli, startDaemon } from './run-daemon.js';
 
+/** Tests that run several CLI commands in a row (each starts a Node process; the machine is shared). */
+const SEVERAL_COMMANDS_MS = 240_000;
+
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 function writeConfig(port: number, extra = ''): { dir: string; path: string } {
@@ -62,7 +65,7 @@ describe('operator friction', () => {
     expect(forced.code).toBe(0);
     expect(forced.stderr).toMatch(/^warning: removing credential m365, which accounts support, sales still use: they cannot log in/);
     expect((await runCli(['config', 'check', '--config', cfg.path])).code).toBe(2);
-  });
+  }, SEVERAL_COMMANDS_MS);
 
   it('credentials add refuses an empty secret, and a missing one where the grant needs it', async () => {
     const cfg = writeConfig(await freePort());
@@ -81,7 +84,7 @@ describe('operator friction', () => {
     expect(pub.stdout).toContain('credential p saved (no secret)');
     const list = (await runCli(['credentials', 'list', '--config', cfg.path])).stdout;
     expect(list).not.toMatch(/^(a|g|c)\t/m);
-  });
+  }, SEVERAL_COMMANDS_MS);
 
   it('on a terminal, credentials add asks for the secret and does not echo it', async () => {
     const cfg = writeConfig(await freePort());
