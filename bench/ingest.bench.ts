@@ -3,7 +3,8 @@
 // simpleParser per message in one thread, (c) mailgate end to end (daemon
 // process start → last webhook acknowledged by a local sink), (d) fetchmail
 // to a null MDA. Then IDLE latency APPEND → webhook over 200 messages, and
-// (e) mailgate reading the same maildrop over POP3.
+// (e) mailgate reading the same maildrop over POP3. Part f (BENCH_PARTS=f, its
+// own report): the CPU the issue 16 fields add per message, paired runs.
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
@@ -157,6 +158,8 @@ async function pop3Run(user: string, popTotal: number): Promise<{ ms: number }> 
 }
 
 it('ingest benchmark', async () => {
+  // BENCH_PARTS=f runs only the pipeline fields comparison below.
+  if (!['a', 'b', 'c', 'd', 'e', 'idle'].some((p) => PARTS.has(p))) return;
   const h = getHarness();
   const admin = oauthAdmin(h);
   await admin.registerClient('bench', 'secret-bench');
@@ -233,5 +236,70 @@ it('ingest benchmark', async () => {
     `Dovecot's own IDLE delay, raw imapflow APPEND → EXISTS over ${exists.length}: p50 ${percentile(exists, 50).toFixed(0)} ms, p99 ${percentile(exists, 99).toFixed(0)} ms`,
     `IDLE latency APPEND → webhook over ${idleSamples}: p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms, max ${Math.max(...latencies).toFixed(0)} ms`,
     `daemon peak RSS: ${rssAfterBulk.toFixed(0)} MiB after the bulk ingest, ${peak.toFixed(0)} MiB at the end`,
+  ]);
+});
+
+/**
+ * (f) What replyText, issueKeys, autoType, bounce and the conversation
+ * lookups cost: the daemon's CPU seconds per message (main and parse
+ * threads) over one mailbox, with the fields on and off
+ * (MAILGATE_BENCH_NO_PIPELINE_FIELDS=1), alternating off/on so that both see
+ * the same machine load. One in four messages is a reply with a quote
+ * block and a signature; the rest are the corpus above, with no quote, so
+ * extraction reads the whole text (its costly case).
+ */
+it('pipeline fields: added CPU per message', async () => {
+  if (!PARTS.has('f')) return;
+  const n = Number(process.env.BENCH_FIELDS_MESSAGES ?? 1000);
+  const pairs = Number(process.env.BENCH_FIELDS_PAIRS ?? 2);
+  const h = getHarness();
+  const admin = oauthAdmin(h);
+  await admin.registerClient('bench-f', 'secret-bench-f');
+  const user = uniqueUser('bench-f');
+  const raws = corpus(n).map((raw, i) => {
+    if (i % 4 !== 1) return raw;
+    const reply = [
+      `From: Customer ${i} <c${i}@example.com>`, 'To: support@example.com', `Subject: Re: [SUP-${i}] Bench message ${i}`,
+      `Message-ID: <bench-f-${i}@example.com>`, `In-Reply-To: <bench-${i - 1}@example.com>`, `References: <bench-${i - 1}@example.com>`,
+      'Date: Sun, 22 Nov 2026 10:00:00 +0000', 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', '',
+      `Thanks, ticket ${i} is fixed now.`, '', 'Regards,', 'Customer', '', `On Sun, Nov 22, 2026 at 9:00 AM Support <support@example.com> wrote:`,
+      ...raw.toString('latin1').split('\r\n\r\n').slice(1).join('\r\n').slice(0, 4000).split('\r\n').map((l) => `> ${l}`), '',
+    ];
+    return Buffer.from(reply.join('\r\n'));
+  });
+  await appendMessages(h, user, raws);
+  const run = async (fields: boolean) => {
+    const sink = await WebhookSink.start();
+    sink.setBehaviour(() => ({ status: 204 }));
+    const cfg = await writeE2EConfig(h, { user, clientId: 'bench-f', webhookUrl: sink.url, mode: 'idle', afterDelivery: 'none', extraIncoming: '      initialSync: all\n' });
+    const { refresh_token } = await admin.issue('bench-f', user);
+    writeFileSync(join(cfg.dir, 'rt'), refresh_token);
+    const imp = await runCli(['tokens', 'import', 'support', '--refresh-token-file', join(cfg.dir, 'rt'), '--config', cfg.path]);
+    if (imp.code !== 0) throw new Error(imp.stderr);
+    const env: Record<string, string> = fields ? {} : { MAILGATE_BENCH_NO_PIPELINE_FIELDS: '1' };
+    const t0 = performance.now();
+    const daemon = await startDaemon(cfg.path, cfg.port, env);
+    await sink.waitFor((s) => s.acknowledged.length >= n, 10 * 60_000);
+    const ms = performance.now() - t0;
+    const cpu = processCpuSeconds(daemon.child.pid ?? 0);
+    const sample = sink.acknowledged.map((r) => r.json as { replyText?: string; issueKeys?: string[] });
+    await daemon.stop();
+    await sink.close();
+    return { ms, cpuPerMsgMs: (cpu * 1000) / n, replies: sample.filter((p) => (p.issueKeys ?? []).length > 0).length };
+  };
+  const off: { ms: number; cpuPerMsgMs: number }[] = [];
+  const on: { ms: number; cpuPerMsgMs: number; replies: number }[] = [];
+  for (let i = 0; i < pairs; i++) {
+    off.push(await run(false));
+    on.push(await run(true));
+  }
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const offCpu = mean(off.map((r) => r.cpuPerMsgMs));
+  const onCpu = mean(on.map((r) => r.cpuPerMsgMs));
+  report('ingest-pipeline-fields', [
+    `mailbox: ${n} messages (corpus of bench:ingest, 1 in 4 replaced by a reply with a 4 KB quote); daemon process, Dovecot on loopback, 2 shared cores; ${pairs} off/on pairs`,
+    ...off.map((r, i) => `pair ${i + 1}: off ${r.cpuPerMsgMs.toFixed(3)} ms CPU/msg (${r.ms.toFixed(0)} ms wall), on ${on[i]?.cpuPerMsgMs.toFixed(3)} ms CPU/msg (${on[i]?.ms.toFixed(0)} ms wall)`),
+    `daemon CPU per message: off ${offCpu.toFixed(3)} ms, on ${onCpu.toFixed(3)} ms, added ${(onCpu - offCpu).toFixed(3)} ms = ${(((onCpu - offCpu) / offCpu) * 100).toFixed(1)} % of the daemon's CPU per message`,
+    `check: with the fields on, ${on[0]?.replies ?? 0} payloads had an issue key (expected ${Math.floor((n + 2) / 4)})`,
   ]);
 });

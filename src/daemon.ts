@@ -112,7 +112,7 @@ export function buildDaemon(app: App) {
     registerAccountRoutes(api, accountDeps);
     registerAuthorizeRoute(api, flows);
   });
-  const adminUi = { config, adminToken: app.ctx.adminToken, store, flows, tokens, accounts: accountDeps, wake, relay: () => relay.status() };
+  const adminUi = { config, adminToken: app.ctx.adminToken, store, flows, tokens, accounts: accountDeps, wake, relay: () => relay.status(), render: parser.render };
   registerOAuthCallback(http, flows, { https: app.config.server.publicUrl.startsWith('https:'), returns: [returnToAccounts(adminUi)] });
   registerAdminUi(http, adminUi);
   return { ingest, worker, tokens, flows, scheduler, incoming: manager, events, outbox, sender, relay };

@@ -380,7 +380,9 @@ function envelopeOf(info: StoredMessageInfo): MessageEnvelope {
 export function failedPayload(info: StoredMessageInfo, reason: 'malformed' | 'too_large', error: string, headers?: HeaderSummary): Record<string, unknown> {
   const read = headers ? { subject: headers.subject, from: headers.from } : {};
   const where = originFields(info.origin);
-  return { event: 'message.failed', id: info.id, account: info.account, ...where, messageId: info.messageId ?? headers?.messageId ?? null, ...read, size: info.size, reason, error };
+  // The conversation is known from the ingest step (contract v2: "where known, of message.failed").
+  const thread = info.conversationId !== null ? { conversationId: info.conversationId } : {};
+  return { event: 'message.failed', id: info.id, account: info.account, ...where, messageId: info.messageId ?? headers?.messageId ?? null, ...read, size: info.size, reason, error, ...thread };
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { RenderFn } from '../../parse/parse-pool.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../../config/types.js';
 import { MailgateError } from '../../errors.js';
@@ -22,6 +23,8 @@ export interface AdminUiDeps {
   wake: () => void;
   /** The SMTP relay's clients and counts (null without a relay section); absent when the relay is not wired. */
   relay?: () => RelayStatusView | null;
+  /** Builds a message's webhook body (the parse threads), for the delivery view; without it the view shows the stored fields only. */
+  render?: RenderFn;
 }
 
 const sessions = new WeakMap<FastifyRequest, Session>();

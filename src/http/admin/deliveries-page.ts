@@ -1,8 +1,56 @@
 import type { FastifyInstance } from 'fastify';
 import { redirectWith, sendPage, sessionOf, takeFlash, type AdminUiDeps } from './context.js';
-import { html } from './html.js';
+import { html, type SafeHtml } from './html.js';
+import type { DeliveryRecord } from '../../store/deliveries.js';
 import { page, postForm } from './layout.js';
 import { when } from './plain-words.js';
+
+/** replyText shown on the delivery view at most (characters). */
+const REPLY_TEXT_CHARS = 4_000;
+
+type Payload = Record<string, unknown>;
+
+/** The body the pipeline gets: stored for events and message.failed, rebuilt (parse thread) for message.received. */
+async function payloadOf(deps: AdminUiDeps, d: DeliveryRecord): Promise<{ payload: Payload | null; problem: string | null }> {
+  try {
+    if (d.payloadJson !== null) return { payload: JSON.parse(d.payloadJson) as Payload, problem: null };
+    if (d.messageRef === null || !deps.render) return { payload: null, problem: null };
+    const stored = await deps.store.messages.getWithRaw(d.messageRef);
+    if (!stored) return { payload: null, problem: 'the raw message is no longer kept (retention)' };
+    const wh = deps.config().webhooks.find((w) => w.name === d.webhook);
+    const account = deps.config().accounts.find((a) => a.name === d.account);
+    const body = await deps.render(
+      stored.raw,
+      { id: stored.info.id, account: stored.info.account, origin: stored.info.origin, conversationId: stored.info.conversationId },
+      {
+        maxInlineAttachmentBytes: 0,
+        maxBodyBytes: wh?.maxBodyBytes ?? 25 * 1024 * 1024,
+        issueKeyPattern: wh ? wh.issueKeyPattern : undefined,
+        ownAddresses: account ? [account.email] : [],
+      },
+    );
+    return { payload: JSON.parse(body.toString('utf8')) as Payload, problem: null };
+  } catch (err) {
+    return { payload: null, problem: `could not be rebuilt: ${(err as Error).message}` };
+  }
+}
+
+const text = (v: unknown): string => (typeof v === 'string' ? v : v === null || v === undefined ? '—' : JSON.stringify(v));
+
+/** What a pipeline decides on (product.md, "What the issue pipeline receives"), then the message's own fields. */
+function fieldsOf(p: Payload): SafeHtml {
+  const reply = typeof p.replyText === 'string' ? p.replyText : null;
+  const bounce = p.bounce as Record<string, unknown> | null | undefined;
+  const from = p.from as { name?: string; address?: string } | null | undefined;
+  return html`<dt>Subject</dt><dd>${text(p.subject)}</dd>
+<dt>From</dt><dd>${from ? `${from.name ? `${from.name} ` : ''}<${from.address ?? ''}>` : '—'}</dd>
+<dt>Conversation</dt><dd><code>${text(p.conversationId)}</code></dd>
+<dt>Issue keys</dt><dd>${Array.isArray(p.issueKeys) && p.issueKeys.length > 0 ? p.issueKeys.map((k) => html`<code>${String(k)}</code> `) : 'none'}</dd>
+<dt>Automatic</dt><dd>${p.autoType ? text(p.autoType) : 'no (a person wrote it)'}</dd>
+${bounce ? html`<dt>Bounce</dt><dd>original ${text(bounce.originalMessageId)}, recipient ${text(bounce.recipient)}, status ${text(bounce.status)}, action ${text(bounce.action)}</dd>` : null}
+<dt>Reply text</dt><dd>${reply !== null ? html`<pre class="reply-text">${reply.length > REPLY_TEXT_CHARS ? `${reply.slice(0, REPLY_TEXT_CHARS)}…` : reply}</pre>` : '—'}</dd>
+${p.reason ? html`<dt>Reason</dt><dd>${text(p.reason)}: ${text(p.error)}</dd>` : null}`;
+}
 
 /** The page shows this many failed deliveries, newest first as the store lists them. */
 const PAGE_SIZE = 200;
@@ -17,7 +65,7 @@ export function registerDeliveryPages(admin: FastifyInstance, deps: AdminUiDeps)
     const rows = failed.map((d) => {
       const excerpt = d.responseExcerpt ?? '';
       return html`<tr>
-<th scope="row"><code>${d.id}</code></th>
+<th scope="row"><a href="/admin/deliveries/${encodeURIComponent(d.id)}"><code>${d.id}</code></a></th>
 <td>${d.account}</td>
 <td>${d.webhook}</td>
 <td>${d.event}</td>
@@ -38,6 +86,21 @@ ${postForm('/admin/deliveries/retry-failed', session, html`<button type="submit"
 </table>`
       : html`<p>No failed deliveries.</p>`;
     return sendPage(reply, page({ title: 'Failed deliveries', section: 'deliveries', session, flash: takeFlash(req), body }));
+  });
+
+  // One delivery: what the pipeline gets (issue 16's fields first), rebuilt from the stored message as the worker builds it.
+  admin.get('/deliveries/:id', async (req, reply) => {
+    const session = sessionOf(req);
+    const { id } = req.params as { id: string };
+    const d = await deps.store.deliveries.get(id);
+    if (!d) return redirectWith(req, reply, '/admin/deliveries', { kind: 'error', text: `Delivery ${id} does not exist.` });
+    const { payload, problem } = await payloadOf(deps, d);
+    const body = html`<p><a href="/admin/deliveries">← Failed deliveries</a></p>
+<dl class="delivery">
+<dt>Delivery</dt><dd><code>${d.id}</code>, ${d.event} to webhook ${d.webhook}, ${d.status}, ${d.attempts} attempt${d.attempts === 1 ? '' : 's'}</dd>
+${payload ? fieldsOf(payload) : html`<dt>Payload</dt><dd>${problem ?? 'not available'}</dd>`}
+</dl>`;
+    return sendPage(reply, page({ title: `Delivery ${d.id}`, section: 'deliveries', session, flash: takeFlash(req), body }));
   });
 
   // The same store calls as POST /v1/deliveries/{id}/retry and /v1/deliveries/retry-failed.

@@ -216,6 +216,19 @@ describe('admin UI in Chromium', () => {
     expect(await rows.first().textContent()).toContain(REFUSAL);
     await shot('deliveries');
 
+    // One delivery: what the pipeline gets, issue 16's fields included.
+    await rows.first().getByRole('link').click();
+    await page.waitForURL(/\/admin\/deliveries\/dlv_/);
+    const view = page.locator('dl.delivery');
+    expect(await view.textContent()).toMatch(/Conversation\s*cnv_[0-9a-f]{32}/);
+    expect(await view.textContent()).toMatch(/Issue keys\s*none/);
+    expect(await view.textContent()).toMatch(/Automatic\s*no \(a person wrote it\)/);
+    expect(await page.locator('pre.reply-text').textContent()).toMatch(/^Body of message [12]\.$/);
+    expect(await view.textContent()).toMatch(/Subject\s*(Printer on fire|VPN down)/);
+    await shot('delivery');
+    await page.getByRole('link', { name: '← Failed deliveries' }).click();
+    await page.waitForURL(url('/admin/deliveries'));
+
     sink.setBehaviour({ status: 200 });
     await page.getByRole('button', { name: /^Retry dlv_/ }).first().click();
     await page.waitForURL(url('/admin/deliveries'));
