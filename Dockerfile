@@ -11,19 +11,23 @@ RUN npm run build && npm prune --omit=dev
 
 # Runtime stage: production dependencies and dist only, as a non-root user.
 FROM node:20-bookworm-slim
+# MAILGATE_LISTEN and MAILGATE_DATA_DIR win over any config file (also a mounted one);
+# set MAILGATE_PUBLIC_URL to how browsers reach the container (the OAuth2 redirect).
 ENV NODE_ENV=production \
-    MAILGATE_CONFIG=/etc/mailgate/mailgate.yaml
+    MAILGATE_CONFIG=/etc/mailgate/mailgate.yaml \
+    MAILGATE_LISTEN=0.0.0.0:8025 \
+    MAILGATE_DATA_DIR=/data
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
+COPY scripts/healthcheck.mjs ./healthcheck.mjs
 COPY config/mailgate.yaml /etc/mailgate/mailgate.yaml
 RUN mkdir -p /data && chown node:node /data
-# The default config keeps state in ../data relative to /etc/mailgate; point it at the volume.
-RUN sed -i 's|^dataDir:.*|dataDir: /data|; s|listen: 127.0.0.1:8025|listen: 0.0.0.0:8025|' /etc/mailgate/mailgate.yaml
 USER node
 VOLUME /data
 EXPOSE 8025
+# Follows MAILGATE_LISTEN (or the config's server.listen): a changed port stays healthy.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD node -e "fetch('http://127.0.0.1:8025/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+  CMD ["node", "healthcheck.mjs"]
 CMD ["node", "dist/cli.js", "serve"]

@@ -64,6 +64,7 @@ export class App {
     const config = result.config;
     const logger = opts.logger ?? createLogger({ level: config.logLevel });
     for (const w of result.warnings) logger.warn({ where: `${w.file}:${w.line}:${w.col}` }, formatIssue(w));
+    for (const o of result.overrides) logger.info({ variable: o.variable, key: o.key, value: o.value }, `${o.variable} overrides ${o.key} of the config file`);
 
     const tightened = prepareDataDir(config.dataDir);
     if (tightened.length > 0) logger.warn({ paths: tightened }, 'dataDir or files in it were readable by others; made them private (0700/0600)');

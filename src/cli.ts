@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { checkConfigFile } from './config/check.js';
 import { storedCredentialNames } from './store/open.js';
@@ -8,9 +9,13 @@ import { registerOperationCommands } from './cli/operations.js';
 import { serveCommand } from './cli/serve.js';
 import { registerSetupCommands } from './cli/setup.js';
 
+/** The version in package.json (dist/cli.js sits next to it, in the repository and in the image). */
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 const program = new Command();
 program
   .name('mailgate')
+  .version(VERSION, '-V, --version', 'print the version of mailgate')
   .description('Self-hosted mail gateway: OAuth2 IMAP/POP3 to signed webhooks, SMTP sending')
   .showHelpAfterError()
   .exitOverride((err) => {
@@ -37,6 +42,7 @@ config
   .action(async (opts: { config?: string }) => {
     const path = configPathFrom(opts.config, process.env);
     const result = await checkConfigFile(path, process.env, storedCredentialNames);
+    for (const line of result.overrides) console.log(line);
     for (const line of result.warnings) console.error(line);
     if (result.ok) {
       console.log(`${path}: ok${result.warnings.length ? ` (${result.warnings.length} warning${result.warnings.length > 1 ? 's' : ''})` : ''}`);

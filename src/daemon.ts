@@ -1,5 +1,6 @@
 import type { App } from './app.js';
 import type { AccountConfig } from './config/types.js';
+import { plainFailure } from './errors.js';
 import { DeliveryEventSink } from './delivery/event-sink.js';
 import { RawHandoff } from './delivery/handoff.js';
 import { DeliveryWorker } from './delivery/worker.js';
@@ -154,11 +155,12 @@ export function buildDaemon(app: App) {
     tokens: () => tokens.statusAll(),
     testIncoming: async (name) => {
       const acc = app.config.accounts.find((a) => a.name === name);
-      if (!acc) return { ok: false, error: 'no such account' };
+      if (!acc) return { ok: false, error: 'no such account', code: 'NOT_FOUND' };
       try {
         return await factory(acc).test();
       } catch (err) {
-        return { ok: false, error: (err as Error).message };
+        const plain = plainFailure(err, `the incoming server of ${name}`);
+        return { ok: false, error: plain.message, code: plain.code };
       }
     },
     testOutgoing: async (name) => {

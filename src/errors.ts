@@ -91,3 +91,147 @@ export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/**
+ * A socket, DNS, TLS or file failure in an admin's words: what happened, to
+ * what, what to check. `code` is the system's own code (`ECONNREFUSED`,
+ * `ENOENT`, `CERT_HAS_EXPIRED`, …), kept apart for scripts; `message` never
+ * carries it.
+ */
+export interface PlainFailure {
+  code: string;
+  message: string;
+}
+
+type Words = { what: (target: string) => string; check: string };
+
+const CONNECTION_WORDS: Words = {
+  what: (t) => `${t} refused the connection (nothing accepts connections on that port)`,
+  check: 'the host and port in the config, and that the server is running',
+};
+const TIMEOUT_WORDS: Words = {
+  what: (t) => `${t} did not answer in time`,
+  check: 'that the server is up and that no firewall drops the connection',
+};
+const RESET_WORDS: Words = {
+  what: (t) => `${t} closed the connection unexpectedly`,
+  check: 'the port and the tls setting (TLS spoken to a plain port, or the reverse, ends like this) and the server log',
+};
+const UNREACHABLE_WORDS: Words = {
+  what: (t) => `${t} cannot be reached from this machine (no route to it)`,
+  check: 'the network, VPN or firewall between mailgate and the server',
+};
+const UNTRUSTED_CA_WORDS: Words = {
+  what: (t) => `the certificate of ${t} is signed by an authority this machine does not trust`,
+  check: 'that the host is the right server; a private CA goes in NODE_EXTRA_CA_CERTS',
+};
+const SELF_SIGNED_WORDS: Words = {
+  what: (t) => `${t} presented a self-signed certificate, which is not trusted`,
+  check: 'that the host is the right server; a private CA goes in NODE_EXTRA_CA_CERTS',
+};
+const NO_TLS_WORDS: Words = {
+  what: (t) => `the TLS handshake with ${t} failed (the other side does not speak TLS on that port)`,
+  check: 'the port and the tls setting: tls: true is for implicit-TLS ports (993, 995, 465), tls: false for STARTTLS ports (143, 110, 587)',
+};
+const PERMISSION_WORDS: Words = {
+  what: (t) => `mailgate is not allowed to open ${t} (permission denied)`,
+  check: 'the owner and mode of the file or directory and the user mailgate runs as (a port below 1024 needs privileges: use a higher one)',
+};
+
+/** The one table of system codes an admin may meet. */
+const SYSTEM_ERRORS: Record<string, Words> = {
+  ECONNREFUSED: CONNECTION_WORDS,
+  ENOTFOUND: { what: (t) => `the host name of ${t} could not be found (DNS has no such name)`, check: 'the host name for typos, and the DNS of this machine' },
+  EAI_AGAIN: { what: (t) => `the host name of ${t} could not be looked up right now (DNS did not answer)`, check: 'the DNS and network of this machine' },
+  ETIMEDOUT: TIMEOUT_WORDS,
+  ESOCKETTIMEDOUT: TIMEOUT_WORDS,
+  UND_ERR_CONNECT_TIMEOUT: TIMEOUT_WORDS,
+  UND_ERR_HEADERS_TIMEOUT: TIMEOUT_WORDS,
+  ECONNRESET: RESET_WORDS,
+  EPIPE: RESET_WORDS,
+  UND_ERR_SOCKET: RESET_WORDS,
+  EHOSTUNREACH: UNREACHABLE_WORDS,
+  ENETUNREACH: UNREACHABLE_WORDS,
+  EHOSTDOWN: UNREACHABLE_WORDS,
+  EADDRINUSE: { what: (t) => `another program already listens on ${t}`, check: 'server.listen, or stop the other program' },
+  EADDRNOTAVAIL: { what: (t) => `${t} is not an address of this machine`, check: 'the address in server.listen (0.0.0.0 listens on all of them)' },
+  EACCES: PERMISSION_WORDS,
+  EPERM: PERMISSION_WORDS,
+  ENOENT: { what: (t) => `${t} does not exist`, check: 'the path for typos (a relative path in the config file is relative to the folder of that file)' },
+  EISDIR: { what: (t) => `${t} is a directory, not a file`, check: 'the path: it must name a file' },
+  ENOTDIR: { what: (t) => `a part of the path of ${t} is a file, not a directory`, check: 'the path' },
+  EROFS: { what: (t) => `${t} is on a read-only file system`, check: 'the volume mount (the data directory must be writable)' },
+  ENOSPC: { what: (t) => `the disk holding ${t} is full`, check: 'free space on that disk' },
+  EMFILE: { what: (t) => `too many files are open to open ${t}`, check: 'the open-files limit (ulimit -n) of mailgate' },
+  ENFILE: { what: (t) => `too many files are open on this machine to open ${t}`, check: 'the system-wide open-files limit' },
+  CERT_HAS_EXPIRED: { what: (t) => `the certificate of ${t} has expired`, check: 'the certificate on the server (and the clock of this machine)' },
+  CERT_NOT_YET_VALID: { what: (t) => `the certificate of ${t} is not valid yet`, check: 'the clock of this machine' },
+  ERR_TLS_CERT_ALTNAME_INVALID: { what: (t) => `the certificate of ${t} is for another host name`, check: 'that the host in the config is the name on the certificate' },
+  DEPTH_ZERO_SELF_SIGNED_CERT: SELF_SIGNED_WORDS,
+  SELF_SIGNED_CERT_IN_CHAIN: SELF_SIGNED_WORDS,
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: UNTRUSTED_CA_WORDS,
+  UNABLE_TO_GET_ISSUER_CERT: UNTRUSTED_CA_WORDS,
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: UNTRUSTED_CA_WORDS,
+  ERR_SSL_WRONG_VERSION_NUMBER: NO_TLS_WORDS,
+  ERR_SSL_PACKET_LENGTH_TOO_LONG: NO_TLS_WORDS,
+  EPROTO: NO_TLS_WORDS,
+};
+
+/** The system codes explainSystemError knows (for the docs and their test). */
+export const SYSTEM_ERROR_CODES: readonly string[] = Object.keys(SYSTEM_ERRORS);
+
+const CODE_IN_TEXT = new RegExp(`\\b(${SYSTEM_ERROR_CODES.join('|')})\\b`);
+
+/**
+ * The system code behind a failure: on the error, on its causes, on an
+ * AggregateError's members (fetch and happy-eyeballs connects wrap them), or
+ * named in its text (nodemailer keeps only `ESOCKET` and the socket's
+ * message). A `TimeoutError` (AbortSignal.timeout) is `ETIMEDOUT`.
+ */
+export function systemCodeOf(err: unknown, depth = 0): string | null {
+  if (depth > 6 || typeof err !== 'object' || err === null) return null;
+  const e = err as { code?: unknown; name?: unknown; cause?: unknown; errors?: unknown; message?: unknown };
+  if (typeof e.code === 'string' && e.code in SYSTEM_ERRORS) return e.code;
+  const inner = systemCodeOf(e.cause, depth + 1);
+  if (inner) return inner;
+  if (Array.isArray(e.errors)) {
+    for (const m of e.errors as unknown[]) {
+      const c = systemCodeOf(m, depth + 1);
+      if (c) return c;
+    }
+  }
+  if (e.name === 'TimeoutError') return 'ETIMEDOUT';
+  if (typeof e.message === 'string') return CODE_IN_TEXT.exec(e.message)?.[1] ?? null;
+  return null;
+}
+
+/**
+ * What a socket, DNS, TLS or file failure means for `target` ("the IMAP
+ * server imap.example.com:993", "the file ./secrets/x"): one sentence with
+ * what to check, and the system code apart. Null when `err` carries no code
+ * of the table.
+ */
+export function explainSystemError(err: unknown, target: string): PlainFailure | null {
+  const code = systemCodeOf(err);
+  if (!code) return null;
+  const words = SYSTEM_ERRORS[code];
+  if (!words) return null;
+  return { code, message: `${capitalise(words.what(target))}. Check ${words.check}.` };
+}
+
+/** Any failure for an admin: a system failure in plain words, else the error's own message; the code apart. */
+export function plainFailure(err: unknown, target: string): { message: string; code: string | null } {
+  const sys = explainSystemError(err, target);
+  if (sys) return sys;
+  return { message: describeError(err), code: err instanceof MailgateError ? err.code : null };
+}
+
+/** The file a Node file system error is about, for plainFailure's target. */
+export function fileTarget(err: unknown, fallback = 'a file'): string {
+  const p = (err as { path?: unknown } | null)?.path;
+  return typeof p === 'string' ? `the file ${p}` : fallback;
+}
+
+function capitalise(s: string): string {
+  return s.startsWith('mailgate') ? s : s.charAt(0).toUpperCase() + s.slice(1);
+}

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { MailgateError } from '../errors.js';
+import { explainSystemError, fileTarget, MailgateError } from '../errors.js';
 import { ConfigError } from '../config/load.js';
 
 export const EXIT_OK = 0;
@@ -24,8 +24,15 @@ export function reportFailure(err: unknown): number {
     return EXIT_BAD_INPUT;
   }
   if (err instanceof MailgateError) {
-    console.error(`mailgate: ${err.message} [${err.code}]`);
+    const systemCode = err.details?.systemCode;
+    console.error(`mailgate: ${err.message} [${err.code}${typeof systemCode === 'string' ? ` ${systemCode}` : ''}]`);
     return err.code === 'BAD_REQUEST' || err.code === 'CONFIG_INVALID' ? EXIT_BAD_INPUT : EXIT_RUNTIME;
+  }
+  // A file or socket failure (a file given on the command line, the daemon's port) in plain words, its code apart.
+  const plain = explainSystemError(err, fileTarget(err, 'a file or connection mailgate needed'));
+  if (plain) {
+    console.error(`mailgate: ${plain.message} [${plain.code}]`);
+    return plain.code === 'ENOENT' || plain.code === 'EISDIR' || plain.code === 'EACCES' ? EXIT_BAD_INPUT : EXIT_RUNTIME;
   }
   console.error(`mailgate: ${err instanceof Error ? err.message : String(err)}`);
   return EXIT_RUNTIME;

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command, Option } from 'commander';
 import { resolveAdminToken } from '../admin-token.js';
@@ -65,6 +66,18 @@ export function registerOperationCommands(program: Command, configOption: () => 
           await sleep(AUTHORIZE_POLL_MS);
         }
         throw new MailgateError('TIMEOUT', 'no authorization arrived; run the command again');
+      });
+    });
+
+  program
+    .command('backup <file>')
+    .description('write a consistent copy of the database to FILE, safe while the daemon runs (restore: README, "Backup and restore")')
+    .addOption(configOption())
+    .action(async (file: string, opts: { config?: string }) => {
+      process.exitCode = await withContext(configPathFrom(opts.config, process.env), async (ctx) => {
+        const target = resolve(file);
+        const { bytes } = await ctx.store.backup(target);
+        console.log(`backup written to ${target} (${bytes} bytes); keep it with the secret key (${process.env.MAILGATE_SECRET_KEY ? 'MAILGATE_SECRET_KEY' : join(ctx.config.dataDir, 'secret.key')}), without which its secrets cannot be read`);
       });
     });
 
@@ -183,13 +196,13 @@ export function registerOperationCommands(program: Command, configOption: () => 
         const metrics = createMetrics();
         const ingest = new IngestService({ store: ctx.store, config: () => ctx.config, metrics, inspect: inspectMessage, onQueued: () => undefined });
         const incoming = await createConnector(acc, { ingestor: ingest, acks: ingest, tokens: ctx.tokens, logger: ctx.logger, metrics }).test();
-        console.log(`incoming (${acc.incoming.protocol} ${acc.incoming.host}:${acc.incoming.port}): ${incoming.ok ? 'ok' : `FAILED: ${incoming.error}`}`);
+        console.log(`incoming (${acc.incoming.protocol} ${acc.incoming.host}:${acc.incoming.port}): ${incoming.ok ? 'ok' : `FAILED: ${incoming.error}${incoming.code ? ` [${incoming.code}]` : ''}`}`);
         if (!acc.outgoing) {
           console.log('outgoing: not configured');
           return incoming.ok ? 0 : 1;
         }
         const outgoing = await testSmtp(acc, ctx.tokens);
-        console.log(`outgoing (smtp ${acc.outgoing.host}:${acc.outgoing.port}): ${outgoing.ok ? 'ok' : `FAILED: ${outgoing.error}`}`);
+        console.log(`outgoing (smtp ${acc.outgoing.host}:${acc.outgoing.port}): ${outgoing.ok ? 'ok' : `FAILED: ${outgoing.error}${outgoing.code ? ` [${outgoing.code}]` : ''}`}`);
         return incoming.ok && outgoing.ok ? 0 : 1;
       });
     });

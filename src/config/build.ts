@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { explainSystemError } from '../errors.js';
 import { isAbsolute, resolve } from 'node:path';
 import { signingConfigProblems } from '../delivery/signing.js';
 import { DEFAULT_ISSUE_KEY_PATTERN, issueKeyPatternProblem } from '../parse/issue-keys.js';
@@ -64,7 +65,7 @@ export async function buildConfig(raw: ParsedConfig, ctx: BuildContext): Promise
       try {
         return (await readFile(abs(file), 'utf8')).replace(/\r?\n$/, '');
       } catch (err) {
-        at([...base, fileKey], `cannot read ${fileKey} ${abs(file)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        at([...base, fileKey], unreadableFile(fileKey, abs(file), err));
         return undefined;
       }
     }
@@ -361,6 +362,12 @@ async function readServiceAccountKey(path: string, asWritten: string, at: Path, 
     for (const p of err.problems) report(at, `serviceAccountKeyFile ${asWritten}: ${p.message}`);
     return undefined;
   }
+}
+
+/** A `*File` key whose file cannot be read, in plain words (what happened, to what, what to check). */
+export function unreadableFile(key: string, path: string, err: unknown): string {
+  const plain = explainSystemError(err, `the file ${path}`);
+  return `cannot read ${key}: ${plain?.message ?? `${path}: ${(err as Error).message}`}`;
 }
 
 /** `obj` without `keys` (the `*File` keys, once their secret is read). */

@@ -5,9 +5,9 @@ export async function checkConfigFile(
   path: string,
   env: Record<string, string | undefined> = process.env,
   databaseCredentials?: LoadOptions['databaseCredentials'],
-): Promise<{ ok: boolean; issues: string[]; warnings: string[] }> {
+): Promise<{ ok: boolean; issues: string[]; warnings: string[]; overrides: string[] }> {
   const result = await loadConfig(path, databaseCredentials ? { env, databaseCredentials } : { env });
   return result.ok
-    ? { ok: true, issues: [], warnings: result.warnings.map(formatIssue) }
-    : { ok: false, issues: result.errors.map(formatIssue), warnings: [] };
+    ? { ok: true, issues: [], warnings: result.warnings.map(formatIssue), overrides: result.overrides.map((o) => `${o.variable}=${o.value} overrides ${o.key}`) }
+    : { ok: false, issues: result.errors.map(formatIssue), warnings: [], overrides: [] };
 }

@@ -2,9 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
-import { MailgateError } from '../errors.js';
+import { explainSystemError, MailgateError } from '../errors.js';
 import { SECRET_KEY_ENV } from '../secrets/keyring.js';
-import { issuesBesides, knownKeysAt, rawConfigSchema } from './schema.js';
+import { DEFAULT_DATA_DIR, issuesBesides, knownKeysAt, rawConfigSchema } from './schema.js';
+import { salvageChecks } from './salvage.js';
+import { applyEnvOverrides, type AppliedOverride } from './env-overrides.js';
 import type { Config, ConfigIssue } from './types.js';
 import { buildConfig } from './build.js';
 import { typeOf } from './units.js';
@@ -12,7 +14,8 @@ import { typeOf } from './units.js';
 export type { ConfigIssue } from './types.js';
 
 /** `warnings`: settings that work but expose something (cleartext to another host); never a refusal. */
-export type LoadResult = { ok: true; config: Config; warnings: ConfigIssue[] } | { ok: false; errors: ConfigIssue[] };
+/** `overrides`: the environment variables that replaced a value of the file (MAILGATE_LISTEN, …). */
+export type LoadResult = { ok: true; config: Config; warnings: ConfigIssue[]; overrides: AppliedOverride[] } | { ok: false; errors: ConfigIssue[] };
 
 export class ConfigError extends MailgateError {
   readonly issues: ConfigIssue[];
@@ -76,7 +79,7 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    at({ line: 1, col: 1 }, `cannot read config file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    at({ line: 1, col: 1 }, `cannot read config file: ${explainSystemError(err, `the file ${path}`)?.message ?? (err as Error).message}`);
     return { ok: false, errors: issues };
   }
 
@@ -137,6 +140,9 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
     });
 
   const raw = walk(doc.contents, []) ?? {};
+  // Container settings from the environment win over the file (src/config/env-overrides.ts).
+  const env_ = raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? applyEnvOverrides(raw as Record<string, unknown>, env) : { applied: [], problems: [] };
+  for (const p of env_.problems) at({ line: 1, col: 1 }, p);
   const parsed = rawConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const report = (issue: z.core.$ZodIssue): void => {
@@ -150,7 +156,17 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
     };
     parsed.error.issues.forEach(report);
   }
-  if (!parsed.success || issues.length > 0) return { ok: false, errors: sortIssues(issues) };
+  if (!parsed.success || issues.length > 0) {
+    // Every problem in one run: the file and name checks too, on what the schema could not accept.
+    await salvageChecks(raw, {
+      configDir: dirname(resolve(path)),
+      at: (p, message) => at(positions.of(p), message),
+      skip: (p) => unresolved.has(keyOf(p)),
+      defaultDataDir: DEFAULT_DATA_DIR,
+      ...(opts.databaseCredentials ? { databaseCredentials: opts.databaseCredentials } : {}),
+    });
+    return { ok: false, errors: sortIssues(issues) };
+  }
 
   const unresolvedCredentials: { path: Path; name: string }[] = [];
   const config = await buildConfig(parsed.data, {
@@ -177,7 +193,7 @@ export async function loadConfig(path: string, opts: LoadOptions = {}): Promise<
     }
   }
   if (issues.length > 0 || !config) return { ok: false, errors: sortIssues(issues) };
-  return { ok: true, config: deepFreeze(config), warnings: sortIssues(warnings) };
+  return { ok: true, config: deepFreeze(config), warnings: sortIssues(warnings), overrides: env_.applied };
 }
 
 function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {

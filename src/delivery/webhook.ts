@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { describeError, type FailureClass } from '../errors.js';
+import { describeError, explainSystemError, type FailureClass } from '../errors.js';
 import type { EventName } from '../store/deliveries.js';
 import { parseRetryAfter } from '../runtime/backoff.js';
 import { createSigner, signatureHeaders, type Signer } from './signing.js';
@@ -108,7 +108,9 @@ export function postWebhook(req: WebhookRequest): Promise<WebhookResult> {
       request.destroy();
     }, req.timeoutMs);
     request.on('error', (err) => {
-      settle(failure(timedOut ? `no answer within ${req.timeoutMs} ms` : `connection failed: ${describeError(err)}`));
+      // In plain words (what happened, to what, what to check); never the URL's path or query (tokens live there).
+      const plain = timedOut ? null : explainSystemError(err, `the webhook at ${url.host}`);
+      settle(failure(timedOut ? `no answer within ${req.timeoutMs} ms` : `connection failed: ${plain?.message ?? describeError(err)}`));
     });
     request.end(body);
   });

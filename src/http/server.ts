@@ -1,8 +1,11 @@
+import { readFileSync } from 'node:fs';
 import fastifyCookie from '@fastify/cookie';
 import fastifyRateLimit from '@fastify/rate-limit';
+import fastifySwagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ServerConfig } from '../config/types.js';
 import { MailgateError } from '../errors.js';
+import { SCHEMAS } from './api-schemas.js';
 import type { Logger } from '../log.js';
 import { AuthThrottle, hostGuard, hostPolicyFor, TokenGate, type AuthEvents, type HostPolicy } from './guards.js';
 
@@ -18,6 +21,8 @@ export interface HttpServerOptions {
 }
 
 const DEFAULT_BODY_LIMIT_BYTES = 50 * 1024 * 1024;
+/** The version of the API description: mailgate's own (package.json). */
+const API_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 /** Fastify waits this long for in-flight requests on close before cutting them. */
 export const HTTP_CLOSE_GRACE_MS = 5_000;
 /** Path parameters longer than this are no name or id of ours (fastify's default is 100). */
@@ -70,6 +75,20 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
   const routes: RegisteredRoute[] = [];
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
+    // The admin UI's pages are in the API description too, as HTML under their own tag.
+    if (r.url.startsWith('/admin') && !r.schema?.tags) r.schema = { ...r.schema, tags: ['admin UI'], summary: 'admin web UI (HTML; session cookie, CSRF token on forms)' };
+  });
+  // GET /openapi.json: the OpenAPI 3 document of every route, from the route schemas (api-schemas.ts).
+  void app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'mailgate', version: API_VERSION, description: 'The HTTP API of mailgate. /v1 needs Authorization: Bearer <adminToken>.' },
+      components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer' } } },
+    },
+    transform: ({ schema, url }) => ({ schema: url.startsWith('/v1/') ? { ...schema, security: [{ adminToken: [] }] } : schema, url }) as never,
+  });
+  void app.register(async (scope) => {
+    scope.get('/openapi.json', { schema: SCHEMAS.openapi }, async () => app.swagger());
   });
   let cached: { server: ServerConfig; policy: HostPolicy } | null = null;
   const hostPolicy = () => {
@@ -98,7 +117,8 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
 export function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (err instanceof MailgateError) {
     if (err.status >= 500) req.log.error({ err }, 'request failed');
-    return reply.code(err.status).send({ error: err.message, code: err.code, ...(err.details ?? {}) });
+    // details may carry systemCode (ECONNREFUSED, …) next to the catalogue code, for scripts.
+    return reply.code(err.status).send({ ...(err.details ?? {}), error: err.message, code: err.code });
   }
   const e = err as { statusCode?: number; message?: string; code?: string };
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {

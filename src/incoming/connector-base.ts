@@ -1,6 +1,7 @@
 import type { AccountConfig } from '../config/types.js';
 import { computeBackoff } from '../runtime/backoff.js';
-import { MailgateError, type FailureClass } from '../errors.js';
+import { explainSystemError, MailgateError, type FailureClass } from '../errors.js';
+import { FailureLog } from '../runtime/failure-log.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { TokenProvider } from '../oauth/token-provider.js';
@@ -107,6 +108,8 @@ export interface SessionFailure {
   message: string;
   /** The server asked to wait at least this long (throttling). */
   retryAfterMs: number | null;
+  /** The system code behind it (ECONNREFUSED, CERT_HAS_EXPIRED, …), for scripts; the message is in plain words. */
+  code?: string | null;
 }
 
 /**
@@ -140,6 +143,8 @@ export abstract class ConnectorBase implements IncomingConnector {
   /** Aborts a wait for a login slot when stop() is called. */
   #abort: AbortController | null = null;
   #firstLogin = true;
+  /** Logs a failing state once at warn, then reminders at a growing interval. */
+  readonly #failures = new FailureLog();
 
   constructor(deps: ConnectorDeps, component: string) {
     this.deps = deps;
@@ -155,13 +160,32 @@ export abstract class ConnectorBase implements IncomingConnector {
   /** Connects, logs in and logs out once; closes what it opened when that fails. */
   protected abstract probe(): Promise<void>;
 
+  /** What the admin reads this connector talks to: "the IMAP server imap.example.com:993". */
+  get target(): string {
+    const inc = this.deps.account.incoming;
+    return `the ${inc.protocol.toUpperCase()} server ${inc.host}:${inc.port}`;
+  }
+
+  /**
+   * A failed session in an admin's words: the protocol's reading, with a
+   * socket, DNS or TLS failure said plainly (src/errors.ts) and its system
+   * code kept apart.
+   */
+  protected describe(err: unknown): SessionFailure {
+    const c = this.classify(err);
+    if (c.kind === 'auth') return { ...c, code: c.code ?? null };
+    const plain = explainSystemError(err, this.target);
+    return plain ? { ...c, message: plain.message, code: plain.code } : { ...c, code: c.code ?? null };
+  }
+
   /** Logs in once with the current token and out again (`mailgate test`): ok, or the failure in an admin's words. */
-  async test(): Promise<{ ok: boolean; error: string | null }> {
+  async test(): Promise<{ ok: boolean; error: string | null; code: string | null }> {
     try {
       await this.probe();
-      return { ok: true, error: null };
+      return { ok: true, error: null, code: null };
     } catch (err) {
-      return { ok: false, error: this.classify(err).message };
+      const d = this.describe(err);
+      return { ok: false, error: d.message, code: d.code ?? (err instanceof MailgateError ? err.code : null) };
     }
   }
 
@@ -299,6 +323,7 @@ export abstract class ConnectorBase implements IncomingConnector {
       try {
         await this.session(() => {
           failures = 0;
+          this.#recovered();
           // The login went through: the token service clears its counters and may announce account.recovered.
           void this.deps.tokens.reportLogin?.(this.account, { ok: true }).catch((err: unknown) => this.log.warn({ err }, 'could not record the login'));
         });
@@ -315,7 +340,7 @@ export abstract class ConnectorBase implements IncomingConnector {
     }
   }
 
-  /** Records the failure in status and returns how long to wait. */
+  /** Records the failure in status, logs it when it is news (or a reminder is due), and returns how long to wait. */
   #handleFailure(err: unknown, failures: number): number {
     if (err instanceof MailgateError && err.code === 'STORAGE_FULL') {
       this.setState('backoff', err.message);
@@ -329,7 +354,7 @@ export abstract class ConnectorBase implements IncomingConnector {
     }
     if (err instanceof MailgateError && (err.code === 'OAUTH_REAUTH_REQUIRED' || err.code === 'OAUTH_MISSING_TOKEN')) {
       this.setState('error', err.message);
-      this.log.warn({ error: err.message }, 'cannot log in: the account needs authorization');
+      this.#report(`needs-authorization:${err.code}`, { error: err.message, code: err.code }, 'cannot log in: the account needs authorization');
       return NEEDS_AUTHORIZATION_RETRY_MS;
     }
     // The token service holds a refused grant (delegation missing, an expired secret, a tenant policy):
@@ -337,19 +362,20 @@ export abstract class ConnectorBase implements IncomingConnector {
     const held = err instanceof MailgateError && (err.code === 'OAUTH_GRANT_REJECTED' || err.code === 'OAUTH_TRANSIENT') ? (err as { retryAfterMs?: unknown }).retryAfterMs : null;
     if (err instanceof MailgateError && err.code === 'OAUTH_GRANT_REJECTED') {
       this.setState('error', err.message);
-      this.log.warn({ error: err.message }, 'cannot log in: the token endpoint refused the grant');
+      this.#report(`grant:${err.message}`, { error: err.message, code: err.code }, 'cannot log in: the token endpoint refused the grant');
       return Math.min(typeof held === 'number' ? Math.max(held, NEEDS_AUTHORIZATION_RETRY_MS) : AUTH_FAILURE_RETRY_MS, AUTH_FAILURE_RETRY_MS);
     }
     if (typeof held === 'number' && held > 0) {
       this.setState('backoff', err instanceof Error ? err.message : String(err));
-      this.log.warn({ error: err instanceof Error ? err.message : String(err), retryInMs: held }, 'cannot log in yet: the token endpoint asked to wait');
+      this.#report('token-wait', { error: err instanceof Error ? err.message : String(err), retryInMs: held }, 'cannot log in yet: the token endpoint asked to wait');
       return Math.min(Math.max(held, reconnectDelay(failures, { kind: 'throttled', message: '', retryAfterMs: held })), AUTH_FAILURE_RETRY_MS);
     }
-    const c = this.classify(err);
+    const c = this.describe(err);
+    const code = c.code ?? (err instanceof MailgateError ? err.code : null);
     if (c.kind === 'auth') {
       void this.deps.tokens.reportLogin?.(this.account, { ok: false, error: c.message }).catch(() => undefined);
       this.setState('error', c.message);
-      this.log.warn({ error: c.message }, 'login refused even with a fresh token; waiting before the next try');
+      this.#report(`auth:${c.message}`, { error: c.message, code }, 'login refused even with a fresh token; trying again every 5 minutes');
       return AUTH_FAILURE_RETRY_MS;
     }
     if (c.kind === 'throttled' || throttlingAnswer(c.message).throttled) {
@@ -358,7 +384,22 @@ export abstract class ConnectorBase implements IncomingConnector {
     }
     const delay = reconnectDelay(failures, c);
     this.setState('backoff', c.message);
-    this.log.info({ error: c.message, retryInMs: delay }, 'connection failed; reconnecting later');
+    this.#report(`${c.kind}:${code ?? c.message}`, { error: c.message, code, retryInMs: delay }, 'connection failed; reconnecting later');
     return delay;
+  }
+
+  /** A failure is logged at warn when the state changed, as a reminder at a growing interval, else at debug. */
+  #report(key: string, fields: Record<string, unknown>, text: string): void {
+    const r = this.#failures.failed(key);
+    if (r.log === 'changed') this.log.warn(fields, text);
+    else if (r.log === 'reminder') {
+      this.log.warn({ ...fields, failingSince: new Date(r.since).toISOString(), attempts: r.attempts }, `still failing: ${text}`);
+    } else this.log.debug(fields, text);
+  }
+
+  /** A session connected: a failing state that was logged ends with one line. */
+  #recovered(): void {
+    const was = this.#failures.recovered();
+    if (was) this.log.warn({ failingSince: new Date(was.since).toISOString(), attempts: was.attempts }, 'connected again');
   }
 }

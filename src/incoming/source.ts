@@ -83,5 +83,5 @@ export interface IncomingConnector {
   stop(): Promise<void>;
   status(): ConnectorStatus;
   /** Logs in once with the current token and logs out: `mailgate test`. */
-  test(): Promise<{ ok: boolean; error: string | null }>;
+  test(): Promise<{ ok: boolean; error: string | null; code: string | null }>;
 }

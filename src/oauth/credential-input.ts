@@ -49,6 +49,7 @@ export function validateCredential(input: CredentialInput, config: Config): Cred
       errors[field] ??= issue.message;
     }
   }
+  if (!input.provider) errors.provider = 'choose the service provider (Google, Microsoft 365, … or Custom)';
   if (!input.name) errors.name = 'a name is required';
   if (input.grant === 'service_account') {
     if (input.provider !== 'google' && input.provider !== 'custom') errors.grant ??= 'grant service_account is Google domain-wide delegation';

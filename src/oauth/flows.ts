@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { MailgateError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { PROVIDER_ERROR_TABLE } from './provider-errors.js';
-import { clientAuthentication, redirectRefused, requestToken, TokenEndpointError } from './token-client.js';
+import { clientAuthentication, redirectRefused, requestToken, TOKEN_REQUEST_TIMEOUT_MS, TokenEndpointError, unreachableEndpoint } from './token-client.js';
 import type { TokenService } from './token-service.js';
 
 /** An authorization request is valid this long (one consent screen). */
@@ -135,7 +135,18 @@ export class OAuthFlows {
     }
     const body = new URLSearchParams({ scope: cred.scopes.join(' '), ...clientAuthentication(cred) });
     // No redirects: the body carries the client secret (see token-client.ts).
-    const r = await fetch(cred.deviceAuthorizationEndpoint, { method: 'POST', body, headers: { Accept: 'application/json' }, redirect: 'manual' });
+    let r: Response;
+    try {
+      r = await fetch(cred.deviceAuthorizationEndpoint, {
+        method: 'POST',
+        body,
+        headers: { Accept: 'application/json' },
+        redirect: 'manual',
+        signal: AbortSignal.timeout(TOKEN_REQUEST_TIMEOUT_MS),
+      });
+    } catch (err) {
+      throw unreachableEndpoint('the device authorization endpoint', cred.deviceAuthorizationEndpoint, err);
+    }
     if (r.status >= 300 && r.status < 400) {
       await r.body?.cancel();
       throw new MailgateError('BAD_REQUEST', `device authorization failed: ${redirectRefused(cred.deviceAuthorizationEndpoint, r.status, r.headers.get('location'))}`);
@@ -184,7 +195,14 @@ export class OAuthFlows {
       await this.deps.tokens.save(account, cred.name, { ...res, refreshToken: res.refreshToken ?? refreshToken }, null);
       this.deps.onAuthorized?.(account);
     } catch (err) {
-      if (err instanceof TokenEndpointError) throw new MailgateError('BAD_REQUEST', `the provider refused the refresh token: ${err.message}`, { cause: err });
+      if (err instanceof TokenEndpointError && err.code === 'OAUTH_GRANT_REJECTED') {
+        throw new MailgateError('BAD_REQUEST', `the provider refused the refresh token: ${err.message}`, { cause: err });
+      }
+      if (err instanceof TokenEndpointError) {
+        // Never "refused": the provider did not judge the token (it could not be reached, or failed).
+        const why = err.unreachable ? err.message : `The provider could not check the refresh token (${err.message}); try again later.`;
+        throw new MailgateError('OAUTH_TRANSIENT', `${why} Nothing was stored.`, { cause: err, ...(err.systemCode ? { details: { systemCode: err.systemCode } } : {}) });
+      }
       throw err;
     }
   }

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { AuthorizationCode, ClientCredentials, type ModuleOptions } from 'simple-oauth2';
 import { parseRetryAfter } from '../runtime/backoff.js';
-import { describeError, MailgateError } from '../errors.js';
+import { describeError, explainSystemError, MailgateError } from '../errors.js';
 import { CLIENT_ASSERTION_TYPE, buildClientAssertion } from './client-assertion.js';
 import { buildJwtBearerAssertion, JWT_BEARER_GRANT_TYPE } from './jwt-bearer.js';
 import { classifyTokenError, RETRY_SLOWLY_MS, type TokenErrorClass, type TokenGrant } from './provider-errors.js';
@@ -71,17 +71,31 @@ export class TokenEndpointError extends MailgateError {
     readonly description: string | null,
     readonly httpStatus: number | null,
     readonly retryAfterMs: number | null,
-    options: { cause?: unknown; classification?: TokenErrorClass } = {},
+    options: { cause?: unknown; classification?: TokenErrorClass; message?: string; systemCode?: string } = {},
   ) {
     super(
       code,
-      oauthError
-        ? `${oauthError}${description ? `: ${description}` : ''}`
-        : `token endpoint failed${httpStatus ? ` with HTTP ${httpStatus}` : ''}${description ? `: ${description}` : ''}`,
-      { ...(options.cause !== undefined ? { cause: options.cause } : {}), ...(code === 'OAUTH_TRANSIENT' && retryAfterMs !== null ? { failure: 'throttled' as const } : {}) },
+      options.message ??
+        (oauthError
+          ? `${oauthError}${description ? `: ${description}` : ''}`
+          : `token endpoint failed${httpStatus ? ` with HTTP ${httpStatus}` : ''}${description ? `: ${description}` : ''}`),
+      {
+        ...(options.cause !== undefined ? { cause: options.cause } : {}),
+        ...(options.systemCode ? { details: { systemCode: options.systemCode } } : {}),
+        ...(code === 'OAUTH_TRANSIENT' && retryAfterMs !== null ? { failure: 'throttled' as const } : {}),
+      },
     );
     this.name = 'TokenEndpointError';
     this.classification = options.classification ?? null;
+    this.systemCode = options.systemCode ?? null;
+  }
+
+  /** Set when the endpoint never answered: the socket, DNS or TLS code (ECONNREFUSED, ENOTFOUND, …). */
+  readonly systemCode: string | null;
+
+  /** True when the endpoint never answered (nothing was refused: it could not be asked). */
+  get unreachable(): boolean {
+    return this.systemCode !== null || (this.httpStatus === null && this.oauthError === null);
   }
 
   readonly classification: TokenErrorClass | null;
@@ -253,9 +267,8 @@ const GRANT_NAMES: Record<GrantRequest['grant'], TokenGrant> = {
 };
 
 function readAnswer(cred: ResolvedCredential, req: GrantRequest, ctx: RequestContext, answer: Answer): TokenResponse {
-  const host = new URL(cred.tokenEndpoint).host;
   if (answer.kind === 'unreachable') {
-    throw new TokenEndpointError('OAUTH_TRANSIENT', null, `cannot reach ${host}: ${describeError(answer.cause)}`, null, null, { cause: answer.cause });
+    throw unreachableEndpoint('the token endpoint', cred.tokenEndpoint, answer.cause);
   }
   if (answer.kind === 'redirect') {
     throw new TokenEndpointError('OAUTH_TRANSIENT', null, redirectRefused(cred.tokenEndpoint, answer.status, answer.location), answer.status, null);
@@ -310,4 +323,12 @@ function readAnswer(cred: ResolvedCredential, req: GrantRequest, ctx: RequestCon
 /** What an admin reads when a token endpoint redirects: mailgate never follows it with a secret. */
 export function redirectRefused(endpoint: string, status: number, location: string | null): string {
   return `${new URL(endpoint).host} answered HTTP ${status} with a redirect${location ? ` to ${location}` : ''}; mailgate does not send the client secret or tokens on to another address: set the endpoint to the final URL`;
+}
+
+/** A token endpoint that could not be reached, in plain words (what happened, to what, what to check). */
+export function unreachableEndpoint(what: string, endpoint: string, err: unknown): TokenEndpointError {
+  const target = `${what} at ${new URL(endpoint).host}`;
+  const plain = explainSystemError(err, target);
+  const message = plain?.message ?? `Could not reach ${target}: ${describeError((err as { cause?: unknown }).cause ?? err)}. Check the endpoint URL and the network.`;
+  return new TokenEndpointError('OAUTH_TRANSIENT', null, null, null, null, { cause: err, message, ...(plain ? { systemCode: plain.code } : {}) });
 }

@@ -1,7 +1,7 @@
 import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool';
 import type { AccountConfig, OutgoingConfig } from '../config/types.js';
-import { describeError, MailgateError, type FailureClass } from '../errors.js';
+import { describeError, explainSystemError, MailgateError, type FailureClass } from '../errors.js';
 import { oauthbearerResponse, OAUTHBEARER_ERROR_ACK } from '../oauth/sasl.js';
 import { withAccessToken, type TokenProvider } from '../oauth/token-provider.js';
 
@@ -48,11 +48,22 @@ export function classifySmtpError(err: unknown): SmtpFailure {
   return { kind: 'transient', message };
 }
 
-/** A failed SMTP exchange as the catalogue error it is, with the server's words and the original as cause. */
-function raiseSmtpError(err: unknown): never {
+/** What the admin reads an account's outgoing side talks to. */
+export function smtpTarget(out: { host: string; port: number }): string {
+  return `the SMTP server ${out.host}:${out.port}`;
+}
+
+/**
+ * A failed SMTP exchange as the catalogue error it is, with the server's
+ * words (or a socket, DNS or TLS failure in plain words, its system code in
+ * `details.systemCode`) and the original as cause.
+ */
+function raiseSmtpError(err: unknown, target: string): never {
   if (err instanceof MailgateError) throw err;
   const f = classifySmtpError(err);
-  throw new MailgateError(f.kind === 'auth' ? 'AUTH_FAILED' : f.kind === 'permanent' ? 'SEND_REJECTED' : 'SEND_FAILED', f.message, { cause: err });
+  const plain = f.kind === 'auth' ? null : explainSystemError(err, target);
+  const code = f.kind === 'auth' ? 'AUTH_FAILED' : f.kind === 'permanent' ? 'SEND_REJECTED' : 'SEND_FAILED';
+  throw new MailgateError(code, plain?.message ?? f.message, { cause: err, ...(plain ? { details: { systemCode: plain.code } } : {}) });
 }
 
 type Secret = { accessToken: string } | { password: string };
@@ -123,14 +134,14 @@ export class SmtpSender {
    * later), or the token service's own errors.
    */
   async send(mail: SendMailOptions): Promise<string> {
-    return this.#withFreshTokenRetry(async (t) => (await t.sendMail(mail)).response).catch(raiseSmtpError);
+    return this.#withFreshTokenRetry(async (t) => (await t.sendMail(mail)).response).catch((err: unknown) => raiseSmtpError(err, smtpTarget(this.#out)));
   }
 
   /** Connects, authenticates and says goodbye: `mailgate test`. Throws as send() does. */
   async verify(): Promise<void> {
     await this.#withFreshTokenRetry(async (t) => {
       await t.verify();
-    }).catch(raiseSmtpError);
+    }).catch((err: unknown) => raiseSmtpError(err, smtpTarget(this.#out)));
   }
 
   close(): void {
@@ -161,14 +172,15 @@ export class SmtpSender {
 }
 
 /** Logs in to an account's outgoing server and out again (`mailgate test`), with the server's words on failure. */
-export async function testSmtp(account: AccountConfig, tokens: TokenProvider): Promise<{ ok: boolean; error: string | null }> {
-  if (!account.outgoing) return { ok: false, error: 'no outgoing server configured for this account' };
+export async function testSmtp(account: AccountConfig, tokens: TokenProvider): Promise<{ ok: boolean; error: string | null; code: string | null }> {
+  if (!account.outgoing) return { ok: false, error: 'no outgoing server configured for this account', code: null };
   const sender = new SmtpSender(account.name, account.outgoing, tokens);
   try {
     await sender.verify();
-    return { ok: true, error: null };
+    return { ok: true, error: null, code: null };
   } catch (err) {
-    return { ok: false, error: classifySmtpError(err).message };
+    const systemCode = err instanceof MailgateError ? err.details?.systemCode : undefined;
+    return { ok: false, error: classifySmtpError(err).message, code: typeof systemCode === 'string' ? systemCode : err instanceof MailgateError ? err.code : null };
   } finally {
     sender.close();
   }

@@ -63,6 +63,13 @@ export interface Store {
    * storage, reachable as long as the process runs. Returns an unsubscribe.
    */
   watch?(listener: (reason: string | null) => void): () => void;
+  /**
+   * A consistent copy of the whole storage in `file` (which must not exist),
+   * taken while other stores on the same storage (the daemon) keep writing:
+   * what was committed when the copy finished, nothing half-written. The
+   * copy opens with the same secret key.
+   */
+  backup(file: string): Promise<{ bytes: number }>;
   /** Commits what was accepted, stops background work and releases the storage. Idempotent. */
   close(): Promise<void>;
 }

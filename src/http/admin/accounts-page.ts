@@ -30,6 +30,16 @@ async function providerOf(deps: AdminUiDeps, credential: string | null): Promise
 const TOKEN_CLASS: Record<string, string> = { ok: 'state-ok', expiring: 'state-warn', reauth_required: 'state-bad', missing: 'state-bad' };
 const INCOMING_CLASS: Record<string, string> = { idle: 'state-ok', polling: 'state-ok', error: 'state-bad', backoff: 'state-warn', paused: 'state-warn' };
 
+/** The connector states in an admin's words (the API keeps the contract's names). */
+const INCOMING_WORDS: Record<string, string> = {
+  connecting: 'connecting',
+  idle: 'connected, waiting for mail',
+  polling: 'checking for mail',
+  backoff: 'not connected; trying again shortly',
+  error: 'needs attention',
+  stopped: 'stopped',
+};
+
 function tokenCell(a: AccountView, usesOAuth: boolean, now: number): SafeHtml {
   if (!usesOAuth) return html`password login`;
   const t = a.token;
@@ -51,7 +61,7 @@ function row(a: AccountView, cfg: AccountConfig, extra: { credential: string | n
   const label = (verb: string) => html` aria-label="${verb} ${a.name}"`;
   return html`<tr>
 <th scope="row">${a.name}<br><small>${a.email}</small></th>
-<td>${a.incoming.protocol.toUpperCase()}: <span class="${INCOMING_CLASS[a.incoming.state] ?? ''}">${a.incoming.state}</span><br><small>last success ${when(a.incoming.lastSuccessAt, now)}</small></td>
+<td>${a.incoming.protocol.toUpperCase()}: <span class="${INCOMING_CLASS[a.incoming.state] ?? ''}" title="${a.incoming.state}">${INCOMING_WORDS[a.incoming.state] ?? a.incoming.state}</span><br><small>last success ${when(a.incoming.lastSuccessAt, now)}</small></td>
 <td>${cfg.outgoing ? html`${a.outgoing.lastError ? html`<span class="state-bad">error</span>` : 'configured'}<br><small>last success ${when(a.outgoing.lastSuccessAt, now)}</small>` : 'not configured'}</td>
 <td>${tokenCell(a, usesOAuth, now)}</td>
 <td>${usesOAuth && issued ? duration(now - Date.parse(issued)) : '—'}</td>

@@ -13,6 +13,7 @@ header nav a[aria-current]{font-weight:700;color:#1a1a1a}
 header form{margin-left:auto}
 main{padding:1rem 1.5rem 3rem;max-width:80rem}
 table{border-collapse:collapse;width:100%;margin:1rem 0}
+@media (max-width:60rem){table{display:block;max-width:100%;overflow-x:auto}}
 caption{text-align:left;font-weight:600;padding:.25rem 0}
 th,td{border-bottom:1px solid #d0d5dd;padding:.5rem;text-align:left;vertical-align:top}
 th{background:#f9fafb}

@@ -102,6 +102,7 @@ ${field({ name: 'name', label: 'Name', value: v.name, error: e.name, readonly: s
 ${e.provider ? html`<p class="field-error" id="f-provider-error">${e.provider}</p>` : null}
 <div class="row">
 <select id="f-provider" name="provider"${e.provider ? raw(' aria-invalid="true" aria-describedby="f-provider-error"') : null}>
+${v.provider === '' ? html`<option value="" selected disabled>Choose the provider…</option>` : null}
 ${PROVIDERS.map((p) => html`<option value="${p.id}"${p.id === v.provider ? raw(' selected') : null}>${p.label}</option>`)}
 </select>
 <button type="submit" name="intent" value="prefill">Fill in provider defaults</button>
@@ -240,7 +241,8 @@ export function registerCredentialPages(admin: FastifyInstance, deps: AdminUiDep
   });
 
   admin.get('/credentials/new', async (req, reply) => {
-    const values = { name: '', provider: 'custom', clientId: '', ...presetFor('custom') };
+    // No default provider: the admin chooses one (a silent "Custom" asked for endpoints nobody meant to type).
+    const values = { name: '', provider: '', clientId: '', ...presetFor('custom') };
     return sendPage(reply, credentialForm(deps, sessionOf(req), { mode: 'new', values }));
   });
 

@@ -1,6 +1,7 @@
 import fastifyFormbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MailgateError } from '../../errors.js';
+import { SCHEMAS } from '../api-schemas.js';
 import { hostGuard } from '../guards.js';
 import { registerPageHeaders } from '../page-headers.js';
 import { edgeOf } from '../server.js';
@@ -44,6 +45,10 @@ export function registerAdminUi(http: FastifyInstance, deps: AdminUiDeps): void 
   const sessions = new SessionStore(deps.store.adminSessions);
 
   const edge = edgeOf(http);
+  // The root has nothing of its own: a browser pointed at the daemon lands on the admin UI.
+  void http.register(async (scope) => {
+    scope.get('/', { schema: SCHEMAS.root }, async (_req, reply) => reply.code(302).header('location', '/admin').send());
+  });
   void http.register(
     async (admin) => {
       // A repeated field keeps its last value, as the pages expect one string per field.

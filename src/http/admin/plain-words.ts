@@ -1,4 +1,5 @@
 import type { TokenStatus } from '../../oauth/token-service.js';
+import { explainSystemError } from '../../errors.js';
 import { html, type SafeHtml } from './html.js';
 
 const UNITS: [number, string][] = [
@@ -36,18 +37,18 @@ export function providerName(provider: string | null): string {
   return (provider ? PROVIDER_NAMES[provider] : undefined) ?? 'The provider';
 }
 
-/** Socket error codes as an admin would say them. */
-const NETWORK: [RegExp, string][] = [
-  [/ECONNREFUSED/, 'the server refused the connection (is the host and port right, is it running?)'],
-  [/ENOTFOUND|EAI_AGAIN/, 'the server name could not be found (check the host)'],
-  [/ETIMEDOUT|timed out/i, 'the server did not answer in time'],
-  [/ECONNRESET|EPIPE/, 'the server closed the connection'],
-  [/certificate|CERT_|self.signed/i, 'the server certificate is not trusted'],
-];
+/**
+ * A stored error as an admin reads it. Errors are recorded in plain words
+ * (src/errors.ts); one recorded by an older mailgate may still carry a raw
+ * socket code, which is said plainly here from the same catalogue.
+ */
+export function plainError(error: string, target = 'the server'): string {
+  return explainSystemError({ message: error }, target)?.message ?? error;
+}
 
-function network(error: string): string {
-  const hit = NETWORK.find(([re]) => re.test(error));
-  return hit ? `${hit[1]} (${error})` : error;
+/** Ends a clause as a sentence (plain-words messages already end with a full stop). */
+function sentence(s: string): string {
+  return /[.!?]$/.test(s) ? s : `${s}.`;
 }
 
 export interface ProblemInput {
@@ -71,8 +72,8 @@ export function accountProblem(p: ProblemInput): string | null {
   if (p.usesOAuth && p.token.state === 'missing') return 'Not authorized yet. Click Authorize.';
   // The provider error table's words for a refused grant (delegation missing, an expired secret, a policy).
   if (p.usesOAuth && p.token.explanation) return `${p.token.explanation}${p.token.retryAt ? ` Next try at ${p.token.retryAt}.` : ''}`;
-  if (p.incomingError) return `Incoming: ${network(p.incomingError)}.`;
-  if (p.outgoingError) return `Outgoing: ${network(p.outgoingError)}.`;
+  if (p.incomingError) return `Incoming: ${sentence(plainError(p.incomingError, 'the incoming server'))}`;
+  if (p.outgoingError) return `Outgoing: ${sentence(plainError(p.outgoingError, 'the outgoing server'))}`;
   if (p.token.lastError) return `The last token refresh failed (${p.token.lastError}); mailgate keeps trying.`;
   return p.token.warning ?? null;
 }

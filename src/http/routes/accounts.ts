@@ -1,13 +1,17 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../config/types.js';
 import { MailgateError } from '../../errors.js';
+import { SCHEMAS } from '../api-schemas.js';
 import type { ConnectorState, ConnectorStatus } from '../../incoming/source.js';
 import type { TokenStatus } from '../../oauth/token-service.js';
 import type { AccountStatusRecord } from '../../store/meta.js';
 
 export interface SideResult {
   ok: boolean;
+  /** What went wrong, in plain words (what happened, to what, what to check). */
   error: string | null;
+  /** The code behind it for scripts: a system code (ECONNREFUSED, ENOTFOUND, …) or a catalogue code; null when ok. */
+  code: string | null;
 }
 
 export interface AccountRouteDeps {
@@ -117,15 +121,15 @@ export async function accountsView(deps: AccountRouteDeps, query: AccountsQuery 
 const MISSING_TOKEN: TokenStatus = { state: 'missing', expiresAt: null, lastRefreshAt: null, refreshTokenIssuedAt: null, lastError: null };
 
 export function registerAccountRoutes(app: FastifyInstance, deps: AccountRouteDeps): void {
-  app.get('/accounts', async (req) => {
+  app.get('/accounts', { schema: SCHEMAS.accounts }, async (req) => {
     const { accounts, total, nextOffset } = await accountsView(deps, parseAccountsQuery(req.query as Record<string, unknown>));
     return { accounts, total, nextOffset };
   });
 
-  app.post('/accounts/:name/test', async (req) => {
+  app.post('/accounts/:name/test', { schema: SCHEMAS.testAccount }, async (req) => {
     const { name } = req.params as { name: string };
     if (!deps.config().accounts.some((a) => a.name === name)) throw new MailgateError('NOT_FOUND', `no account ${name}`);
     const [incoming, outgoing] = await Promise.all([deps.testIncoming(name), deps.testOutgoing(name)]);
-    return { incoming, outgoing: outgoing ?? { ok: false, error: 'no outgoing server configured for this account' } };
+    return { incoming, outgoing: outgoing ?? { ok: false, error: 'no outgoing server configured for this account', code: null } };
   });
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { MailgateError } from '../../errors.js';
+import { SCHEMAS } from '../api-schemas.js';
 import type { DeliveryRecord, DeliveryStatus } from '../../store/deliveries.js';
 import type { Store } from '../../store/store.js';
 
@@ -32,7 +33,7 @@ export interface DeliveryRouteDeps {
 
 /** Webhook deliveries (inspect, replay) and the raw message endpoint. */
 export function registerDeliveryRoutes(app: FastifyInstance, deps: DeliveryRouteDeps): void {
-  app.get('/deliveries', async (req) => {
+  app.get('/deliveries', { schema: SCHEMAS.deliveries }, async (req) => {
     const q = req.query as { status?: string; limit?: string };
     if (q.status !== undefined && !STATUSES.includes(q.status as DeliveryStatus)) {
       throw new MailgateError('BAD_REQUEST', `status must be one of ${STATUSES.join(', ')}`);
@@ -47,7 +48,7 @@ export function registerDeliveryRoutes(app: FastifyInstance, deps: DeliveryRoute
     return { deliveries: list.map(deliveryView) };
   });
 
-  app.post('/deliveries/:id/retry', async (req) => {
+  app.post('/deliveries/:id/retry', { schema: SCHEMAS.deliveryRetry }, async (req) => {
     const { id } = req.params as { id: string };
     const existing = await deps.store.deliveries.get(id);
     if (!existing) throw new MailgateError('NOT_FOUND', `no delivery ${id}`);
@@ -58,13 +59,13 @@ export function registerDeliveryRoutes(app: FastifyInstance, deps: DeliveryRoute
     return now ? deliveryView(now) : { id };
   });
 
-  app.post('/deliveries/retry-failed', async () => {
+  app.post('/deliveries/retry-failed', { schema: SCHEMAS.retryFailed }, async () => {
     const n = await deps.store.deliveries.retryAllFailed(Date.now());
     deps.wake();
     return { retried: n };
   });
 
-  app.get('/messages/:id/raw', async (req, reply) => {
+  app.get('/messages/:id/raw', { schema: SCHEMAS.raw }, async (req, reply) => {
     const { id } = req.params as { id: string };
     const info = await deps.store.messages.get(id);
     if (info?.notDownloaded) throw new MailgateError('NOT_FOUND', `message ${id} was not downloaded: ${info.notDownloaded}`);

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import { SCHEMAS } from '../api-schemas.js';
 import { edgeOf } from '../server.js';
 
 export interface HealthDeps {
@@ -15,25 +16,29 @@ export function registerHealthRoutes(app: FastifyInstance, deps: HealthDeps): vo
   const gate = edgeOf(app).gate;
   const bearer = gate.bearer('metrics', () => deps.metricsToken() ?? '');
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  // In a scope (registered after the API description plugin), so /openapi.json lists them.
+  void app.register(async (scope) => {
+    scope.get('/healthz', { schema: SCHEMAS.healthz }, async () => ({ status: 'ok' }));
 
-  app.get('/readyz', async (_req, reply) => {
-    const { ready, reason } = await deps.ready();
-    return reply.code(ready ? 200 : 503).send(ready ? { status: 'ready' } : { status: 'not ready', reason });
-  });
+    scope.get('/readyz', { schema: SCHEMAS.readyz }, async (_req, reply) => {
+      const { ready, reason } = await deps.ready();
+      return reply.code(ready ? 200 : 503).send(ready ? { status: 'ready' } : { status: 'not ready', reason });
+    });
 
-  app.get(
-    '/metrics',
-    {
-      // Open by default (the Prometheus convention); server.metricsToken closes it.
-      onRequest: async (req, reply) => {
-        if (deps.metricsToken() === undefined) return;
-        return bearer.call(app, req, reply);
+    scope.get(
+      '/metrics',
+      {
+        schema: SCHEMAS.metrics,
+        // Open by default (the Prometheus convention); server.metricsToken closes it.
+        onRequest: async (req, reply) => {
+          if (deps.metricsToken() === undefined) return;
+          return bearer.call(scope, req, reply);
+        },
       },
-    },
-    async (_req, reply) => {
-      const body = await deps.registry.metrics();
-      return reply.header('Content-Type', deps.registry.contentType).send(body);
-    },
-  );
+      async (_req, reply) => {
+        const body = await deps.registry.metrics();
+        return reply.header('Content-Type', deps.registry.contentType).send(body);
+      },
+    );
+  });
 }

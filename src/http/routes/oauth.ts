@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MailgateError } from '../../errors.js';
 import type { OAuthFlows } from '../../oauth/flows.js';
+import { SCHEMAS } from '../api-schemas.js';
 import { hostGuard } from '../guards.js';
 import { registerPageHeaders, sha256Source } from '../page-headers.js';
 import { edgeOf } from '../server.js';
@@ -27,7 +28,7 @@ export type CallbackReturn = (req: FastifyRequest, reply: FastifyReply, account:
 
 /** `POST /v1/accounts/{name}/authorize`; registered inside the /v1 scope (registerApi). */
 export function registerAuthorizeRoute(api: FastifyInstance, flows: OAuthFlows): void {
-  api.post('/accounts/:name/authorize', async (req) => {
+  api.post('/accounts/:name/authorize', { schema: SCHEMAS.authorize }, async (req) => {
     const { name } = req.params as { name: string };
     const { authorizationUrl, expiresAt } = await flows.startAuthorization(name);
     return { authorizationUrl, expiresAt: new Date(expiresAt).toISOString() };
@@ -69,7 +70,7 @@ export function registerOAuthCallback(app: FastifyInstance, flows: OAuthFlows, o
       return reply.code(500).type('text/html; charset=utf-8').send(page('Authorization failed', '<p>Internal error; the daemon log has the details.</p><p>Nothing was stored.</p>'));
     });
 
-    scope.get('/oauth2/callback', { schema: { querystring: CALLBACK_QUERY }, config: { rateLimit: CALLBACK_RATE_LIMIT } }, async (req, reply) => {
+    scope.get('/oauth2/callback', { schema: { tags: ['oauth2'], summary: "the provider's redirect target: checks state and PKCE, stores the tokens (an HTML page)", querystring: CALLBACK_QUERY }, config: { rateLimit: CALLBACK_RATE_LIMIT } }, async (req, reply) => {
       const query = req.query as Record<string, string | undefined>;
       try {
         const { account } = await flows.completeAuthorization(query);

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { MailgateError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { computeBackoff } from '../../runtime/backoff.js';
 import type { SecretCipher } from '../../secrets/cipher.js';
@@ -136,6 +137,18 @@ export class PostgresStore implements Store {
 
   watch(listener: AvailabilityListener): () => void {
     return this.db.onAvailability(listener);
+  }
+
+  /**
+   * `mailgate backup` copies an embedded SQLite database; a PostgreSQL
+   * database is backed up with PostgreSQL's own tools, which copy it
+   * consistently while replicas write.
+   */
+  async backup(_file: string): Promise<{ bytes: number }> {
+    throw new MailgateError(
+      'BAD_REQUEST',
+      'mailgate backup copies the embedded SQLite database; this store is PostgreSQL: back it up with pg_dump (for example pg_dump --format=custom "$URL" > mailgate.dump) and keep it with the secret key',
+    );
   }
 
   async close(): Promise<void> {

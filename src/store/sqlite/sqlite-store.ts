@@ -1,4 +1,6 @@
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { MailgateError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { SecretCipher } from '../../secrets/cipher.js';
 import type { Store } from '../store.js';
@@ -76,6 +78,19 @@ export class SqliteStore implements Store {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * SQLite's online backup API (better-sqlite3's db.backup): pages are
+   * copied while other connections keep writing; a write by another
+   * connection restarts the copy, so each step takes all remaining pages
+   * and a busy daemon cannot keep it from finishing. The result is one
+   * self-contained database file (no -wal needed).
+   */
+  async backup(file: string): Promise<{ bytes: number }> {
+    if (existsSync(file)) throw new MailgateError('BAD_REQUEST', `${file} exists already; give a new file name (a backup never overwrites)`);
+    await this.db.backup(file, { progress: ({ remainingPages }) => Math.max(1000, remainingPages) });
+    return { bytes: statSync(file).size };
   }
 
   /** The daemon's long-lived connection leaves WAL checkpoints to a thread (see Checkpointer). */

@@ -205,7 +205,7 @@ describe('admin UI in Chromium', () => {
   it('lists failed deliveries with the response and retries them once the webhook recovers', async () => {
     await sink.waitFor((s) => s.requests.length >= 2);
     await page.reload();
-    expect(await accountRow().textContent()).toMatch(/IMAP: idle/);
+    expect(await accountRow().textContent()).toMatch(/IMAP: connected, waiting for mail/);
     expect(await accountRow().getByRole('cell').nth(4).textContent()).toMatch(/ago$/); // last message
     await shot('accounts');
 

@@ -201,7 +201,7 @@ webhooks:
     const r = await loadConfig(path, { env: {} });
     if (r.ok) throw new Error('expected errors');
     expect(r.errors.map((e) => `${e.line}:${e.col} ${e.message}`)).toEqual([
-      `4:17 cannot read secretFile ${resolve(path, '../nope.txt')}: ENOENT`,
+      `4:17 cannot read secretFile: The file ${resolve(path, '../nope.txt')} does not exist. Check the path for typos (a relative path in the config file is relative to the folder of that file).`,
       '8:17 set either secret or secretFile, not both',
     ]);
   });
@@ -217,7 +217,7 @@ webhooks:
 
   it('reports a missing file and a missing required key', async () => {
     const r = await loadConfig('/nonexistent/mailgate.yaml', { env: {} });
-    expect(r).toEqual({ ok: false, errors: [{ file: '/nonexistent/mailgate.yaml', line: 1, col: 1, message: 'cannot read config file: ENOENT' }] });
+    expect(r).toEqual({ ok: false, errors: [{ file: '/nonexistent/mailgate.yaml', line: 1, col: 1, message: 'cannot read config file: The file /nonexistent/mailgate.yaml does not exist. Check the path for typos (a relative path in the config file is relative to the folder of that file).' }] });
     const path = write('webhooks:\n  - name: h\n    secret: s\n');
     const r2 = await loadConfig(path, { env: {} });
     if (r2.ok) throw new Error('expected errors');
@@ -262,5 +262,42 @@ describe('units', () => {
     expect(parseSize('ten')).toMatch(/invalid size/);
     expect(formatDuration(300_000)).toBe('5m');
     expect(formatDuration(1_500)).toBe('1500ms');
+  });
+});
+
+describe('config check reports every problem in one run', () => {
+  it('schema problems, unreadable files and undefined names together', async () => {
+    const path = write(`server:
+  listen: 127.0.0.1:99999
+credentials:
+  - name: g
+    provider: google
+    clientId: cid
+    clientSecretFile: ./no-secret.txt
+accounts:
+  - name: support
+    email: support@example.com
+    incoming:
+      protocol: imap
+      host: imap.example.com
+      auth: { method: xoauth2, credential: nope }
+      bogus: 1
+    webhook: missing-hook
+webhooks:
+  - name: hook
+    url: http://127.0.0.1/x
+    secretFile: ./no-hook-secret.txt
+`);
+    const r = await loadConfig(path, { env: {}, databaseCredentials: async () => new Set() });
+    if (r.ok) throw new Error('expected errors');
+    const messages = r.errors.map((e) => `${e.line}: ${e.message}`);
+    expect(messages).toEqual([
+      expect.stringMatching(/^2: server\.listen must be host:port/),
+      `7: cannot read clientSecretFile: The file ${resolve(path, '../no-secret.txt')} does not exist. Check the path for typos (a relative path in the config file is relative to the folder of that file).`,
+      '14: credential "nope" is not defined in credentials, nor in the database (mailgate credentials add)',
+      '15: unknown key "bogus"',
+      '16: webhook "missing-hook" is not defined in webhooks',
+      `20: cannot read secretFile: The file ${resolve(path, '../no-hook-secret.txt')} does not exist. Check the path for typos (a relative path in the config file is relative to the folder of that file).`,
+    ]);
   });
 });

@@ -93,7 +93,8 @@ describe('postWebhook (real loopback server)', () => {
     expect(slow).toMatchObject({ ok: false, status: null, permanent: false, error: 'no answer within 200 ms' });
     const refused = await postWebhook({ url: 'http://127.0.0.1:9/x', secret: 's', event: 'message.received', deliveryId: 'd', body: '{}', timeoutMs: 1_000 });
     expect(refused.ok).toBe(false);
-    expect(refused.error).toMatch(/^connection failed/);
+    expect(refused.error).toMatch(/^connection failed: The webhook at 127\.0\.0\.1:9 refused the connection .*Check the host and port/);
+    expect(refused.error).not.toContain("ECONNREFUSED");
     expect([408, 425, 429, 500].map(isPermanentStatus)).toEqual([false, false, false, false]);
     expect([400, 401, 404, 410, 422].map(isPermanentStatus)).toEqual([true, true, true, true, true]);
   });

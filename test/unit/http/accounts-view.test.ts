@@ -28,7 +28,7 @@ function deps() {
       calls.tokens++;
       return new Map(accounts.map((a) => [a.name, token]));
     },
-    testIncoming: async () => ({ ok: true, error: null }),
+    testIncoming: async () => ({ ok: true, error: null, code: null }),
     testOutgoing: async () => null,
   };
   return { d, calls };

@@ -21,7 +21,10 @@ describe('account problems in plain words', () => {
   it('puts the token first, then incoming, outgoing, refresh trouble and cliff warnings', () => {
     expect(accountProblem({ ...base, token: token({ state: 'missing' }), incomingError: 'x' })).toBe('Not authorized yet. Click Authorize.');
     expect(accountProblem({ ...base, token: token({}), incomingError: 'connect ECONNREFUSED 127.0.0.1:993' })).toBe(
-      'Incoming: the server refused the connection (is the host and port right, is it running?) (connect ECONNREFUSED 127.0.0.1:993).',
+      'Incoming: The incoming server refused the connection (nothing accepts connections on that port). Check the host and port in the config, and that the server is running.',
+    );
+    expect(accountProblem({ ...base, token: token({}), outgoingError: 'The SMTP server x:587 did not answer in time. Check it.' })).toBe(
+      'Outgoing: The SMTP server x:587 did not answer in time. Check it.',
     );
     expect(accountProblem({ ...base, token: token({ lastError: 'HTTP 503' }) })).toBe('The last token refresh failed (HTTP 503); mailgate keeps trying.');
     expect(accountProblem({ ...base, token: token({ warning: 'refresh token unused for 80 days' }) })).toBe('refresh token unused for 80 days');
