@@ -110,6 +110,17 @@ export const SCHEMAS = {
   openapi: { tags: ['health'], summary: 'this document (OpenAPI 3)', response: { 200: { description: 'the OpenAPI document', type: 'object', additionalProperties: true } } },
   root: { tags: ['admin UI'], summary: 'redirects to /admin', response: { 302: { description: 'to /admin' } } },
   accounts: { tags: ['accounts'], summary: 'accounts, their connections and tokens', response: { 200: open({ accounts: { type: 'array', items: account }, total: { type: 'integer' }, nextOffset: { type: ['integer', 'null'] } }, ['accounts']), ...errors(400, 401) } },
+  cluster: {
+    tags: ['accounts'],
+    summary: 'the live replicas and the accounts each holds (several replicas on PostgreSQL)',
+    response: {
+      200: open(
+        { nodes: { type: 'array', items: open({ name: str, startedAt: time, lastSeenAt: time, accounts: { type: 'array', items: str } }) } },
+        ['nodes'],
+      ),
+      ...errors(401),
+    },
+  },
   testAccount: {
     tags: ['accounts'],
     summary: 'log in to the incoming and outgoing servers once',

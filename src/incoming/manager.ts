@@ -38,6 +38,8 @@ export class ConnectorManager implements Component {
   readonly pacer: LoginPacer;
   /** Driven by the cluster coordinator: only accounts it hands over (startAccount) run. */
   readonly #driven: boolean;
+  /** Driven: the accounts the coordinator handed over (even a paused one, which a reload may enable). */
+  readonly #handed = new Set<string>();
 
   constructor(deps: { config: Config; factory: ConnectorFactory; logger: Logger; pacer?: LoginPacer; driven?: boolean }) {
     this.#config = deps.config;
@@ -61,12 +63,14 @@ export class ConnectorManager implements Component {
     if (this.#connectors.has(name)) return true;
     const account = this.#config.accounts.find((a) => a.name === name);
     if (!account) return false;
+    this.#handed.add(name);
     await this.#startOne(account);
     return true;
   }
 
   /** Stops the account's connector (lease lost) and waits until its in-flight work has ended; a login it was waiting for gives its place up. */
   stopAccount(name: string): Promise<void> {
+    this.#handed.delete(name);
     return this.#stopOne(name);
   }
 
@@ -91,7 +95,7 @@ export class ConnectorManager implements Component {
     }
     // Driven: new accounts start once the coordinator takes them; changed ones start again here if they ran.
     for (const account of config.accounts) {
-      if (!this.#connectors.has(account.name) && (!this.#driven || restartable.has(account.name))) await this.#startOne(account);
+      if (!this.#connectors.has(account.name) && (!this.#driven || restartable.has(account.name) || this.#handed.has(account.name))) await this.#startOne(account);
     }
   }
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ClusterView } from '../../cluster/coordinator.js';
+import { SCHEMAS } from '../api-schemas.js';
 
 /** GET /v1/cluster: the live nodes, each with the accounts it holds (product.md "Several replicas on PostgreSQL"). */
 export function clusterBody(view: ClusterView) {
@@ -14,5 +15,5 @@ export function clusterBody(view: ClusterView) {
 }
 
 export function registerClusterRoute(app: FastifyInstance, view: () => Promise<ClusterView>): void {
-  app.get('/cluster', async () => clusterBody(await view()));
+  app.get('/cluster', { schema: SCHEMAS.cluster }, async () => clusterBody(await view()));
 }

@@ -217,6 +217,6 @@ describe('sending through Dovecot submission with XOAUTH2 (daemon process, real 
   it('POST /v1/accounts/{name}/test logs in to both servers', async () => {
     const { status, json } = await api('POST', '/v1/accounts/support/test');
     expect(status).toBe(200);
-    expect(json).toEqual({ incoming: { ok: true, error: null }, outgoing: { ok: true, error: null } });
+    expect(json).toEqual({ incoming: { ok: true, error: null, code: null }, outgoing: { ok: true, error: null, code: null } });
   });
 });
