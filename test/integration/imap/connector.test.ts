@@ -74,7 +74,7 @@ describe('IMAP connector against real Dovecot', () => {
       const acc = account(user, { auth: { method, credential: 'c' } });
       const { ingest } = pipeline(acc);
       const c = createImapConnector({ account: acc, ingestor: ingest, acks: ingest, tokens: new HarnessTokens(admin, 'conn', user), logger: silentLogger(), metrics: createMetrics() });
-      expect(await c.test()).toEqual({ ok: true, error: null });
+      expect(await c.test()).toEqual({ ok: true, error: null, code: null });
       const log = readFileSync(h.dovecotLog, 'utf8');
       expect(log).toMatch(new RegExp(`imap-login: Info: Login: user=<${user}>, method=${method.toUpperCase()}`));
     }

@@ -84,8 +84,8 @@ describe('requireTLS against a server that offers no STARTTLS (real Dovecot)', (
     const user = uniqueUser('rtls-off');
     const d = await daemonFor(user, 'imap', false);
     const r = await testAccount(d);
-    expect(r.incoming).toEqual({ ok: true, error: null });
-    expect(r.outgoing).toEqual({ ok: true, error: null });
+    expect(r.incoming).toEqual({ ok: true, error: null, code: null });
+    expect(r.outgoing).toEqual({ ok: true, error: null, code: null });
     expect(loginsOf(user)).toBeGreaterThanOrEqual(1);
   });
 });
