@@ -116,8 +116,19 @@ describe('admin UI sessions across daemon restarts', () => {
     const dbPath = join(s.dir, 'data/mailgate.db');
     const v3 = new Database(dbPath);
     v3.exec('DROP TABLE admin_sessions');
-    // And what migration 5 added since.
+    // And what migrations 5 to 8 added since (failed builds and oversize, outbox bytes, conversations, replicas).
     v3.exec('ALTER TABLE deliveries DROP COLUMN render_failures; ALTER TABLE messages DROP COLUMN not_downloaded;');
+    v3.exec('DROP TABLE outbox_raw; ALTER TABLE outbox DROP COLUMN envelope_json; ALTER TABLE outbox DROP COLUMN raw_bytes;');
+    v3.exec(
+      'DROP INDEX messages_message_id_key; DROP INDEX outbox_message_id_key; ' +
+        'ALTER TABLE messages DROP COLUMN conversation_id; ALTER TABLE messages DROP COLUMN message_id_key; ' +
+        'ALTER TABLE outbox DROP COLUMN conversation_id; ALTER TABLE outbox DROP COLUMN message_id_key;',
+    );
+    v3.exec(
+      'DROP TABLE leases; DROP TABLE nodes; DROP TABLE locks; ' +
+        'ALTER TABLE deliveries DROP COLUMN claim_owner; ALTER TABLE deliveries DROP COLUMN claim_until; ' +
+        'ALTER TABLE tokens DROP COLUMN refresh_owner; ALTER TABLE tokens DROP COLUMN refresh_until;',
+    );
     v3.pragma('user_version = 3');
     v3.close();
 
