@@ -174,6 +174,8 @@ export abstract class ConnectorBase implements IncomingConnector {
   protected describe(err: unknown): SessionFailure {
     const c = this.classify(err);
     if (c.kind === 'auth') return { ...c, code: c.code ?? null };
+    // A token failure already names its endpoint in plain words; the socket code under it is not this server's.
+    if (err instanceof MailgateError && err.code.startsWith('OAUTH_')) return { ...c, message: err.message, code: c.code ?? err.code };
     const plain = explainSystemError(err, this.target);
     return plain ? { ...c, message: plain.message, code: plain.code } : { ...c, code: c.code ?? null };
   }
