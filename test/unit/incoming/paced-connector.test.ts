@@ -9,7 +9,7 @@ import { createMetrics } from '../../../src/metrics.js';
 import type { Config } from '../../../src/config/types.js';
 
 const acks: AckQueue = { due: async () => [], markDone: async () => undefined, markFailed: async () => undefined, onDue: () => () => undefined, mayAct: () => true };
-const account = (name: string, host = 'imap.example.com') => ({ name, enabled: true, incoming: { host } }) as unknown as AccountConfig;
+const account = (name: string, host = 'imap.example.com') => ({ name, enabled: true, incoming: { host, port: 993, protocol: 'imap' } }) as unknown as AccountConfig;
 
 /** A connector whose "login" only records when it was let through, then fails or holds like a session would. */
 class FakeConnector extends ConnectorBase {
