@@ -15,7 +15,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 port=${PORT:-18725}
 work=$(mktemp -d)
-trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+# Never `kill 0` (an unset pid would signal this whole process group, .ci/run included).
+trap 'if [ -n "${pid:-}" ]; then kill "$pid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 fail() { echo "image-check: $*"; [ -f "$work/serve.log" ] && cat "$work/serve.log"; exit 1; }
 [ -d "$root/dist" ] || (cd "$root" && npm run build >/dev/null)
 
