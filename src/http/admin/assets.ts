@@ -40,7 +40,7 @@ dl.summary{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.25r
 .chart{margin:0;min-width:0}.chart figcaption{font-weight:600;font-size:.875rem}.chart svg{display:block;width:100%;height:auto}
 .chart .axis{stroke:#667085}.chart .grid{stroke:#eaecf0}.chart .tick{font-size:10px;fill:#475467}.chart .slot:hover{fill:#f2f4f7}
 .bar.received{fill:#1d4ed8}.bar.acknowledged{fill:#027a48}.bar.failed{fill:#b42318}.bar.latency{fill:#6941c6}.chart .mark{stroke:#1a1a1a}
-.history td,.errors-list li{overflow-wrap:anywhere}
+.history td:last-child,.errors-list li{overflow-wrap:anywhere}
 `;
 
 /**
