@@ -22,6 +22,7 @@
 // BENCH_WEBHOOK_DOWN_RATE (10) messages a second arrive: post-GC RSS a minute
 // in and at the end, then the time to drain once it answers 204.
 //
+// BENCH_IDLE_RESYNC=30m sets every account's idleResync.
 // BENCH_CONFIG_EXTRA is appended to the daemon's YAML at the top level, e.g.
 // BENCH_CONFIG_EXTRA=$'limits:\n  loginsPerSecond: 50' (the idle timeout follows the rate).
 // BENCH_DOVECOT_LOGIN=performance runs imap-login in high-performance mode
@@ -45,6 +46,8 @@ const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 50);
 const BACKFILL = process.env.BENCH_BACKFILL === '1' || process.env.BENCH_BACKFILL_ONLY === '1';
 const BACKFILL_ONLY = process.env.BENCH_BACKFILL_ONLY === '1';
 const CONFIG_EXTRA = process.env.BENCH_CONFIG_EXTRA ?? '';
+/** BENCH_IDLE_RESYNC (e.g. 30m) sets every account's `idleResync`: each resync wakes a hibernated Dovecot session, N / idleResync a second. */
+const IDLE_RESYNC = process.env.BENCH_IDLE_RESYNC ?? '';
 const LOGINS_PER_SECOND = Number(/loginsPerSecond:\s*([\d.]+)/.exec(CONFIG_EXTRA)?.[1] ?? 10);
 /** The webhook-down phase (with BENCH_BACKFILL): how long the receiver answers 503 while mail keeps arriving, and how fast it arrives. */
 const DOWN_S = Number(process.env.BENCH_WEBHOOK_DOWN_S ?? 180);
@@ -124,7 +127,7 @@ function accountsYaml(o: { port: number; imapPort: number; users: string[]; webh
       user: ${u}
       auth: { method: password, password: ${TEST_PASSWORD} }
       mode: idle
-    webhook: sink
+${IDLE_RESYNC ? `      idleResync: ${IDLE_RESYNC}\n` : ''}    webhook: sink
 `,
     )
     .join('');
@@ -580,7 +583,7 @@ it('accounts benchmark', { timeout: 90 * 60_000 }, async () => {
   if (!BACKFILL_ONLY) {
     lines.push(
       `Dovecot 2.3 on loopback, 2 cores; per N: ${describeScale()}`,
-      `daemon: password accounts in mode idle, one INBOX each, logLevel info${CONFIG_EXTRA ? `, plus: ${CONFIG_EXTRA.replace(/\n/g, ' ')}` : ''}; GET /v1/accounts polled every ${STATUS_POLL_MS / 1000} s while starting`,
+      `daemon: password accounts in mode idle, one INBOX each, logLevel info${IDLE_RESYNC ? `, idleResync ${IDLE_RESYNC}` : ''}${CONFIG_EXTRA ? `, plus: ${CONFIG_EXTRA.replace(/\n/g, ' ')}` : ''}; GET /v1/accounts polled every ${STATUS_POLL_MS / 1000} s while starting`,
       '',
       '| N | HTTP ready | all idle after | logins: peak/s, mean/s | dropped before login | daemon reconnects | post-GC RSS (per account) | peak RSS | idle CPU | fds | GET /v1/accounts p50/max | arrival → webhook p50/p99 (lost) | Dovecot IDLE delay p50/max | SIGTERM exit |',
       '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',

@@ -67,6 +67,8 @@ export async function storeCopy(opts: CopyOptions): Promise<{ tables: Record<str
   print(`copying ${dbPath} to ${target}`);
   const sqlite = new Database(dbPath, { readonly: true, fileMustExist: true });
   const client = new pg.Client({ connectionString: opts.to, application_name: 'mailgate-store-copy' });
+  // The server ending the connection between statements fails the next one; unheard, it would end the process.
+  client.on('error', () => undefined);
   const tables: Record<string, number> = {};
   try {
     await client.connect();
@@ -89,6 +91,7 @@ export async function storeCopy(opts: CopyOptions): Promise<{ tables: Record<str
 /** Refuses a target with any mailgate row, beyond the key check a replica records when it first opens a database. */
 async function refuseNonEmpty(url: string, shown: string): Promise<void> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  client.on('error', () => undefined);
   try {
     await client.connect();
   } catch (err) {

@@ -7,7 +7,8 @@ import type { ServerConfig } from '../config/types.js';
 import { MailgateError } from '../errors.js';
 import { SCHEMAS } from './api-schemas.js';
 import type { Logger } from '../log.js';
-import { AuthThrottle, hostGuard, hostPolicyFor, TokenGate, type AuthEvents, type HostPolicy } from './guards.js';
+import { AuthThrottle } from '../runtime/auth-throttle.js';
+import { hostGuard, hostPolicyFor, TokenGate, type AuthEvents, type HostPolicy } from './guards.js';
 
 export interface HttpServerOptions {
   logger: Logger;

@@ -332,7 +332,14 @@ export abstract class ConnectorBase implements IncomingConnector {
       } catch (err) {
         if (this.#stopped) break;
         failures++;
-        const delay = this.#handleFailure(err, failures);
+        let delay: number;
+        try {
+          delay = this.#handleFailure(err, failures);
+        } catch (inner) {
+          // A bug in recording the failure must not end this account's loop for good (nothing would ever try again).
+          delay = reconnectDelay(failures, { kind: 'transient', message: '', retryAfterMs: null });
+          this.log.error({ err: inner, error: err instanceof Error ? err.message : String(err), retryInMs: delay }, 'could not record a connection failure; trying again later');
+        }
         // Acks that became due meanwhile are applied after the reconnect anyway.
         this.#pendingWake = false;
         await this.sleep(delay);

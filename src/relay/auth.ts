@@ -1,4 +1,4 @@
-import { AuthThrottle } from '../http/guards.js';
+import { AuthThrottle } from '../runtime/auth-throttle.js';
 import type { Logger } from '../log.js';
 import { relayPasswordMatches } from './passwords.js';
 import type { RelayClient, RelayEvents } from './types.js';

@@ -7,7 +7,7 @@ import {
   type SMTPServerOptions,
   type SMTPServerSession,
 } from 'smtp-server';
-import type { AuthThrottle } from '../http/guards.js';
+import type { AuthThrottle } from '../runtime/auth-throttle.js';
 import { isLoopbackHost } from '../config/hosts.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log.js';

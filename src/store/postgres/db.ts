@@ -157,6 +157,14 @@ export class PgDb {
           },
         } as Queryable;
         let broken = false;
+        // A checked-out client is not the pool's to watch: a connection the
+        // server ends between two statements (no query active) emits 'error'
+        // here, which unheard would end the process. Its next statement fails.
+        const onError = (err: Error): void => {
+          broken = true;
+          this.#markDown(err);
+        };
+        client.on('error', onError);
         try {
           await counted.query('BEGIN');
           const out = await fn(counted);
@@ -172,6 +180,7 @@ export class PgDb {
           if (attempt < TX_ATTEMPTS && typeof code === 'string' && RETRY_CODES.has(code)) continue;
           throw err;
         } finally {
+          client.removeListener('error', onError);
           client.release(broken || undefined);
         }
       }

@@ -7,21 +7,11 @@ import type {
   StoredCredential,
   TokenRecord,
   TokenRepo,
-  TokenState,
 } from '../oauth.js';
+import { credentialFromRow, oauthStateFromRow, tokenFromRow, type CredentialRow, type OAuthStateRow, type TokenRow } from '../oauth-rows.js';
 import type { PgDb } from './db.js';
 
 /** Client credentials, tokens and authorization states, sealed with the same envelopes as in SQLite (secrets/cipher.ts). */
-
-interface CredentialRow {
-  name: string;
-  provider: string;
-  client_id: string;
-  client_secret_enc: Buffer | null;
-  settings_json: string;
-  created_at: number;
-  updated_at: number;
-}
 
 export class PgCredentialRepo implements CredentialRepo {
   constructor(
@@ -29,25 +19,14 @@ export class PgCredentialRepo implements CredentialRepo {
     private readonly cipher: SecretCipher,
   ) {}
 
-  #toRecord(r: CredentialRow): StoredCredential {
-    return {
-      name: r.name,
-      provider: r.provider,
-      clientId: r.client_id,
-      clientSecret: this.cipher.openOrNull(r.client_secret_enc, `client secret of credential ${r.name}`),
-      settings: JSON.parse(r.settings_json) as Record<string, unknown>,
-      createdAt: r.created_at,
-      updatedAt: r.updated_at,
-    };
-  }
 
   async list(): Promise<StoredCredential[]> {
-    return (await this.db.rows<CredentialRow>('SELECT * FROM credentials ORDER BY name')).map((r) => this.#toRecord(r));
+    return (await this.db.rows<CredentialRow>('SELECT * FROM credentials ORDER BY name')).map((r) => credentialFromRow(this.cipher, r));
   }
 
   async get(name: string): Promise<StoredCredential | null> {
     const [row] = await this.db.rows<CredentialRow>('SELECT * FROM credentials WHERE name = $1', [name]);
-    return row ? this.#toRecord(row) : null;
+    return row ? credentialFromRow(this.cipher, row) : null;
   }
 
   async upsert(c: Omit<StoredCredential, 'createdAt' | 'updatedAt'>, now: number): Promise<StoredCredential> {
@@ -60,26 +39,12 @@ export class PgCredentialRepo implements CredentialRepo {
       [c.name, c.provider, c.clientId, this.cipher.sealOrNull(c.clientSecret), JSON.stringify(c.settings), now],
     );
     if (!row) throw new Error(`credential ${c.name} vanished after upsert`);
-    return this.#toRecord(row);
+    return credentialFromRow(this.cipher, row);
   }
 
   async remove(name: string): Promise<boolean> {
     return ((await this.db.run('DELETE FROM credentials WHERE name = $1', [name])).rowCount ?? 0) > 0;
   }
-}
-
-interface TokenRow {
-  account: string;
-  credential: string;
-  refresh_token_enc: Buffer | null;
-  access_token_enc: Buffer | null;
-  access_expires_at: number | null;
-  scope: string | null;
-  state: TokenState;
-  last_refresh_at: number | null;
-  refresh_token_issued_at: number | null;
-  last_error: string | null;
-  updated_at: number;
 }
 
 export class PgTokenRepo implements TokenRepo {
@@ -88,29 +53,14 @@ export class PgTokenRepo implements TokenRepo {
     private readonly cipher: SecretCipher,
   ) {}
 
-  #toRecord(r: TokenRow): TokenRecord {
-    return {
-      account: r.account,
-      credential: r.credential,
-      refreshToken: this.cipher.openOrNull(r.refresh_token_enc, `refresh token of ${r.account}`),
-      accessToken: this.cipher.openOrNull(r.access_token_enc, `access token of ${r.account}`),
-      accessExpiresAt: r.access_expires_at,
-      scope: r.scope,
-      state: r.state,
-      lastRefreshAt: r.last_refresh_at,
-      refreshTokenIssuedAt: r.refresh_token_issued_at,
-      lastError: r.last_error,
-      updatedAt: r.updated_at,
-    };
-  }
 
   async get(account: string): Promise<TokenRecord | null> {
     const [row] = await this.db.rows<TokenRow>('SELECT * FROM tokens WHERE account = $1', [account]);
-    return row ? this.#toRecord(row) : null;
+    return row ? tokenFromRow(this.cipher, row) : null;
   }
 
   async list(): Promise<TokenRecord[]> {
-    return (await this.db.rows<TokenRow>('SELECT * FROM tokens ORDER BY account')).map((r) => this.#toRecord(r));
+    return (await this.db.rows<TokenRow>('SELECT * FROM tokens ORDER BY account')).map((r) => tokenFromRow(this.cipher, r));
   }
 
   async save(rec: Omit<TokenRecord, 'updatedAt'>, now: number): Promise<void> {
@@ -154,24 +104,13 @@ export class PgTokenRepo implements TokenRepo {
       if (!row) return { held: true, record: null };
       if (row.refresh_owner !== null && row.refresh_owner !== owner && (row.refresh_until ?? 0) > now) return { held: false };
       await c.query('UPDATE tokens SET refresh_owner = $2, refresh_until = $3 WHERE account = $1', [account, owner, now + ttlMs]);
-      return { held: true, record: this.#toRecord(row) };
+      return { held: true, record: tokenFromRow(this.cipher, row) };
     });
   }
 
   async releaseRefresh(account: string, owner: string): Promise<void> {
     await this.db.run('UPDATE tokens SET refresh_owner = NULL, refresh_until = NULL WHERE account = $1 AND refresh_owner = $2', [account, owner]);
   }
-}
-
-interface StateRow {
-  state: string;
-  account: string;
-  credential: string;
-  code_verifier_enc: Buffer;
-  redirect_uri: string;
-  created_at: number;
-  expires_at: number;
-  used_at: number | null;
 }
 
 export class PgOAuthStateRepo implements OAuthStateRepo {
@@ -191,7 +130,7 @@ export class PgOAuthStateRepo implements OAuthStateRepo {
   async consume(state: string, now: number): Promise<ConsumeStateResult> {
     // The row lock makes a second consume wait for the first and then see it used.
     return this.db.tx(async (c): Promise<ConsumeStateResult> => {
-      const { rows } = await c.query<StateRow>('SELECT * FROM oauth_states WHERE state = $1 FOR UPDATE', [state]);
+      const { rows } = await c.query<OAuthStateRow>('SELECT * FROM oauth_states WHERE state = $1 FOR UPDATE', [state]);
       const row = rows[0];
       if (!row) return { ok: false, reason: 'unknown' };
       if (row.used_at !== null) return { ok: false, reason: 'used' };
@@ -199,15 +138,7 @@ export class PgOAuthStateRepo implements OAuthStateRepo {
       if (row.expires_at <= now) return { ok: false, reason: 'expired' };
       return {
         ok: true,
-        record: {
-          state: row.state,
-          account: row.account,
-          credential: row.credential,
-          codeVerifier: this.cipher.open(row.code_verifier_enc, 'PKCE verifier'),
-          redirectUri: row.redirect_uri,
-          createdAt: row.created_at,
-          expiresAt: row.expires_at,
-        },
+        record: oauthStateFromRow(this.cipher, row),
       };
     });
   }

@@ -1,49 +1,14 @@
 import type { Fence } from '../cluster.js';
-import type { ClaimRoom, NewOutboxItem, OutboxEnvelope, OutboxRecord, OutboxRepo, OutboxStatus } from '../outbox.js';
+import { outboxFromRow, type OutboxRow } from '../outbox-row.js';
+import type { ClaimRoom, NewOutboxItem, OutboxRecord, OutboxRepo, OutboxStatus } from '../outbox.js';
 import { assertFence } from './cluster-repos.js';
 import type { PgDb, Queryable } from './db.js';
 import { RAW_CHUNK_BYTES, readRawChunked } from './message-repo.js';
 
-interface OutboxRow {
-  id: string;
-  account: string;
-  idempotency_key: string | null;
-  request_json: string;
-  envelope_json: string | null;
-  raw_bytes: number | null;
-  status: OutboxStatus;
-  attempts: number;
-  next_attempt_at: number;
-  last_error: string | null;
-  message_id: string;
-  created_at: number;
-  updated_at: number;
-  sent_at: number | null;
-}
-
-function toRecord(r: OutboxRow): OutboxRecord {
-  return {
-    id: r.id,
-    account: r.account,
-    idempotencyKey: r.idempotency_key,
-    requestJson: r.request_json,
-    envelope: r.envelope_json === null ? null : (JSON.parse(r.envelope_json) as OutboxEnvelope),
-    rawBytes: r.raw_bytes,
-    status: r.status,
-    attempts: r.attempts,
-    nextAttemptAt: r.next_attempt_at,
-    lastError: r.last_error,
-    messageId: r.message_id,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    sentAt: r.sent_at,
-  };
-}
-
 function inDueOrder(rows: OutboxRow[]): OutboxRecord[] {
   return rows
     .sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.created_at - b.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-    .map(toRecord);
+    .map(outboxFromRow);
 }
 
 export class PgOutboxRepo implements OutboxRepo {
@@ -74,11 +39,11 @@ export class PgOutboxRepo implements OutboxRepo {
       if (ins.rows[0]) {
         // The bytes in the same transaction as the row: once enqueue resolved, both are durable.
         if (item.raw) await c.query('INSERT INTO outbox_raw (id, raw) VALUES ($1, $2)', [item.id, item.raw.message]);
-        return { record: toRecord(ins.rows[0]), created: true };
+        return { record: outboxFromRow(ins.rows[0]), created: true };
       }
       const { rows } = await c.query<OutboxRow>('SELECT * FROM outbox WHERE account = $1 AND idempotency_key = $2', [item.account, item.idempotencyKey]);
       if (!rows[0]) throw new Error(`outbox row for idempotency key ${item.idempotencyKey} vanished`);
-      return { record: toRecord(rows[0]), created: false };
+      return { record: outboxFromRow(rows[0]), created: false };
     });
   }
 
@@ -93,7 +58,7 @@ export class PgOutboxRepo implements OutboxRepo {
 
   async get(id: string): Promise<OutboxRecord | null> {
     const [row] = await this.db.rows<OutboxRow>('SELECT * FROM outbox WHERE id = $1', [id]);
-    return row ? toRecord(row) : null;
+    return row ? outboxFromRow(row) : null;
   }
 
   async claimDue(now: number, limit: number, room?: ClaimRoom, fences?: readonly Fence[]): Promise<OutboxRecord[]> {

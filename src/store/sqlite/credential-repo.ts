@@ -1,16 +1,7 @@
 import type { SecretCipher } from '../../secrets/cipher.js';
 import type { CredentialRepo, StoredCredential } from '../oauth.js';
 import type { Db } from './db.js';
-
-interface CredentialRow {
-  name: string;
-  provider: string;
-  client_id: string;
-  client_secret_enc: Buffer | null;
-  settings_json: string;
-  created_at: number;
-  updated_at: number;
-}
+import { credentialFromRow, type CredentialRow } from '../oauth-rows.js';
 
 export class SqliteCredentialRepo implements CredentialRepo {
   constructor(
@@ -18,26 +9,15 @@ export class SqliteCredentialRepo implements CredentialRepo {
     private readonly cipher: SecretCipher,
   ) {}
 
-  private toRecord(r: CredentialRow): StoredCredential {
-    return {
-      name: r.name,
-      provider: r.provider,
-      clientId: r.client_id,
-      clientSecret: this.cipher.openOrNull(r.client_secret_enc, `client secret of credential ${r.name}`),
-      settings: JSON.parse(r.settings_json) as Record<string, unknown>,
-      createdAt: r.created_at,
-      updatedAt: r.updated_at,
-    };
-  }
 
   async list(): Promise<StoredCredential[]> {
     const rows = this.db.prepare('SELECT * FROM credentials ORDER BY name').all() as CredentialRow[];
-    return rows.map((r) => this.toRecord(r));
+    return rows.map((r) => credentialFromRow(this.cipher, r));
   }
 
   async get(name: string): Promise<StoredCredential | null> {
     const row = this.db.prepare('SELECT * FROM credentials WHERE name = ?').get(name) as CredentialRow | undefined;
-    return row ? this.toRecord(row) : null;
+    return row ? credentialFromRow(this.cipher, row) : null;
   }
 
   async upsert(c: Omit<StoredCredential, 'createdAt' | 'updatedAt'>, now: number): Promise<StoredCredential> {

@@ -1,43 +1,8 @@
 import type { Fence } from '../cluster.js';
+import { outboxFromRow, type OutboxRow } from '../outbox-row.js';
 import { assertFence } from './cluster-repo.js';
-import type { ClaimRoom, NewOutboxItem, OutboxEnvelope, OutboxRecord, OutboxRepo, OutboxStatus } from '../outbox.js';
+import type { ClaimRoom, NewOutboxItem, OutboxRecord, OutboxRepo, OutboxStatus } from '../outbox.js';
 import type { Db } from './db.js';
-
-interface OutboxRow {
-  id: string;
-  account: string;
-  idempotency_key: string | null;
-  request_json: string;
-  envelope_json: string | null;
-  raw_bytes: number | null;
-  status: OutboxStatus;
-  attempts: number;
-  next_attempt_at: number;
-  last_error: string | null;
-  message_id: string;
-  created_at: number;
-  updated_at: number;
-  sent_at: number | null;
-}
-
-function toRecord(r: OutboxRow): OutboxRecord {
-  return {
-    id: r.id,
-    account: r.account,
-    idempotencyKey: r.idempotency_key,
-    requestJson: r.request_json,
-    envelope: r.envelope_json === null ? null : (JSON.parse(r.envelope_json) as OutboxEnvelope),
-    rawBytes: r.raw_bytes,
-    status: r.status,
-    attempts: r.attempts,
-    nextAttemptAt: r.next_attempt_at,
-    lastError: r.last_error,
-    messageId: r.message_id,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    sentAt: r.sent_at,
-  };
-}
 
 export class SqliteOutboxRepo implements OutboxRepo {
   constructor(private readonly db: Db) {}
@@ -48,7 +13,7 @@ export class SqliteOutboxRepo implements OutboxRepo {
         const existing = this.db
           .prepare('SELECT * FROM outbox WHERE account = ? AND idempotency_key = ?')
           .get(item.account, item.idempotencyKey) as OutboxRow | undefined;
-        if (existing) return { record: toRecord(existing), created: false };
+        if (existing) return { record: outboxFromRow(existing), created: false };
       }
       this.db
         .prepare(
@@ -70,14 +35,14 @@ export class SqliteOutboxRepo implements OutboxRepo {
         });
       if (item.raw) this.db.prepare('INSERT INTO outbox_raw (id, raw) VALUES (?, ?)').run(item.id, item.raw.message);
       const row = this.db.prepare('SELECT * FROM outbox WHERE id = ?').get(item.id) as OutboxRow;
-      return { record: toRecord(row), created: true };
+      return { record: outboxFromRow(row), created: true };
     });
     return run.immediate();
   }
 
   async get(id: string): Promise<OutboxRecord | null> {
     const row = this.db.prepare('SELECT * FROM outbox WHERE id = ?').get(id) as OutboxRow | undefined;
-    return row ? toRecord(row) : null;
+    return row ? outboxFromRow(row) : null;
   }
 
   async getRaw(id: string): Promise<Buffer | null> {
@@ -134,7 +99,7 @@ export class SqliteOutboxRepo implements OutboxRepo {
       }
       const claim = this.db.prepare("UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ? WHERE id = ?");
       for (const r of rows) claim.run(now, r.id);
-      return rows.map((r) => ({ ...toRecord(r), status: 'sending' as const, attempts: r.attempts + 1, updatedAt: now }));
+      return rows.map((r) => ({ ...outboxFromRow(r), status: 'sending' as const, attempts: r.attempts + 1, updatedAt: now }));
     });
     return run.immediate();
   }

@@ -1,20 +1,7 @@
 import type { SecretCipher } from '../../secrets/cipher.js';
-import type { TokenRecord, TokenRepo, TokenState } from '../oauth.js';
+import type { TokenRecord, TokenRepo } from '../oauth.js';
 import type { Db } from './db.js';
-
-interface TokenRow {
-  account: string;
-  credential: string;
-  refresh_token_enc: Buffer | null;
-  access_token_enc: Buffer | null;
-  access_expires_at: number | null;
-  scope: string | null;
-  state: TokenState;
-  last_refresh_at: number | null;
-  refresh_token_issued_at: number | null;
-  last_error: string | null;
-  updated_at: number;
-}
+import { tokenFromRow, type TokenRow } from '../oauth-rows.js';
 
 export class SqliteTokenRepo implements TokenRepo {
   constructor(
@@ -22,30 +9,15 @@ export class SqliteTokenRepo implements TokenRepo {
     private readonly cipher: SecretCipher,
   ) {}
 
-  private toRecord(r: TokenRow): TokenRecord {
-    return {
-      account: r.account,
-      credential: r.credential,
-      refreshToken: this.cipher.openOrNull(r.refresh_token_enc, `refresh token of ${r.account}`),
-      accessToken: this.cipher.openOrNull(r.access_token_enc, `access token of ${r.account}`),
-      accessExpiresAt: r.access_expires_at,
-      scope: r.scope,
-      state: r.state,
-      lastRefreshAt: r.last_refresh_at,
-      refreshTokenIssuedAt: r.refresh_token_issued_at,
-      lastError: r.last_error,
-      updatedAt: r.updated_at,
-    };
-  }
 
   async get(account: string): Promise<TokenRecord | null> {
     const row = this.db.prepare('SELECT * FROM tokens WHERE account = ?').get(account) as TokenRow | undefined;
-    return row ? this.toRecord(row) : null;
+    return row ? tokenFromRow(this.cipher, row) : null;
   }
 
   async list(): Promise<TokenRecord[]> {
     const rows = this.db.prepare('SELECT * FROM tokens ORDER BY account').all() as TokenRow[];
-    return rows.map((r) => this.toRecord(r));
+    return rows.map((r) => tokenFromRow(this.cipher, r));
   }
 
   async save(rec: Omit<TokenRecord, 'updatedAt'>, now: number): Promise<void> {
@@ -90,7 +62,7 @@ export class SqliteTokenRepo implements TokenRepo {
         if (!row) return { held: true, record: null };
         if (row.refresh_owner !== null && row.refresh_owner !== owner && (row.refresh_until ?? 0) > now) return { held: false };
         this.db.prepare('UPDATE tokens SET refresh_owner = ?, refresh_until = ? WHERE account = ?').run(owner, now + ttlMs, account);
-        return { held: true, record: this.toRecord(row) };
+        return { held: true, record: tokenFromRow(this.cipher, row) };
       })
       .immediate();
   }

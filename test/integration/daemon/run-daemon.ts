@@ -65,8 +65,12 @@ export async function startDaemon(
   nodeArgs: string[] = [],
   /** 'listening': any answer of /readyz will do (a daemon waiting for its database answers 503). */
   until: 'ready' | 'listening' = 'ready',
-  /** A busy machine (several replicas starting together) may need longer. */
-  readyTimeoutMs = 20_000,
+  /**
+   * A hang guard, not a speed check: a daemon that exits fails at once; one
+   * that starts slowly on a loaded machine (module loading alone took 14 s
+   * at load 20) is waited for.
+   */
+  readyTimeoutMs = 60_000,
 ): Promise<Daemon> {
   assertBuilt();
   const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--config', configPath], {

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuthThrottle } from '../../../src/http/guards.js';
+import { AuthThrottle } from '../../../src/runtime/auth-throttle.js';
 import { legacyApp, relayConfig, SENDER, startRig, type Rig } from './relay-rig.js';
 
 /*

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bareMessage, legacyApp, relayConfig, SENDER, SmtpTalk, startRig, type Rig } from './relay-rig.js';
-import { AuthThrottle } from '../../../src/http/guards.js';
+import { AuthThrottle } from '../../../src/runtime/auth-throttle.js';
 import { until } from '../../harness/until.js';
 
 /*

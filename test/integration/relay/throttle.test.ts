@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuthThrottle } from '../../../src/http/guards.js';
+import { AuthThrottle } from '../../../src/runtime/auth-throttle.js';
 import { createLogger } from '../../../src/log.js';
 import { until } from '../../harness/until.js';
 import { relayConfig, SmtpTalk, startRig, type Rig } from './relay-rig.js';

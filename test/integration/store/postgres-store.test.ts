@@ -6,6 +6,7 @@ import type { MailgateError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/log.js';
 import { SecretCipher } from '../../../src/secrets/cipher.js';
 import { openStore } from '../../../src/store/open.js';
+import { PgDb } from '../../../src/store/postgres/db.js';
 import { PG_MIGRATIONS } from '../../../src/store/postgres/migrations.js';
 import { RAW_CHUNK_BYTES } from '../../../src/store/postgres/message-repo.js';
 import { tooNewError } from '../../../src/store/schema-version.js';
@@ -134,6 +135,35 @@ describe('PostgreSQL going away (the server stopped and started again)', () => {
     expect(msg).toContain(`127.0.0.1:${u.port}`);
     expect(msg).not.toContain('hunter2');
   });
+
+  it('a server that ends the connection between two statements of a transaction fails that transaction (transient), not the process', async () => {
+    const db = new PgDb({ url: dbUrl, poolSize: 1 });
+    const unheard: unknown[] = [];
+    const onUncaught = (err: unknown): void => void unheard.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const r = await settle(() =>
+        db.tx(async (c) => {
+          await c.query('SELECT 1');
+          // No statement is running while the server goes: the client hears it as an 'error' event.
+          await pg.halt();
+          await new Promise((res) => setTimeout(res, 200));
+          return c.query('SELECT 2');
+        }),
+      );
+      expect(codeOf(r)).toBe('CONNECTION_FAILED');
+      expect(db.unavailable).toMatch(/cannot be reached/);
+      expect(unheard).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await pg.resume();
+      await db.close();
+    }
+    // The pool dropped the broken connection: the next call gets a fresh one.
+    const again = new PgDb({ url: dbUrl, poolSize: 1 });
+    await until(async () => (await again.rows<{ n: number }>('SELECT 3 AS n').catch(() => []))[0]?.n === 3, 30_000, 'the server to answer again');
+    await again.close();
+  }, 60_000);
 
   it('a daemon store waits for a server that is down at start, then opens; loses it while running, says so, and resumes with nothing lost', async () => {
     const url = await freshSchema();

@@ -1,7 +1,8 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { ServerConfig } from '../../../src/config/types.js';
-import { AuthThrottle, hostAllowed, hostPolicyFor } from '../../../src/http/guards.js';
+import { hostAllowed, hostPolicyFor } from '../../../src/http/guards.js';
+import { AuthThrottle } from '../../../src/runtime/auth-throttle.js';
 import { createHttpServer, registerApi } from '../../../src/http/server.js';
 import { createLogger } from '../../../src/log.js';
 

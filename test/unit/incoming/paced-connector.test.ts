@@ -98,4 +98,23 @@ describe('connectors log in through the pacer', () => {
     expect(throttled.status()).toMatchObject({ state: 'backoff', lastError: 'throttled by the server: Too many simultaneous connections' });
     await Promise.all([throttled.stop(), same.stop(), other.stop()]);
   });
+
+  it('a failure that cannot be recorded (a bug in classifying it) does not end the account: it tries again later', async () => {
+    const pacer = new LoginPacer({ loginsPerSecond: 1000, loginsInFlight: 10, perHostInFlight: 10 });
+    class BrokenClassify extends FakeConnector {
+      classified = 0;
+      protected override classify(): SessionFailure {
+        this.classified++;
+        throw new TypeError('cannot read the failure');
+      }
+    }
+    const c = new BrokenClassify(deps('broken', pacer), () => new Error('connection reset'));
+    await c.start();
+    // The first retry comes after the first backoff (about a second), not never.
+    for (let i = 0; i < 500 && c.logins.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(c.logins.length).toBeGreaterThanOrEqual(2);
+    expect(c.classified).toBeGreaterThanOrEqual(1);
+    await c.stop();
+    expect(c.status().state).toBe('stopped');
+  });
 });
