@@ -28,6 +28,7 @@ import { RelayComponent } from './relay/component.js';
 import { RefreshScheduler } from './scheduler/refresh-scheduler.js';
 import { CredentialHealth } from './oauth/credential-health.js';
 import { RetentionJob } from './scheduler/retention.js';
+import { ConnectionHistoryRecorder } from './runtime/connection-history.js';
 
 /**
  * Wires the daemon's components onto an App: everything `mailgate serve`
@@ -97,7 +98,9 @@ export function buildDaemon(app: App) {
   });
   const health = new CredentialHealth({ store, tokens, config, events, metrics, logger });
   const scheduler = new RefreshScheduler({ store, tokens, config, logger, health, ...(node ? { node } : {}) });
-  const sender = new OutboxWorker({ store, config, tokens, logger, metrics, fences });
+  // The account page's connection history: a row when a side's state changes, not on every status write.
+  const history = new ConnectionHistoryRecorder(store.connectionHistory, (err) => logger.debug({ err }, 'connection history not recorded'));
+  const sender = new OutboxWorker({ store, config, tokens, logger, metrics, fences, history });
   const outbox = new OutboxService({ store, config, onQueued: () => sender.wake() });
 
   const persistStatus = (account: string) => (s: ConnectorStatus) => {
@@ -108,6 +111,7 @@ export function buildDaemon(app: App) {
         lastError: s.lastError,
       }, Date.now())
       .catch(() => undefined);
+    void history.note(account, 'incoming', s.state, s.lastError);
   };
   // `mailgate test` and POST /v1/accounts/{name}/test build one without a pacer: an admin's probe does not queue.
   const factory = (account: AccountConfig, pacer?: LoginPacer): IncomingConnector =>

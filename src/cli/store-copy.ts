@@ -74,6 +74,7 @@ export async function storeCopy(opts: CopyOptions): Promise<{ tables: Record<str
     await client.connect();
     await client.query('BEGIN');
     for (const table of PG_TABLES) tables[table] = await copyTable(sqlite, client, table, print);
+    await advanceIdentities(client);
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -112,6 +113,20 @@ async function refuseNonEmpty(url: string, shown: string): Promise<void> {
     }
   } finally {
     await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Rows were copied with their ids: an identity column (connection_history.id)
+ * must go on after the largest one, or the first new row would collide.
+ */
+async function advanceIdentities(client: pg.Client): Promise<void> {
+  const { rows } = await client.query<{ table_name: string; column_name: string }>(
+    `SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema() AND is_identity = 'YES' AND table_name = ANY($1)`,
+    [[...PG_TABLES]],
+  );
+  for (const { table_name: t, column_name: c } of rows) {
+    await client.query(`SELECT setval(pg_get_serial_sequence($1, $2), coalesce(max("${c}"), 0) + 1, false) FROM ${t}`, [t, c]);
   }
 }
 

@@ -15,6 +15,7 @@ import { bareAddress, parseSendRequest, recipientAddresses, type SendRequest } f
 import { headerValue } from './raw-headers.js';
 import { classifySmtpError, SmtpSender } from './smtp.js';
 import { SerialPump } from '../runtime/serial-pump.js';
+import type { ConnectionHistoryRecorder } from '../runtime/connection-history.js';
 
 /** Transient failures are retried this many times (about 4 hours with the backoff below), then the message fails. */
 export const SEND_MAX_ATTEMPTS = 20;
@@ -201,6 +202,8 @@ export interface OutboxWorkerDeps {
    * failed by the coordinator when it takes an account (not at start).
    */
   fences?: FenceSource;
+  /** The connection history (the admin UI's account page): told whether each send worked. */
+  history?: Pick<ConnectionHistoryRecorder, 'note'>;
 }
 
 /**
@@ -360,10 +363,12 @@ export class OutboxWorker implements Component {
       await store.outbox.markSent(r.id, now());
       metrics.outbox.inc({ account: r.account, outcome: 'sent' });
       await store.accountStatus.update(r.account, 'outgoing', { state: 'ok', lastSuccessAt: now(), lastError: null }, now());
+      void this.#deps.history?.note(r.account, 'outgoing', 'ok', null);
       log.info({ messageId: r.messageId, attempts: r.attempts, reply }, 'message sent');
     } catch (err) {
       const failure = classifySmtpError(err);
       await store.accountStatus.update(r.account, 'outgoing', { state: 'error', lastError: failure.message }, now());
+      void this.#deps.history?.note(r.account, 'outgoing', 'error', failure.message);
       if (failure.kind === 'permanent' || r.attempts >= SEND_MAX_ATTEMPTS) {
         await store.outbox.markFailed(r.id, failure.message, now());
         metrics.outbox.inc({ account: r.account, outcome: 'failed' });

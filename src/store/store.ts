@@ -1,3 +1,4 @@
+import type { ActivityRepo, ConnectionHistoryRepo } from './activity.js';
 import type { AdminSessionRepo } from './admin-sessions.js';
 import type { LeaseRepo, LockRepo, NodeRepo, WakeBus } from './cluster.js';
 import type { DeliveryRepo } from './deliveries.js';
@@ -42,6 +43,9 @@ export interface Store {
   readonly deliveries: DeliveryRepo;
   readonly outbox: OutboxRepo;
   readonly adminSessions: AdminSessionRepo;
+  /** The admin UI's account page (./activity.ts): an account's mail in time buckets, and its connection history. */
+  readonly activity: ActivityRepo;
+  readonly connectionHistory: ConnectionHistoryRepo;
   /** Several replicas (./cluster.ts): account leases, membership, named locks, wake-ups. */
   readonly leases: LeaseRepo;
   readonly nodes: NodeRepo;

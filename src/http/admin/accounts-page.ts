@@ -18,7 +18,7 @@ export const ADMIN_PAGE_SIZE = 50;
 
 type AccountView = Awaited<ReturnType<typeof accountsView>>['accounts'][number];
 
-async function providerOf(deps: AdminUiDeps, credential: string | null): Promise<string | null> {
+export async function providerOf(deps: AdminUiDeps, credential: string | null): Promise<string | null> {
   if (!credential) return null;
   try {
     return (await deps.tokens.resolveCredential(credential)).provider;
@@ -27,11 +27,11 @@ async function providerOf(deps: AdminUiDeps, credential: string | null): Promise
   }
 }
 
-const TOKEN_CLASS: Record<string, string> = { ok: 'state-ok', expiring: 'state-warn', reauth_required: 'state-bad', missing: 'state-bad' };
-const INCOMING_CLASS: Record<string, string> = { idle: 'state-ok', polling: 'state-ok', error: 'state-bad', backoff: 'state-warn', paused: 'state-warn' };
+export const TOKEN_CLASS: Record<string, string> = { ok: 'state-ok', expiring: 'state-warn', reauth_required: 'state-bad', missing: 'state-bad' };
+export const INCOMING_CLASS: Record<string, string> = { idle: 'state-ok', polling: 'state-ok', error: 'state-bad', backoff: 'state-warn', paused: 'state-warn' };
 
 /** The connector states in an admin's words (the API keeps the contract's names). */
-const INCOMING_WORDS: Record<string, string> = {
+export const INCOMING_WORDS: Record<string, string> = {
   connecting: 'connecting',
   idle: 'connected, waiting for mail',
   polling: 'checking for mail',
@@ -60,7 +60,7 @@ function row(a: AccountView, cfg: AccountConfig, extra: { credential: string | n
   const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
   const label = (verb: string) => html` aria-label="${verb} ${a.name}"`;
   return html`<tr>
-<th scope="row">${a.name}<br><small>${a.email}</small></th>
+<th scope="row"><a href="/admin/accounts/${encodeURIComponent(a.name)}">${a.name}</a><br><small>${a.email}</small></th>
 <td>${a.incoming.protocol.toUpperCase()}: <span class="${INCOMING_CLASS[a.incoming.state] ?? ''}" title="${a.incoming.state}">${INCOMING_WORDS[a.incoming.state] ?? a.incoming.state}</span><br><small>last success ${when(a.incoming.lastSuccessAt, now)}</small></td>
 <td>${cfg.outgoing ? html`${a.outgoing.lastError ? html`<span class="state-bad">error</span>` : 'configured'}<br><small>last success ${when(a.outgoing.lastSuccessAt, now)}</small>` : 'not configured'}</td>
 <td>${tokenCell(a, usesOAuth, now)}</td>

@@ -34,6 +34,13 @@ button.danger{border-color:#b42318;color:#b42318}
 .field-error{color:#b42318;font-weight:600;margin:.125rem 0}
 .state-ok{color:#027a48;font-weight:600}.state-bad{color:#b42318;font-weight:600}.state-warn{color:#b54708;font-weight:600}
 pre{white-space:pre-wrap;word-break:break-word;margin:0;font-size:.875rem;max-width:30rem}
+dl.summary{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.25rem 1rem}dl.summary dt{font-weight:600}dl.summary dd{margin:0;overflow-wrap:anywhere}
+.totals{font-size:1.125rem}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(15rem,1fr));gap:1rem 1.5rem;margin:1rem 0}
+.chart{margin:0;min-width:0}.chart figcaption{font-weight:600;font-size:.875rem}.chart svg{display:block;width:100%;height:auto}
+.chart .axis{stroke:#667085}.chart .grid{stroke:#eaecf0}.chart .tick{font-size:10px;fill:#475467}.chart .slot:hover{fill:#f2f4f7}
+.bar.received{fill:#1d4ed8}.bar.acknowledged{fill:#027a48}.bar.failed{fill:#b42318}.bar.latency{fill:#6941c6}.chart .mark{stroke:#1a1a1a}
+.history td:last-child,.errors-list li{overflow-wrap:anywhere}
 `;
 
 /**

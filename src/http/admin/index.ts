@@ -5,6 +5,7 @@ import { SCHEMAS } from '../api-schemas.js';
 import { hostGuard } from '../guards.js';
 import { registerPageHeaders } from '../page-headers.js';
 import { edgeOf } from '../server.js';
+import { registerAccountPage } from './account-page.js';
 import { registerAccountPages } from './accounts-page.js';
 import { ADMIN_CSP } from './assets.js';
 import { attachedSession, attachSession, formOf, isSecure, sendPage, type AdminUiDeps } from './context.js';
@@ -100,6 +101,7 @@ export function registerAdminUi(http: FastifyInstance, deps: AdminUiDeps): void 
 
       registerLoginRoutes(admin, deps, sessions, edge.gate);
       registerAccountPages(admin, deps);
+      registerAccountPage(admin, deps);
       registerCredentialPages(admin, deps);
       registerDeliveryPages(admin, deps);
       registerRelayPage(admin, deps);

@@ -47,7 +47,7 @@ export function plainError(error: string, target = 'the server'): string {
 }
 
 /** Ends a clause as a sentence (plain-words messages already end with a full stop). */
-function sentence(s: string): string {
+export function sentence(s: string): string {
   return /[.!?]$/.test(s) ? s : `${s}.`;
 }
 

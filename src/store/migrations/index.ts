@@ -6,6 +6,7 @@ import { sql as failedBuilds } from './0005-failed-builds-and-oversize.js';
 import { sql as outboxRaw } from './0006-outbox-raw.js';
 import { sql as conversations } from './0007-conversations.js';
 import { sql as cluster } from './0008-cluster.js';
+import { sql as activity } from './0009-activity.js';
 
 /**
  * Ordered schema migrations. Append, never edit or reorder: the position in
@@ -20,4 +21,5 @@ export const MIGRATIONS: readonly { name: string; sql: string }[] = [
   { name: '0006-outbox-raw', sql: outboxRaw },
   { name: '0007-conversations', sql: conversations },
   { name: '0008-cluster', sql: cluster },
+  { name: '0009-activity', sql: activity },
 ];

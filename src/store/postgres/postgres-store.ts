@@ -14,6 +14,7 @@ import { migratePg } from './migrations.js';
 import { PgCredentialRepo, PgOAuthStateRepo, PgTokenRepo } from './oauth-repos.js';
 import { PgOutboxRepo } from './outbox-repo.js';
 import { PgAccountStatusRepo, PgAdminSessionRepo, PgMetaRepo } from './small-repos.js';
+import { PgActivityRepo, PgConnectionHistoryRepo } from './activity-repo.js';
 
 /**
  * The backend for several replicas: one PostgreSQL database, reached with
@@ -32,6 +33,8 @@ export class PostgresStore implements Store {
   readonly deliveries: PgDeliveryRepo;
   readonly outbox: PgOutboxRepo;
   readonly adminSessions: PgAdminSessionRepo;
+  readonly activity: PgActivityRepo;
+  readonly connectionHistory: PgConnectionHistoryRepo;
   readonly leases: PgLeaseRepo;
   readonly nodes: PgNodeRepo;
   readonly locks: PgLockRepo;
@@ -58,6 +61,8 @@ export class PostgresStore implements Store {
     this.deliveries = new PgDeliveryRepo(db);
     this.outbox = new PgOutboxRepo(db);
     this.adminSessions = new PgAdminSessionRepo(db);
+    this.activity = new PgActivityRepo(db);
+    this.connectionHistory = new PgConnectionHistoryRepo(db);
     this.leases = new PgLeaseRepo(db);
     this.nodes = new PgNodeRepo(db);
     this.locks = new PgLockRepo(db);

@@ -18,6 +18,7 @@ import { SqliteOAuthStateRepo } from './oauth-state-repo.js';
 import { SqliteOutboxRepo } from './outbox-repo.js';
 import { RawReader } from './raw-reader.js';
 import { SqliteTokenRepo } from './token-repo.js';
+import { SqliteActivityRepo, SqliteConnectionHistoryRepo } from './activity-repo.js';
 
 /**
  * The embedded backend: one SQLite database in WAL mode, dataDir/mailgate.db.
@@ -35,6 +36,8 @@ export class SqliteStore implements Store {
   readonly deliveries: SqliteDeliveryRepo;
   readonly outbox: SqliteOutboxRepo;
   readonly adminSessions: SqliteAdminSessionRepo;
+  readonly activity: SqliteActivityRepo;
+  readonly connectionHistory: SqliteConnectionHistoryRepo;
   readonly leases: SqliteLeaseRepo;
   readonly nodes: SqliteNodeRepo;
   readonly locks: SqliteLockRepo;
@@ -55,6 +58,8 @@ export class SqliteStore implements Store {
     this.deliveries = new SqliteDeliveryRepo(db);
     this.outbox = new SqliteOutboxRepo(db);
     this.adminSessions = new SqliteAdminSessionRepo(db);
+    this.activity = new SqliteActivityRepo(db);
+    this.connectionHistory = new SqliteConnectionHistoryRepo(db);
     this.leases = new SqliteLeaseRepo(db);
     this.nodes = new SqliteNodeRepo(db);
     this.locks = new SqliteLockRepo(db);

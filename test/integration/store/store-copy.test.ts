@@ -5,6 +5,7 @@ import { appendMessages, getHarness, listMessages, makeMessage, startPostgres, u
 import { until } from '../../harness/until.js';
 import { runCli } from '../daemon/run-daemon.js';
 import { ADMIN, authorizeThroughDaemon, e2eLifecycle, startDaemon, writeE2EConfig } from '../imap/e2e-helpers.js';
+import { adminQuery } from './pg-under-test.js';
 
 /**
  * Moving from SQLite to PostgreSQL, and a PostgreSQL that is not there:
@@ -82,6 +83,10 @@ describe('mailgate store copy (SQLite dataDir → empty PostgreSQL), then the da
     expect(copied.stdout).toContain('deliveries: 3/3');
     expect(copied.stdout).toContain('tokens: 1/1');
     expect(copied.stdout).toMatch(/cursors: 1\/1/);
+    // The connection history came along (waiting for authorization, then connected), ids and all.
+    expect(copied.stdout).toMatch(/connection_history: ([2-9]|\d\d+)\/\d+/);
+    const [copiedIds] = await adminQuery<{ max: number }>(target, 'SELECT max(id)::int AS max FROM connection_history');
+    expect(copiedIds?.max).toBeGreaterThanOrEqual(2);
     expect(copied.stdout).toMatch(/^done: \d+ rows/m);
     expect(copied.stdout).not.toContain(new URL(target).password || 'no-password-in-this-url');
 
@@ -112,6 +117,9 @@ describe('mailgate store copy (SQLite dataDir → empty PostgreSQL), then the da
     };
     expect(accounts.accounts[0]?.token.state).toBe('ok');
     await onPg.stop();
+    // New history rows go on after the copied ids (the identity was moved on, no duplicate key).
+    const [next] = await adminQuery<{ id: number }>(target, `INSERT INTO connection_history (account, side, at, state, error) VALUES ('probe', 'incoming', 1, 'connected', NULL) RETURNING id::int AS id`);
+    expect(next?.id).toBeGreaterThan(copiedIds?.max ?? Infinity);
   }, 180_000);
 });
 

@@ -1,4 +1,5 @@
 import { describe } from 'vitest';
+import { defineActivityConformance } from './activity.js';
 import { defineAdminSessionConformance } from './admin-sessions.js';
 import { defineClusterConformance } from './cluster.js';
 import { defineDeliveryConformance } from './deliveries.js';
@@ -36,5 +37,6 @@ export function defineStoreConformance(name: string, factory: StoreFactory): voi
     describe('store', () => defineStoreWideConformance(factory));
     describe('secrets', () => defineSecretsConformance(factory));
     describe('cluster', () => defineClusterConformance(factory));
+    describe('activity and connection history', () => defineActivityConformance(factory));
   });
 }
