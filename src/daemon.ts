@@ -29,6 +29,7 @@ import { RefreshScheduler } from './scheduler/refresh-scheduler.js';
 import { CredentialHealth } from './oauth/credential-health.js';
 import { RetentionJob } from './scheduler/retention.js';
 import { ConnectionHistoryRecorder } from './runtime/connection-history.js';
+import { accountNamed } from './config/lookup.js';
 
 /**
  * Wires the daemon's components onto an App: everything `mailgate serve`
@@ -158,7 +159,7 @@ export function buildDaemon(app: App) {
     sideStatus: () => store.accountStatus.list(),
     tokens: () => tokens.statusAll(),
     testIncoming: async (name) => {
-      const acc = app.config.accounts.find((a) => a.name === name);
+      const acc = accountNamed(app.config, name);
       if (!acc) return { ok: false, error: 'no such account', code: 'NOT_FOUND' };
       try {
         return await factory(acc).test();
@@ -168,7 +169,7 @@ export function buildDaemon(app: App) {
       }
     },
     testOutgoing: async (name) => {
-      const acc = app.config.accounts.find((a) => a.name === name);
+      const acc = accountNamed(app.config, name);
       return acc ? testSmtp(acc, tokens) : null;
     },
   };

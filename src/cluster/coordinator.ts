@@ -203,7 +203,12 @@ export class ClusterCoordinator implements Component, FenceSource {
     const [nodes, leases] = await Promise.all([this.#deps.store.nodes.live(now, this.#ttl), this.#deps.store.leases.list(now)]);
     const owners = new Map(leases.map((l) => [l.account, l.owner]));
     const byNode = new Map<string, string[]>();
-    for (const l of leases) byNode.set(l.owner, [...(byNode.get(l.owner) ?? []), l.account]);
+    // Appended in place: copying the list per lease made this O(N²) (5,000 accounts on one node: 12.5 million copies a read).
+    for (const l of leases) {
+      const held = byNode.get(l.owner);
+      if (held) held.push(l.account);
+      else byNode.set(l.owner, [l.account]);
+    }
     const list = nodes.map((n) => ({ name: n.name, startedAt: n.startedAt, lastSeenAt: n.lastSeenAt, accounts: byNode.get(n.name) ?? [] }));
     if (!this.#deps.identity.clustered && !list.some((n) => n.name === this.#deps.identity.name)) {
       const id = this.#deps.identity;

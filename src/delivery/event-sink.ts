@@ -2,6 +2,7 @@ import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import type { AccountEvent, EventSink } from './events.js';
+import { accountNamed } from '../config/lookup.js';
 
 /** Queues account events as deliveries to the account's webhook, then wakes the worker. */
 export class DeliveryEventSink implements EventSink {
@@ -14,7 +15,7 @@ export class DeliveryEventSink implements EventSink {
     event: AccountEvent,
     fields: Record<string, unknown>,
   ): Promise<string> {
-    const acc = this.deps.config().accounts.find((a) => a.name === account);
+    const acc = accountNamed(this.deps.config(), account);
     if (!acc) {
       this.deps.logger.warn({ account, event }, 'event for an account that is not configured; dropped');
       return '';

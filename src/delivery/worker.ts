@@ -26,6 +26,7 @@ function signerOf(wh: WebhookConfig): Signer {
   return s;
 }
 import { SerialPump } from '../runtime/serial-pump.js';
+import { accountNamed } from '../config/lookup.js';
 
 export interface DeliveryWorkerDeps {
   store: Store;
@@ -258,7 +259,7 @@ export class DeliveryWorker implements Component {
   async #deliver(wh: WebhookConfig, d: DeliveryRecord): Promise<void> {
     const { store, metrics, logger } = this.#deps;
     const log = logger.child({ component: 'delivery', account: d.account, delivery: d.id });
-    const account = this.#deps.config().accounts.find((a) => a.name === d.account);
+    const account = accountNamed(this.#deps.config(), d.account);
     let built: Built;
     try {
       built = await this.#buildBody(wh, d, log);
@@ -330,7 +331,7 @@ export class DeliveryWorker implements Component {
     }
     try {
       // The raw bytes are not used after this: the thread may take them over.
-      const account = this.#deps.config().accounts.find((a) => a.name === info.account);
+      const account = accountNamed(this.#deps.config(), info.account);
       const options = {
         maxInlineAttachmentBytes: wh.maxInlineAttachmentBytes,
         maxBodyBytes: wh.maxBodyBytes,

@@ -9,6 +9,7 @@ import { messageIdFor } from '../store/origin.js';
 import type { Store } from '../store/store.js';
 import type { DueAck, ImapCursor, IngestResult, NewMessage } from '../store/messages.js';
 import type { AckQueue, FetchedMessage, Ingestor } from './source.js';
+import { accountNamed } from '../config/lookup.js';
 
 /** Headers the ingest step needs before parsing: cheap, never throws. */
 export interface MessageInspection {
@@ -61,7 +62,7 @@ export class IngestService implements Ingestor, AckQueue {
   }
 
   #webhookOf(account: string): string {
-    const acc = this.#deps.config().accounts.find((a) => a.name === account);
+    const acc = accountNamed(this.#deps.config(), account);
     if (!acc) throw new MailgateError('NOT_FOUND', `account ${account} is not configured`);
     return acc.webhook;
   }

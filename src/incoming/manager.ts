@@ -4,6 +4,7 @@ import type { AccountConfig, Config } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { LoginPacer } from './login-pacer.js';
 import type { ConnectorStatus, IncomingConnector } from './source.js';
+import { accountNamed } from '../config/lookup.js';
 
 /** Builds an account's connector; it must log in through `pacer` (ConnectorDeps.pacer). */
 export type ConnectorFactory = (account: AccountConfig, pacer: LoginPacer) => IncomingConnector;
@@ -61,7 +62,7 @@ export class ConnectorManager implements Component {
   /** Starts the account's connector (this node now holds it; its logins queue in the pacer like every other); false when it is not configured. */
   async startAccount(name: string): Promise<boolean> {
     if (this.#connectors.has(name)) return true;
-    const account = this.#config.accounts.find((a) => a.name === name);
+    const account = accountNamed(this.#config, name);
     if (!account) return false;
     this.#handed.add(name);
     await this.#startOne(account);

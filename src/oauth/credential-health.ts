@@ -120,7 +120,9 @@ export class CredentialHealth {
     for (const a of this.deps.config().accounts) {
       const uses = [a.incoming.auth, a.outgoing?.auth].some((auth) => auth && auth.method !== 'password' && auth.credential === e.credential);
       if (!uses) continue;
-      byWebhook.set(a.webhook, [...(byWebhook.get(a.webhook) ?? []), a.name]);
+      const names = byWebhook.get(a.webhook);
+      if (names) names.push(a.name);
+      else byWebhook.set(a.webhook, [a.name]);
     }
     for (const accounts of byWebhook.values()) {
       await this.deps.events.emit(accounts[0]!, 'credential.expiring', {

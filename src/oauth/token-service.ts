@@ -12,6 +12,7 @@ import { requestToken, TokenEndpointError, type GrantRequest, type TokenResponse
 import type { AccessToken, TokenProvider } from './token-provider.js';
 import { RETRY_SLOWLY_MS } from './provider-errors.js';
 import { tokenTiming } from './token-timing.js';
+import { accountNamed } from '../config/lookup.js';
 
 /** Transient failures are retried within one request this many times. */
 const TRANSIENT_TRIES = 3;
@@ -426,7 +427,7 @@ export class TokenService implements TokenProvider {
 
   async status(account: string, now = Date.now()): Promise<TokenStatus> {
     const rec = await this.#deps.store.tokens.get(account);
-    const acc = rec ? undefined : this.#deps.config().accounts.find((a) => a.name === account);
+    const acc = rec ? undefined : accountNamed(this.#deps.config(), account);
     return this.#view(account, rec, acc, now, (name) => this.#credentialOrNull(name));
   }
 

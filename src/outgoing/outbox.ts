@@ -16,6 +16,7 @@ import { headerValue } from './raw-headers.js';
 import { classifySmtpError, SmtpSender } from './smtp.js';
 import { SerialPump } from '../runtime/serial-pump.js';
 import type { ConnectionHistoryRecorder } from '../runtime/connection-history.js';
+import { accountNamed } from '../config/lookup.js';
 
 /** Transient failures are retried this many times (about 4 hours with the backoff below), then the message fails. */
 export const SEND_MAX_ATTEMPTS = 20;
@@ -54,7 +55,7 @@ export function outboxView(r: OutboxRecord) {
 }
 
 function outgoingOf(config: Config, name: string): { account: AccountConfig; out: NonNullable<AccountConfig['outgoing']> } {
-  const account = config.accounts.find((a) => a.name === name);
+  const account = accountNamed(config, name);
   if (!account) throw new MailgateError('NOT_FOUND', `no account ${name}`);
   if (!account.outgoing) throw new MailgateError('CONFLICT', `account ${name} has no outgoing server configured`);
   return { account, out: account.outgoing };
@@ -269,7 +270,7 @@ export class OutboxWorker implements Component {
   async reconfigure(): Promise<void> {
     // Changed or removed outgoing servers get a new pool on the next send.
     for (const [name, s] of this.#senders) {
-      const acc = this.#deps.config().accounts.find((a) => a.name === name);
+      const acc = accountNamed(this.#deps.config(), name);
       if (!acc?.outgoing || JSON.stringify(acc.outgoing) !== s.out) {
         s.sender.close();
         this.#senders.delete(name);

@@ -7,6 +7,7 @@ import { redirectWith, sendPage, sessionOf, takeFlash, type AdminUiDeps } from '
 import { html, type SafeHtml } from './html.js';
 import { page } from './layout.js';
 import { accountProblem, plainError, sentence, when } from './plain-words.js';
+import { accountNamed } from '../../config/lookup.js';
 
 const HOUR_MS = 3_600_000;
 /** The charts: the last 24 whole hours, the current one included. */
@@ -149,7 +150,7 @@ export function registerAccountPage(admin: FastifyInstance, deps: AdminUiDeps): 
   admin.get('/accounts/:name', async (req, reply) => {
     const session = sessionOf(req);
     const { name } = req.params as { name: string };
-    const cfg = deps.config().accounts.find((a) => a.name === name);
+    const cfg = accountNamed(deps.config(), name);
     if (!cfg) {
       const shown = name.length > NAME_CHARS ? `${name.slice(0, NAME_CHARS)}…` : name;
       return redirectWith(req, reply, '/admin/accounts', { kind: 'error', text: `There is no account ${shown}.` });

@@ -9,6 +9,7 @@ import { html, raw, type SafeHtml } from './html.js';
 import { page, postForm } from './layout.js';
 import { accountProblem, duration, when } from './plain-words.js';
 import { readCookie, setCookie, type Session } from './session.js';
+import { accountNamed } from '../../config/lookup.js';
 
 /** Set when Authorize is clicked here; sends the browser back here after /oauth2/callback. */
 const RETURN_COOKIE = 'mailgate_authorize_return';
@@ -165,7 +166,7 @@ ${await clusterTable(deps, now)}`
   admin.get('/accounts/:name/authorize', async (req, reply) => {
     const session = sessionOf(req);
     const { name } = req.params as { name: string };
-    const cfg = deps.config().accounts.find((a) => a.name === name);
+    const cfg = accountNamed(deps.config(), name);
     if (!cfg) return redirectWith(req, reply, '/admin/accounts', { kind: 'error', text: `There is no account ${name}.` });
     const status = await deps.tokens.status(name);
     const why = status.state === 'reauth_required' ? (status.lastError ?? 'the provider no longer accepts its refresh token') : null;
@@ -190,7 +191,7 @@ ${postForm(`/admin/accounts/${encodeURIComponent(name)}/authorize`, session, htm
 
   admin.post('/accounts/:name/test', async (req, reply) => {
     const { name } = req.params as { name: string };
-    const cfg = deps.config().accounts.find((a) => a.name === name);
+    const cfg = accountNamed(deps.config(), name);
     if (!cfg) return redirectWith(req, reply, '/admin/accounts', { kind: 'error', text: `There is no account ${name}.` });
     const [incoming, outgoing] = await Promise.all([deps.accounts.testIncoming(name), cfg.outgoing ? deps.accounts.testOutgoing(name) : null]);
     const side = (label: string, r: { ok: boolean; error: string | null } | null) =>

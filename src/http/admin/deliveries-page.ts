@@ -4,6 +4,7 @@ import { html, type SafeHtml } from './html.js';
 import type { DeliveryRecord } from '../../store/deliveries.js';
 import { page, postForm } from './layout.js';
 import { when } from './plain-words.js';
+import { accountNamed } from '../../config/lookup.js';
 
 /** replyText shown on the delivery view at most (characters). */
 const REPLY_TEXT_CHARS = 4_000;
@@ -18,7 +19,7 @@ async function payloadOf(deps: AdminUiDeps, d: DeliveryRecord): Promise<{ payloa
     const stored = await deps.store.messages.getWithRaw(d.messageRef);
     if (!stored) return { payload: null, problem: 'the raw message is no longer kept (retention)' };
     const wh = deps.config().webhooks.find((w) => w.name === d.webhook);
-    const account = deps.config().accounts.find((a) => a.name === d.account);
+    const account = accountNamed(deps.config(), d.account);
     const body = await deps.render(
       stored.raw,
       { id: stored.info.id, account: stored.info.account, origin: stored.info.origin, conversationId: stored.info.conversationId },
