@@ -159,4 +159,18 @@ describe('accounts page with 61 accounts', () => {
     expect(await page.locator('.flash').textContent()).toContain('The filter was not understood');
     expect(await summary()).toContain(`of ${TOTAL}.`);
   });
+
+  it('at 800 px wide no page scrolls sideways: wide tables scroll inside their own box', async () => {
+    await page.setViewportSize({ width: 800, height: 900 });
+    try {
+      for (const path of ['/admin/accounts', '/admin/accounts?page=2', '/admin/credentials', '/admin/deliveries', '/admin/relay', `/admin/accounts/${UNAUTHORIZED[0]}`]) {
+        await page.goto(url(path));
+        expect(await page.locator('h1').count(), path).toBe(1);
+        expect(await page.evaluate(() => document.documentElement.scrollWidth), path).toBeLessThanOrEqual(800);
+      }
+    } finally {
+      await page.setViewportSize({ width: 1360, height: 800 });
+    }
+  });
 });
+
