@@ -79,7 +79,7 @@ export function createImapClient(incoming: IncomingConfig, secret: { accessToken
 export type ImapErrorKind = 'auth' | 'auth-transient' | 'throttled' | 'other';
 
 /** What kind of failure an imapflow error is. */
-export function classifyImapError(err: unknown): { kind: ImapErrorKind; message: string; retryAfterMs: number | null } {
+export function classifyImapError(err: unknown): { kind: ImapErrorKind; message: string; retryAfterMs: number | null; code?: string } {
   const e = err as {
     authenticationFailed?: boolean;
     serverResponseCode?: string;
@@ -114,5 +114,6 @@ export function classifyImapError(err: unknown): { kind: ImapErrorKind; message:
   if (e.code === 'CONNECT_TIMEOUT') {
     return { kind: 'other', message: `could not connect to the server within ${CONNECTION_TIMEOUT_MS / 1000} s (is it up, and is the port open from here?)`, retryAfterMs: null };
   }
-  return { kind: 'other', message: e.code ? `${e.code}: ${text}` : text, retryAfterMs: null };
+  // The code is for scripts (SessionFailure.code); the admin reads the words.
+  return { kind: 'other', message: text, retryAfterMs: null, ...(e.code ? { code: e.code } : {}) };
 }

@@ -86,7 +86,7 @@ export class ImapConnector extends ConnectorBase {
 
   protected classify(err: unknown): SessionFailure {
     const c = classifyImapError(err);
-    return { kind: IMAP_FAILURE[c.kind], message: c.message, retryAfterMs: c.retryAfterMs };
+    return { kind: IMAP_FAILURE[c.kind], message: c.message, retryAfterMs: c.retryAfterMs, ...(c.code ? { code: c.code } : {}) };
   }
 
   /** Connects and logs in; on a refused OAuth2 login, asks once for a fresh token. */
@@ -186,7 +186,7 @@ export class ImapConnector extends ConnectorBase {
       this.#pollDue = false;
       await watchers?.close();
     }
-    if (!this.stopped) throw new MailgateError('CONNECTION_FAILED', 'the IMAP connection closed');
+    if (!this.stopped) throw new MailgateError('CONNECTION_FAILED', 'the IMAP server closed the connection (a restart or a network cut); reconnecting');
   }
 
   /**

@@ -166,7 +166,7 @@ describe('accounts page with 61 accounts', () => {
       for (const path of ['/admin/accounts', '/admin/accounts?page=2', '/admin/credentials', '/admin/deliveries', '/admin/relay', `/admin/accounts/${UNAUTHORIZED[0]}`]) {
         await page.goto(url(path));
         expect(await page.locator('h1').count(), path).toBe(1);
-        expect(await page.evaluate(() => document.documentElement.scrollWidth), path).toBeLessThanOrEqual(800);
+        expect(await page.evaluate<number>('document.documentElement.scrollWidth'), path).toBeLessThanOrEqual(800);
       }
     } finally {
       await page.setViewportSize({ width: 1360, height: 800 });

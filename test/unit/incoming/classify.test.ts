@@ -18,6 +18,8 @@ describe('IMAP failure classification', () => {
       retryAfterMs: 30_000,
     });
     expect(classifyImapError({ code: 'ECONNREFUSED', message: 'connect ECONNREFUSED' })).toMatchObject({ kind: 'other', retryAfterMs: null });
+    // Words for the admin, the code apart for scripts (not "NoConnection: Connection not available").
+    expect(classifyImapError({ code: 'NoConnection', message: 'Connection not available' })).toEqual({ kind: 'other', message: 'Connection not available', retryAfterMs: null, code: 'NoConnection' });
   });
 });
 
