@@ -38,4 +38,29 @@ export interface AccountStatusRepo {
   update(account: string, side: Side, patch: AccountStatusPatch, now: number): Promise<void>;
   /** Every row, ordered by account, then side. */
   list(): Promise<AccountStatusRecord[]>;
+  /** One account's rows (none, one or both sides), ordered by side: one indexed read for a page about one account. */
+  forAccount(account: string): Promise<AccountStatusRecord[]>;
+}
+
+/** An account_status row as both backends store it (the same column names in SQLite and PostgreSQL). */
+export interface AccountStatusRow {
+  account: string;
+  side: Side;
+  state: string;
+  last_success_at: number | null;
+  last_poll_at: number | null;
+  last_error: string | null;
+  updated_at: number;
+}
+
+export function accountStatusFromRow(r: AccountStatusRow): AccountStatusRecord {
+  return {
+    account: r.account,
+    side: r.side,
+    state: r.state,
+    lastSuccessAt: r.last_success_at,
+    lastPollAt: r.last_poll_at,
+    lastError: r.last_error,
+    updatedAt: r.updated_at,
+  };
 }

@@ -163,14 +163,14 @@ export function registerAccountPage(admin: FastifyInstance, deps: AdminUiDeps): 
       deps.store.activity.accountActivity(name, { since, until, bucketMs: HOUR_MS }),
       deps.store.connectionHistory.recent(name, HISTORY_ROWS),
       deps.store.activity.recentFailures(name, now - CHART_HOURS * HOUR_MS, ERROR_ROWS),
-      deps.store.accountStatus.list(),
+      deps.store.accountStatus.forAccount(name),
       deps.tokens.status(name),
       providerOf(deps, credential),
       deps.accounts.owners?.() ?? Promise.resolve(new Map<string, string>()),
       deps.store.messages.lastReceivedAt(name),
     ]);
     const live = deps.accounts.incoming(name);
-    const stored = (side: 'incoming' | 'outgoing') => sides.find((s) => s.account === name && s.side === side) ?? null;
+    const stored = (side: 'incoming' | 'outgoing') => sides.find((s) => s.side === side) ?? null;
     const inStored = stored('incoming');
     const outStored = stored('outgoing');
     const state = !cfg.enabled ? 'paused' : (live?.state ?? inStored?.state ?? 'stopped');

@@ -1,6 +1,6 @@
+import { adminSessionFromRow, flashJson, sessionIdHash, type AdminSessionRow } from '../admin-session-row.js';
 import type { AdminSessionFlash, AdminSessionRecord, AdminSessionRepo } from '../admin-sessions.js';
-import type { AccountStatusPatch, AccountStatusRecord, AccountStatusRepo, MetaRepo, Side } from '../meta.js';
-import { sessionIdHash } from '../sqlite/admin-session-repo.js';
+import { accountStatusFromRow, type AccountStatusPatch, type AccountStatusRecord, type AccountStatusRepo, type AccountStatusRow, type MetaRepo, type Side } from '../meta.js';
 import type { PgDb } from './db.js';
 
 /** Meta, account status and admin sessions: one statement each. */
@@ -26,16 +26,6 @@ export class PgMetaRepo implements MetaRepo {
       return rows[0].value;
     });
   }
-}
-
-interface StatusRow {
-  account: string;
-  side: Side;
-  state: string;
-  last_success_at: number | null;
-  last_poll_at: number | null;
-  last_error: string | null;
-  updated_at: number;
 }
 
 export class PgAccountStatusRepo implements AccountStatusRepo {
@@ -67,24 +57,12 @@ export class PgAccountStatusRepo implements AccountStatusRepo {
   }
 
   async list(): Promise<AccountStatusRecord[]> {
-    const rows = await this.db.rows<StatusRow>('SELECT * FROM account_status ORDER BY account, side');
-    return rows.map((r) => ({
-      account: r.account,
-      side: r.side,
-      state: r.state,
-      lastSuccessAt: r.last_success_at,
-      lastPollAt: r.last_poll_at,
-      lastError: r.last_error,
-      updatedAt: r.updated_at,
-    }));
+    return (await this.db.rows<AccountStatusRow>('SELECT * FROM account_status ORDER BY account, side')).map(accountStatusFromRow);
   }
-}
 
-interface SessionRow {
-  csrf: string;
-  flash_json: string | null;
-  created_at: number;
-  expires_at: number;
+  async forAccount(account: string): Promise<AccountStatusRecord[]> {
+    return (await this.db.rows<AccountStatusRow>('SELECT * FROM account_status WHERE account = $1 ORDER BY side', [account])).map(accountStatusFromRow);
+  }
 }
 
 /** Only the SHA-256 of a session id is stored, as in SQLite (migration 0004 there). */
@@ -103,19 +81,13 @@ export class PgAdminSessionRepo implements AdminSessionRepo {
 
   async get(id: string, now: number): Promise<AdminSessionRecord | null> {
     const hash = sessionIdHash(id);
-    const [row] = await this.db.rows<SessionRow>('SELECT csrf, flash_json, created_at, expires_at FROM admin_sessions WHERE id_sha256 = $1', [hash]);
+    const [row] = await this.db.rows<AdminSessionRow>('SELECT csrf, flash_json, created_at, expires_at FROM admin_sessions WHERE id_sha256 = $1', [hash]);
     if (!row) return null;
     if (row.expires_at <= now) {
       await this.db.run('DELETE FROM admin_sessions WHERE id_sha256 = $1', [hash]);
       return null;
     }
-    return {
-      id,
-      csrf: row.csrf,
-      flash: row.flash_json === null ? null : (JSON.parse(row.flash_json) as AdminSessionFlash),
-      createdAt: row.created_at,
-      expiresAt: row.expires_at,
-    };
+    return adminSessionFromRow(id, row);
   }
 
   async setFlash(id: string, flash: AdminSessionFlash | null): Promise<boolean> {
@@ -130,8 +102,4 @@ export class PgAdminSessionRepo implements AdminSessionRepo {
   async pruneExpired(now: number): Promise<number> {
     return (await this.db.run('DELETE FROM admin_sessions WHERE expires_at <= $1', [now])).rowCount ?? 0;
   }
-}
-
-function flashJson(flash: AdminSessionFlash | null): string | null {
-  return flash ? JSON.stringify({ kind: flash.kind, text: flash.text }) : null;
 }

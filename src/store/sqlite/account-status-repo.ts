@@ -1,15 +1,5 @@
-import type { AccountStatusPatch, AccountStatusRecord, AccountStatusRepo, Side } from '../meta.js';
+import { accountStatusFromRow, type AccountStatusPatch, type AccountStatusRecord, type AccountStatusRepo, type AccountStatusRow, type Side } from '../meta.js';
 import type { Db } from './db.js';
-
-interface StatusRow {
-  account: string;
-  side: Side;
-  state: string;
-  last_success_at: number | null;
-  last_poll_at: number | null;
-  last_error: string | null;
-  updated_at: number;
-}
 
 export class SqliteAccountStatusRepo implements AccountStatusRepo {
   constructor(private readonly db: Db) {}
@@ -41,15 +31,12 @@ export class SqliteAccountStatusRepo implements AccountStatusRepo {
   }
 
   async list(): Promise<AccountStatusRecord[]> {
-    const rows = this.db.prepare('SELECT * FROM account_status ORDER BY account, side').all() as StatusRow[];
-    return rows.map((r) => ({
-      account: r.account,
-      side: r.side,
-      state: r.state,
-      lastSuccessAt: r.last_success_at,
-      lastPollAt: r.last_poll_at,
-      lastError: r.last_error,
-      updatedAt: r.updated_at,
-    }));
+    const rows = this.db.prepare('SELECT * FROM account_status ORDER BY account, side').all() as AccountStatusRow[];
+    return rows.map(accountStatusFromRow);
+  }
+
+  async forAccount(account: string): Promise<AccountStatusRecord[]> {
+    const rows = this.db.prepare('SELECT * FROM account_status WHERE account = ? ORDER BY side').all(account) as AccountStatusRow[];
+    return rows.map(accountStatusFromRow);
   }
 }

@@ -73,6 +73,18 @@ export function defineStoreWideConformance(factory: StoreFactory): void {
       });
     });
 
+    it('forAccount reads one account\'s rows only, by side; an account without a row has none', async () => {
+      await ctx.store.accountStatus.update(ACCOUNT, 'outgoing', { state: 'ok' }, 1_000);
+      await ctx.store.accountStatus.update(ACCOUNT, 'incoming', { state: 'idle', lastError: null }, 2_000);
+      await ctx.store.accountStatus.update('billing', 'incoming', { state: 'error', lastError: 'auth' }, 3_000);
+      expect(await ctx.store.accountStatus.forAccount(ACCOUNT)).toEqual([
+        { account: ACCOUNT, side: 'incoming', state: 'idle', lastSuccessAt: null, lastPollAt: null, lastError: null, updatedAt: 2_000 },
+        { account: ACCOUNT, side: 'outgoing', state: 'ok', lastSuccessAt: null, lastPollAt: null, lastError: null, updatedAt: 1_000 },
+      ]);
+      expect((await ctx.store.accountStatus.forAccount('billing')).map((r) => [r.side, r.lastError])).toEqual([['incoming', 'auth']]);
+      expect(await ctx.store.accountStatus.forAccount('nobody')).toEqual([]);
+    });
+
     it('update records the time it is given', async () => {
       await ctx.store.accountStatus.update(ACCOUNT, 'incoming', { state: 'idle' }, 3_000);
       await ctx.store.accountStatus.update(ACCOUNT, 'outgoing', {}, 4_000);
