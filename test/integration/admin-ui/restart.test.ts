@@ -116,7 +116,7 @@ describe('admin UI sessions across daemon restarts', () => {
     const dbPath = join(s.dir, 'data/mailgate.db');
     const v3 = new Database(dbPath);
     v3.exec('DROP TABLE admin_sessions');
-    // And what migrations 5 to 8 added since (failed builds and oversize, outbox bytes, conversations, replicas).
+    // And what migrations 5 to 9 added since (failed builds and oversize, outbox bytes, conversations, replicas, connection history).
     v3.exec('ALTER TABLE deliveries DROP COLUMN render_failures; ALTER TABLE messages DROP COLUMN not_downloaded;');
     v3.exec('DROP TABLE outbox_raw; ALTER TABLE outbox DROP COLUMN envelope_json; ALTER TABLE outbox DROP COLUMN raw_bytes;');
     v3.exec(
@@ -129,6 +129,8 @@ describe('admin UI sessions across daemon restarts', () => {
         'ALTER TABLE deliveries DROP COLUMN claim_owner; ALTER TABLE deliveries DROP COLUMN claim_until; ' +
         'ALTER TABLE tokens DROP COLUMN refresh_owner; ALTER TABLE tokens DROP COLUMN refresh_until;',
     );
+    // Migration 9: the account page's connection history and indexes.
+    v3.exec('DROP TABLE connection_history; DROP INDEX messages_account_received; DROP INDEX deliveries_account_changed;');
     v3.pragma('user_version = 3');
     v3.close();
 
