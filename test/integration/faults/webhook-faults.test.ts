@@ -30,9 +30,16 @@ function expectSeenOnlyAfterRequest(rig: Rig, messageId: string, n: number): voi
   for (const a of acks) expect(a.at).toBeGreaterThanOrEqual(reqs[n - 1]?.receivedAt ?? Infinity);
 }
 
-async function start(): Promise<Rig> {
-  return life.rig({ protocol: 'imap', webhookTimeout: `${TIMEOUT_MS / 1000}s` });
+async function start(timeoutMs = TIMEOUT_MS): Promise<Rig> {
+  return life.rig({ protocol: 'imap', webhookTimeout: `${timeoutMs / 1000}s` });
 }
+
+/**
+ * The stall test's webhook timeout: its short stall (1 s) must stay well
+ * inside it even when a full test run loads the machine and the sink (in
+ * the test process) answers late; with 2 s it once did not.
+ */
+const STALL_TIMEOUT_MS = 5_000;
 
 describe('webhook faults (daemon process, webhook sink behind a fault proxy)', () => {
   it('every POST cut after 1,000 bytes of its body: nothing is flagged, and all arrive once the link heals', async () => {
@@ -57,27 +64,29 @@ describe('webhook faults (daemon process, webhook sink behind a fault proxy)', (
   });
 
   it('a stall shorter than the timeout costs nothing; a response stalled past it is posted again with the same id', async () => {
-    const rig = await start();
+    const rig = await start(STALL_TIMEOUT_MS);
     const quick = '<wh-stall-short@example.com>';
     await appendMessages(h, rig.user, [withBody(1, quick)]);
-    rig.proxies.webhook.inject({ kind: 'stall', direction: 'toServer', forMs: TIMEOUT_MS / 2 }, 'once');
+    rig.proxies.webhook.inject({ kind: 'stall', direction: 'toServer', forMs: 1_000 }, 'once');
     await authorize(rig);
     await waitDelivered(rig.sink, [quick]);
+    // Its acknowledgement applied before the next fault is armed: the next stall must catch the second message, not a repost of this one.
+    await until(async () => (await seen(rig)).includes(quick), 15_000, 'the quick message to be \\Seen');
     expect(rig.proxies.webhook.fired('stall')).toHaveLength(1);
     expect(requestsFor(rig, quick)).toHaveLength(1);
 
-    // The sink answers 200, but the answer sits in the proxy past the 2 s timeout.
+    // The sink answers 200, but the answer sits in the proxy past the timeout.
     const lost = '<wh-stall-lost@example.com>';
-    rig.proxies.webhook.inject({ kind: 'stall', direction: 'toClient', after: { direction: 'toClient', pattern: 'HTTP/1.1 200' }, forMs: TIMEOUT_MS * 2 }, 'once');
+    rig.proxies.webhook.inject({ kind: 'stall', direction: 'toClient', after: { direction: 'toClient', pattern: 'HTTP/1.1 200' }, forMs: STALL_TIMEOUT_MS * 2 }, 'once');
     await appendMessages(h, rig.user, [withBody(2, lost)]);
     await rig.proxies.webhook.waitForFired('stall', 15_000, 2);
-    await sleep(TIMEOUT_MS / 2);
+    await sleep(STALL_TIMEOUT_MS / 2);
     expect(requestsFor(rig, lost)).toHaveLength(1);
     expect(await seen(rig)).toEqual([quick]);
     await rig.sink.waitFor(() => requestsFor(rig, lost).length >= 2, 15_000);
     const [first, second] = requestsFor(rig, lost);
     expect(first?.answered).toBe(200);
-    expect((second?.receivedAt ?? 0) - (first?.receivedAt ?? 0)).toBeGreaterThanOrEqual(TIMEOUT_MS - 100);
+    expect((second?.receivedAt ?? 0) - (first?.receivedAt ?? 0)).toBeGreaterThanOrEqual(STALL_TIMEOUT_MS - 100);
     expect((second?.json as Payload).id).toBe((first?.json as Payload).id);
     expect(second?.headers['x-mailgate-delivery']).toBe(first?.headers['x-mailgate-delivery']);
     await until(async () => (await seen(rig)).includes(lost), 15_000, 'the re-posted message to be \\Seen');
