@@ -144,7 +144,7 @@ export class ClusterCoordinator implements Component, FenceSource {
     this.#held.delete(account);
     this.#log.warn({ account, epoch: h.fence.epoch }, 'a write for this account was refused: another node holds its lease now; stopping its work here');
     this.#gauge();
-    void this.#serial(() => this.#deps.incoming.stopAccount(account));
+    void this.#serial(() => this.#deps.incoming.stopAccount(account)).catch((err: unknown) => this.#log.error({ err, account }, 'could not stop the work of this account'));
   }
 
   /** Accounts this node works now, by name. */
@@ -329,7 +329,7 @@ export class ClusterCoordinator implements Component, FenceSource {
       if (now >= until) {
         this.#held.delete(h.fence.account);
         this.#log.warn({ account: h.fence.account }, 'the lease of this account ran out without a renewal; stopping its work here');
-        void this.#deps.incoming.stopAccount(h.fence.account);
+        void this.#deps.incoming.stopAccount(h.fence.account).catch((err: unknown) => this.#log.error({ err, account: h.fence.account }, 'could not stop the work of this account'));
       } else {
         next = Math.min(next, until);
       }

@@ -62,10 +62,19 @@ export class RefreshScheduler implements Component {
 
   async start(): Promise<void> {
     this.#stopped = false;
-    this.#task = cron.schedule(TICK_CRON, () => {
-      void this.tick();
-    });
-    void this.tick();
+    this.#task = cron.schedule(TICK_CRON, () => this.#tickLogged());
+    this.#tickLogged();
+  }
+
+  /**
+   * A scheduled pass: one that fails (the database cannot be reached) is
+   * logged and the next tick tries again; unheard, the rejection would end
+   * the daemon.
+   */
+  #tickLogged(): void {
+    this.tick().catch((err: unknown) =>
+      this.deps.logger.warn({ err, component: 'refresh-scheduler' }, 'token refresh pass failed; the next one tries again'),
+    );
   }
 
   async stop(): Promise<void> {

@@ -78,3 +78,26 @@ describe('phased refresh leads', () => {
     for (const t of refreshed.values()) expect(expiresAt - t).toBeGreaterThanOrEqual(300_000 - TICK_MS);
   });
 });
+
+describe('a scheduled pass that fails', () => {
+  it('is logged and does not reject unheard (a database that cannot be reached must not end the daemon)', async () => {
+    const warnings: string[] = [];
+    const unheard: unknown[] = [];
+    const onUnhandled = (err: unknown): void => void unheard.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    const store = { tokens: { list: () => Promise.reject(new Error('the PostgreSQL database cannot be reached')) } } as unknown as Store;
+    const config = { accounts: [{ name: 'a' }], tokens: { refreshBeforeMs: 600_000, refreshConcurrency: 2 } } as unknown as Config;
+    const logger = { warn: (_: unknown, msg: string) => warnings.push(msg), info: () => undefined, debug: () => undefined } as never;
+    const scheduler = new RefreshScheduler({ store, tokens: {} as TokenService, config: () => config, logger });
+    try {
+      await scheduler.start();
+      for (let i = 0; i < 50 && warnings.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(warnings).toEqual(['token refresh pass failed; the next one tries again']);
+      expect(unheard).toEqual([]);
+    } finally {
+      await scheduler.stop();
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
