@@ -129,3 +129,22 @@ export interface FenceSource {
   /** A write was refused with LEASE_LOST: the account is gone; stop working it. */
   lost(account: string): void;
 }
+
+/**
+ * Calls each listener of a wake-up on a later turn, with a copy of the set
+ * (a listener that unsubscribes does not disturb the others); one that
+ * throws must not stop the rest. Both buses deliver this way.
+ */
+export function dispatchWake(listeners: ReadonlySet<(payload: string) => void> | undefined, payload: string): void {
+  if (!listeners || listeners.size === 0) return;
+  const copy = [...listeners];
+  setImmediate(() => {
+    for (const l of copy) {
+      try {
+        l(payload);
+      } catch {
+        // a listener must not throw; one that does must not stop the others
+      }
+    }
+  });
+}

@@ -12,7 +12,6 @@ import {
 } from '../activity.js';
 import type { DeliveryRecord } from '../deliveries.js';
 import { deliveryFromRow, type DeliveryRow } from '../delivery-row.js';
-import type { Side } from '../meta.js';
 import type { PgDb } from './db.js';
 
 /** The same reads as SQLite's (sqlite/activity-repo.ts), in PostgreSQL's words. */
@@ -61,14 +60,6 @@ export class PgActivityRepo implements ActivityRepo {
   }
 }
 
-interface HistoryRow {
-  account: string;
-  side: Side;
-  at: number;
-  state: string;
-  error: string | null;
-}
-
 export class PgConnectionHistoryRepo implements ConnectionHistoryRepo {
   constructor(private readonly db: PgDb) {}
 
@@ -92,6 +83,6 @@ export class PgConnectionHistoryRepo implements ConnectionHistoryRepo {
 
   async recent(account: string, limit: number): Promise<ConnectionChange[]> {
     const n = Math.max(0, Math.min(Math.floor(limit), CONNECTION_HISTORY_KEEP));
-    return this.db.rows<HistoryRow>('SELECT account, side, at, state, error FROM connection_history WHERE account = $1 ORDER BY id DESC LIMIT $2', [account, n]);
+    return this.db.rows<ConnectionChange>('SELECT account, side, at, state, error FROM connection_history WHERE account = $1 ORDER BY id DESC LIMIT $2', [account, n]);
   }
 }

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { MailgateError } from '../../errors.js';
 import { computeBackoff } from '../../runtime/backoff.js';
-import type { Fence, LeaseRecord, LeaseRepo, LockRepo, NodeRecord, NodeRepo, WakeBus, WakeChannel } from '../cluster.js';
+import { dispatchWake, type Fence, type LeaseRecord, type LeaseRepo, type LockRepo, type NodeRecord, type NodeRepo, type WakeBus, type WakeChannel } from '../cluster.js';
 import type { PgDb, Queryable } from './db.js';
 
 /**
@@ -253,17 +253,6 @@ export class PgWakeBus implements WakeBus {
   }
 
   #dispatch(channel: WakeChannel, payload: string): void {
-    const set = this.#listeners.get(channel);
-    if (!set || set.size === 0) return;
-    const listeners = [...set];
-    setImmediate(() => {
-      for (const l of listeners) {
-        try {
-          l(payload);
-        } catch {
-          // a listener must not throw; one that does must not stop the others
-        }
-      }
-    });
+    dispatchWake(this.#listeners.get(channel), payload);
   }
 }

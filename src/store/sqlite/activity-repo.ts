@@ -12,7 +12,6 @@ import {
 } from '../activity.js';
 import type { DeliveryRecord } from '../deliveries.js';
 import { deliveryFromRow, type DeliveryRow } from '../delivery-row.js';
-import type { Side } from '../meta.js';
 import type { Db } from './db.js';
 
 export class SqliteActivityRepo implements ActivityRepo {
@@ -63,14 +62,6 @@ export class SqliteActivityRepo implements ActivityRepo {
   }
 }
 
-interface HistoryRow {
-  account: string;
-  side: Side;
-  at: number;
-  state: string;
-  error: string | null;
-}
-
 export class SqliteConnectionHistoryRepo implements ConnectionHistoryRepo {
   constructor(private readonly db: Db) {}
 
@@ -99,6 +90,6 @@ export class SqliteConnectionHistoryRepo implements ConnectionHistoryRepo {
     const n = Math.max(0, Math.min(Math.floor(limit), CONNECTION_HISTORY_KEEP));
     return this.db
       .prepare('SELECT account, side, at, state, error FROM connection_history WHERE account = ? ORDER BY id DESC LIMIT ?')
-      .all(account, n) as HistoryRow[];
+      .all(account, n) as ConnectionChange[];
   }
 }

@@ -1,5 +1,5 @@
 import { MailgateError } from '../../errors.js';
-import type { Fence, LeaseRecord, LeaseRepo, LockRepo, NodeRecord, NodeRepo, WakeBus, WakeChannel } from '../cluster.js';
+import { dispatchWake, type Fence, type LeaseRecord, type LeaseRepo, type LockRepo, type NodeRecord, type NodeRepo, type WakeBus, type WakeChannel } from '../cluster.js';
 import type { Db } from './db.js';
 
 /**
@@ -125,18 +125,7 @@ export class InProcessBus implements WakeBus {
 
   async publish(channel: WakeChannel, payload: string): Promise<void> {
     if (this.#closed) throw new MailgateError('INTERNAL', 'the store is closed');
-    const set = this.#listeners.get(channel);
-    if (!set || set.size === 0) return;
-    const listeners = [...set];
-    setImmediate(() => {
-      for (const l of listeners) {
-        try {
-          l(payload);
-        } catch {
-          // a listener must not throw; one that does must not stop the others
-        }
-      }
-    });
+    dispatchWake(this.#listeners.get(channel), payload);
   }
 
   subscribe(channel: WakeChannel, listener: (payload: string) => void): () => void {

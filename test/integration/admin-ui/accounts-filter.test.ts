@@ -41,9 +41,7 @@ beforeAll(async () => {
   const dir = tmpDataDir('mg-ui-filter-');
   const port = await freePort();
   const tag = uniqueUser('f').slice(1, 7);
-  const passwordAccounts = Array.from({ length: IDLE }, (_, i) => {
-    const name = `desk-${String(i).padStart(2, '0')}`;
-    return `  - name: ${name}
+  const accountYaml = (name: string, auth: string) => `  - name: ${name}
     email: ${name}@example.com
     incoming:
       protocol: imap
@@ -51,25 +49,12 @@ beforeAll(async () => {
       port: ${h.imapPort}
       tls: false
       user: ${tag}-${name}
-      auth: { method: password, password: ${TEST_PASSWORD} }
+      auth: ${auth}
       mode: idle
     webhook: sink
 `;
-  }).join('');
-  const oauthAccounts = UNAUTHORIZED.map(
-    (name) => `  - name: ${name}
-    email: ${name}@example.com
-    incoming:
-      protocol: imap
-      host: 127.0.0.1
-      port: ${h.imapPort}
-      tls: false
-      user: ${tag}-${name}
-      auth: { method: xoauth2, credential: test-idp }
-      mode: idle
-    webhook: sink
-`,
-  ).join('');
+  const passwordAccounts = Array.from({ length: IDLE }, (_, i) => accountYaml(`desk-${String(i).padStart(2, '0')}`, `{ method: password, password: ${TEST_PASSWORD} }`)).join('');
+  const oauthAccounts = UNAUTHORIZED.map((name) => accountYaml(name, '{ method: xoauth2, credential: test-idp }')).join('');
   const path = join(dir, 'mailgate.yaml');
   writeFileSync(
     path,
